@@ -1,0 +1,72 @@
+"""The audit trail: append-only, hash-chained per clinic."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+from django.db import models
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(models.Model):
+    """One access or change. Never updated or deleted (the database refuses both).
+
+    ``clinic`` is empty only for events that belong to no clinic, such as a failed login for an
+    address nobody uses; those form the system chain.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey(
+        "clinic.Clinic", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    seq = models.BigIntegerField()
+    created_at = models.DateTimeField()
+    actor_id = models.UUIDField(null=True, blank=True)
+    actor_label = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    patient_id = models.UUIDField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "seq"], name="audit_seq_unique_per_clinic")
+        ]
+        indexes = [
+            models.Index(fields=["clinic", "-created_at"], name="audit_clinic_time"),
+            models.Index(fields=["clinic", "patient_id"], name="audit_clinic_patient"),
+        ]
+        ordering = ["clinic", "seq"]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor_label or 'system'}"
+
+    def canonical_payload(self) -> bytes:
+        """The bytes the hash covers: every field but the hash, as sorted compact JSON."""
+        payload = {
+            "clinic_id": str(self.clinic_id) if self.clinic_id else None,
+            "seq": self.seq,
+            "created_at": self.created_at.isoformat(timespec="microseconds"),
+            "actor_id": str(self.actor_id) if self.actor_id else None,
+            "actor_label": self.actor_label,
+            "action": self.action,
+            "target_type": self.target_type,
+            "target_id": self.target_id,
+            "patient_id": str(self.patient_id) if self.patient_id else None,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "details": self.details,
+            "prev_hash": self.prev_hash,
+        }
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical_payload()).hexdigest()

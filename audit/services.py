@@ -1,0 +1,79 @@
+"""Writing the audit trail. Call ``record`` inside the transaction of the change it describes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit.models import GENESIS_HASH, AuditEvent
+from clinic.tenancy import clinic_context, current_clinic_id
+
+USER_AGENT_MAX = 300
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The client's address as the web server saw it (a proxy must set REMOTE_ADDR right)."""
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _lock_chain(clinic_id: uuid.UUID | None) -> None:
+    # One writer per clinic chain at a time; other clinics are not held up.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))",
+                [f"audit:{clinic_id or 'system'}"],
+            )
+
+
+def record(
+    *,
+    clinic: Any | None,
+    action: str,
+    actor: Any | None = None,
+    request: HttpRequest | None = None,
+    target: models.Model | None = None,
+    patient: Any | None = None,
+    details: dict[str, Any] | None = None,
+    actor_label: str = "",
+) -> AuditEvent:
+    """Append one event to the clinic's chain (or the system chain when ``clinic`` is None)."""
+    clinic_id = getattr(clinic, "pk", clinic)
+    if actor is None and request is not None and request.user.is_authenticated:
+        actor = request.user
+    user_agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX] if request else ""
+    # Events of another clinic than the open one (a login recorded in each of the user's
+    # clinics) are written inside that clinic's own context, so RLS accepts them.
+    scope = transaction.atomic() if clinic_id == current_clinic_id() else clinic_context(clinic_id)
+    with scope:
+        _lock_chain(clinic_id)
+        last = (
+            AuditEvent.objects.filter(clinic_id=clinic_id)
+            .order_by("-seq")
+            .values("seq", "hash")
+            .first()
+        )
+        event = AuditEvent(
+            clinic_id=clinic_id,
+            seq=(last["seq"] + 1) if last else 1,
+            created_at=timezone.now(),
+            actor_id=getattr(actor, "pk", None),
+            actor_label=actor_label or (getattr(actor, "email", "") if actor else ""),
+            action=action,
+            target_type=target._meta.label_lower if target is not None else "",
+            target_id=str(target.pk) if target is not None else "",
+            patient_id=getattr(patient, "pk", patient),
+            ip=client_ip(request),
+            user_agent=user_agent,
+            details=details or {},
+            prev_hash=last["hash"] if last else GENESIS_HASH,
+        )
+        event.hash = event.compute_hash()
+        event.save(force_insert=True)
+    return event

@@ -1,0 +1,209 @@
+"""The demo clinics that `seed_demo` creates. Synthetic people only."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from clinic import services
+from clinic.models import Clinic, Membership, Role, User
+from clinic.tenancy import clinic_context
+from patients import services as patient_services
+from patients.vocab import FacialArea, TreatmentType
+
+DEMO_PASSWORD = "demo-clinic-2026"
+
+DEMO_CLINICS = [
+    (
+        "harbour",
+        "Harbour Aesthetics",
+        [
+            ("amelia.admin@harbour.example", "Amelia Hart", Role.ADMIN),
+            ("nadia.nurse@harbour.example", "Nadia Okafor", Role.PRACTITIONER),
+            ("ruby.reception@harbour.example", "Ruby Chen", Role.RECEPTION),
+            ("leo.locum@example.org", "Dr Leo Marsh", Role.PRACTITIONER),
+        ],
+    ),
+    (
+        "northgate",
+        "Northgate Skin Clinic",
+        [
+            ("omar.admin@northgate.example", "Omar Siddiqui", Role.ADMIN),
+            ("leo.locum@example.org", "Dr Leo Marsh", Role.PRACTITIONER),
+        ],
+    ),
+]
+
+FIRST = [
+    "Olivia",
+    "Amara",
+    "Sophie",
+    "Grace",
+    "Isla",
+    "Priya",
+    "Hannah",
+    "Chloe",
+    "Zara",
+    "Emily",
+    "Lucy",
+    "Megan",
+    "Aisha",
+    "Ella",
+    "Freya",
+    "Jade",
+    "Holly",
+    "Kate",
+    "Maya",
+    "Rosa",
+    "James",
+    "Daniel",
+    "Tom",
+    "Samir",
+]
+LAST = [
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Patel",
+    "Khan",
+    "Evans",
+    "Thomas",
+    "Roberts",
+    "Walker",
+    "Wright",
+    "Green",
+    "Hall",
+    "Clarke",
+    "Hughes",
+    "Lewis",
+    "Morgan",
+    "Price",
+    "O'Neill",
+    "Ahmed",
+    "Campbell",
+    "Fraser",
+]
+PRODUCTS = {
+    TreatmentType.TOXIN: ["Botox 50u", "Azzalure 125u", "Bocouture 50u"],
+    TreatmentType.FILLER: ["Juvederm Volbella 1ml", "Restylane Kysse 1ml", "Teosyal RHA 2 1ml"],
+    TreatmentType.SKIN_BOOSTER: ["Profhilo 2ml", "Seventy Hyal 2000"],
+    TreatmentType.PEEL: ["Obagi Blue Peel", "PRX-T33"],
+}
+AREAS_FOR = {
+    TreatmentType.TOXIN: [FacialArea.FOREHEAD, FacialArea.GLABELLA, FacialArea.CROWS_FEET],
+    TreatmentType.FILLER: [
+        FacialArea.LIPS,
+        FacialArea.CHEEKS,
+        FacialArea.NASOLABIAL,
+        FacialArea.CHIN,
+        FacialArea.TEAR_TROUGH,
+    ],
+    TreatmentType.SKIN_BOOSTER: [FacialArea.FULL_FACE, FacialArea.NECK],
+    TreatmentType.PEEL: [FacialArea.FULL_FACE],
+}
+
+
+def demo_totp_key(email: str) -> str:
+    """A fixed TOTP key per demo user, so `demo_code` can print today's code."""
+    return hashlib.sha256(f"clinic-photos-demo:{email}".encode()).hexdigest()[:40]
+
+
+def demo_code(email: str) -> str:
+    """The current 6-digit code of a demo user's authenticator."""
+    totp = TOTP(bytes.fromhex(demo_totp_key(email)))
+    return f"{totp.token():06d}"
+
+
+def _user(email: str, name: str) -> User:
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(email, DEMO_PASSWORD, full_name=name)
+        TOTPDevice.objects.create(
+            user=user, name="Demo authenticator", confirmed=True, key=demo_totp_key(email)
+        )
+        services.backup_codes_issue(user=user)
+    return user
+
+
+@transaction.atomic
+def seed(patients_per_clinic: int = 36, rng_seed: int = 7) -> list[Clinic]:
+    """Create the demo clinics, staff, patients and treatments (once; later calls no-op)."""
+    rng = random.Random(rng_seed)
+    clinics = []
+    for slug, name, staff in DEMO_CLINICS:
+        clinic = Clinic.objects.filter(slug=slug).first()
+        if clinic is not None:
+            clinics.append(clinic)
+            continue
+        first_email, first_name, _ = staff[0]
+        clinic = services.clinic_create(name=name, slug=slug, admin=_user(first_email, first_name))
+        clinics.append(clinic)
+        with clinic_context(clinic.id):
+            for email, full_name, role in staff[1:]:
+                Membership.objects.create(clinic=clinic, user=_user(email, full_name), role=role)
+            practitioners = [
+                m.user
+                for m in Membership.objects.filter(clinic=clinic).select_related("user")
+                if m.role in (Role.PRACTITIONER, Role.ADMIN)
+            ]
+            admin = practitioners[0]
+            today = timezone.localdate()
+            for i in range(patients_per_clinic):
+                first, last = rng.choice(FIRST), rng.choice(LAST)
+                dob = date(rng.randint(1958, 2004), rng.randint(1, 12), rng.randint(1, 28))
+                patient = patient_services.patient_create(
+                    clinic=clinic,
+                    by=admin,
+                    first_name=first,
+                    last_name=last,
+                    date_of_birth=dob,
+                    email=f"{first}.{last}.{i}@patients.example".lower().replace("'", ""),
+                    phone=f"07700 9{rng.randint(0, 99999):05d}",
+                    notes="",
+                )
+                for _ in range(rng.randint(0, 3)):
+                    kind = rng.choice(list(PRODUCTS))
+                    patient_services.episode_create(
+                        clinic=clinic,
+                        patient=patient,
+                        by=admin,
+                        treatment_type=kind,
+                        areas=sorted(rng.sample(AREAS_FOR[kind], k=min(2, len(AREAS_FOR[kind])))),
+                        performed_on=today - timedelta(days=rng.randint(1, 700)),
+                        practitioner=rng.choice(practitioners),
+                        product=rng.choice(PRODUCTS[kind]),
+                        batch_number=f"{rng.choice('ABCDEFGH')}{rng.randint(1000, 9999)}",
+                    )
+    return clinics
+
+
+def login_help() -> str:
+    lines = [
+        "Demo clinics are ready. Sign in at " + settings.SITE_URL + "/login/ with:",
+        "",
+    ]
+    clinics_of: dict[str, list[str]] = {}
+    roles: dict[str, str] = {}
+    for _slug, name, staff in DEMO_CLINICS:
+        for email, _full, role in staff:
+            clinics_of.setdefault(email, []).append(name)
+            roles.setdefault(email, role.label)
+    for email, names in clinics_of.items():
+        lines.append(f"  {email:34} {roles[email]:13} ({' and '.join(names)})")
+    lines += [
+        "",
+        f"Password for every demo account: {DEMO_PASSWORD}",
+        "Two-factor code: run  .venv/bin/python manage.py demo_code EMAIL  for the current code,",
+        "or add the demo key to an authenticator app:  manage.py demo_code EMAIL --key",
+    ]
+    return "\n".join(lines)

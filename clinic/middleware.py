@@ -1,0 +1,79 @@
+"""Request scoping: which clinic a staff URL is for, and how long a session may live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+
+from audit.services import record
+from clinic import selectors
+from clinic.tenancy import clinic_context
+
+SESSION_LOGIN_AT = "login_at"
+
+
+class SessionLifetimeMiddleware:
+    """Ends a session 12 hours after login, however active it was (the idle limit of 30
+    minutes is the cookie's own age, renewed on every request)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            started = request.session.get(SESSION_LOGIN_AT)
+            lifetime = settings.SESSION_ABSOLUTE_LIFETIME.total_seconds()
+            if started is None or timezone.now().timestamp() - started > lifetime:
+                logout(request)
+                return redirect_to_login(request.get_full_path())
+        return self.get_response(request)
+
+
+class ClinicMiddleware:
+    """For URLs under ``/c/<clinic_slug>/``: the user must be signed in with 2FA and an active
+    member of that clinic, or gets a 404 (and the attempt is audited). The view then runs in
+    one transaction inside ``clinic_context``, which row-level security checks."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.clinic = None
+        request.membership = None
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return self.get_response(request)
+        slug = match.kwargs.get("clinic_slug")
+        if slug is None:
+            return self.get_response(request)
+
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not user.is_verified():
+            return redirect("two_factor_verify")
+
+        clinic = selectors.clinic_by_slug(slug)
+        membership = selectors.active_membership(clinic=clinic, user=user) if clinic else None
+        if membership is None:
+            if clinic is not None:
+                record(
+                    clinic=clinic,
+                    action="access.denied",
+                    request=request,
+                    details={"path": request.path_info[:300], "reason": "not a member"},
+                )
+            raise Http404("No such clinic")
+
+        request.clinic = clinic
+        request.membership = membership
+        with clinic_context(clinic.id, user.pk):
+            return self.get_response(request)

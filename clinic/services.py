@@ -1,0 +1,298 @@
+"""Changes to clinics and their staff. Each writes its audit event in the same transaction."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from audit.services import record
+from clinic import selectors
+from clinic.models import Clinic, Invitation, Membership, Role, User
+from clinic.tenancy import clinic_context
+
+
+@transaction.atomic
+def clinic_create(*, name: str, slug: str, admin: User) -> Clinic:
+    """A new clinic with its first admin."""
+    clinic = Clinic.objects.create(name=name, slug=slug)
+    with clinic_context(clinic.id):
+        Membership.objects.create(clinic=clinic, user=admin, role=Role.ADMIN)
+        record(
+            clinic=clinic,
+            action="clinic.created",
+            actor=admin,
+            target=clinic,
+            details={"name": name, "admin": admin.email},
+        )
+    return clinic
+
+
+@dataclass(frozen=True)
+class SentInvitation:
+    invitation: Invitation
+    url: str
+
+
+def staff_invite(
+    *, clinic: Clinic, email: str, role: str, invited_by: User, request: HttpRequest | None = None
+) -> SentInvitation:
+    """Invite someone by e-mail; an earlier open invitation for the same address is revoked."""
+    email = email.strip().lower()
+    if role not in Role.values:
+        raise ValidationError("Choose a role.")
+    if Membership.objects.filter(clinic=clinic, user__email=email, is_active=True).exists():
+        raise ValidationError(f"{email} is already a member of this clinic.")
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        selectors.pending_invitations(clinic=clinic).filter(email=email).update(revoked_at=now)
+        invitation = Invitation.objects.create(
+            clinic=clinic,
+            email=email,
+            role=role,
+            token_hash=selectors.token_hash(token),
+            invited_by=invited_by,
+            expires_at=now + settings.INVITATION_LIFETIME,
+        )
+        record(
+            clinic=clinic,
+            action="staff.invited",
+            actor=invited_by,
+            request=request,
+            target=invitation,
+            details={"email": email, "role": role},
+        )
+    url = settings.SITE_URL + reverse(
+        "accept_invitation", kwargs={"clinic_slug": clinic.slug, "token": token}
+    )
+    body = render_to_string(
+        "clinic/email/invitation.txt",
+        {"clinic": clinic, "invitation": invitation, "url": url, "invited_by": invited_by},
+    )
+    send_mail(f"You're invited to join {clinic.name}", body, None, [email])
+    return SentInvitation(invitation, url)
+
+
+class InvitationUnusable(Exception):
+    """The link was used, revoked or has expired; the message says which, for the page."""
+
+
+def check_invitation_usable(invitation: Invitation | None) -> Invitation:
+    if invitation is None:
+        raise InvitationUnusable(
+            "This invitation link is not valid. Ask your clinic admin to send a new one."
+        )
+    if invitation.accepted_at:
+        raise InvitationUnusable("This invitation has already been used. Sign in instead.")
+    if invitation.revoked_at:
+        raise InvitationUnusable(
+            "This invitation was replaced by a newer one. Use the most "
+            "recent e-mail, or ask your clinic admin to send another."
+        )
+    if invitation.is_expired:
+        raise InvitationUnusable(
+            "This invitation has expired. Ask your clinic admin to send a new one."
+        )
+    return invitation
+
+
+def invitation_accept(
+    *,
+    invitation: Invitation,
+    user: User | None,
+    full_name: str = "",
+    password: str = "",
+    request: HttpRequest | None = None,
+) -> User:
+    """Join the clinic: an existing user gains a membership, a new one gets an account."""
+    check_invitation_usable(invitation)
+    clinic = invitation.clinic
+    with clinic_context(clinic.id):
+        locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        check_invitation_usable(locked)
+        if user is None:
+            if User.objects.filter(email=invitation.email).exists():
+                raise InvitationUnusable(
+                    "An account with this e-mail exists. Sign in first, "
+                    "then open the invitation link again."
+                )
+            user = User(email=invitation.email, full_name=full_name.strip())
+            validate_password(password, user)
+            user.set_password(password)
+            user.save()
+        elif user.email != invitation.email:
+            raise InvitationUnusable("This invitation was sent to another e-mail address.")
+        membership, _ = Membership.objects.update_or_create(
+            clinic=clinic,
+            user=user,
+            defaults={"role": locked.role, "is_active": True, "deactivated_at": None},
+        )
+        locked.accepted_at = timezone.now()
+        locked.save(update_fields=["accepted_at"])
+        record(
+            clinic=clinic,
+            action="staff.joined",
+            actor=user,
+            request=request,
+            target=membership,
+            details={"email": user.email, "role": locked.role},
+        )
+    return user
+
+
+def staff_change_role(
+    *,
+    clinic: Clinic,
+    membership: Membership,
+    role: str,
+    by: User,
+    request: HttpRequest | None = None,
+) -> Membership:
+    """Give a member another role. A clinic always keeps at least one active admin."""
+    if role not in Role.values:
+        raise ValidationError("Choose a role.")
+    with transaction.atomic():
+        if membership.role == Role.ADMIN and role != Role.ADMIN:
+            _ensure_another_admin(clinic, membership)
+        old = membership.role
+        membership.role = role
+        membership.save(update_fields=["role"])
+        record(
+            clinic=clinic,
+            action="staff.role_changed",
+            actor=by,
+            request=request,
+            target=membership,
+            details={"email": membership.user.email, "from": old, "to": role},
+        )
+    return membership
+
+
+def staff_deactivate(
+    *, clinic: Clinic, membership: Membership, by: User, request: HttpRequest | None = None
+) -> Membership:
+    """Remove a member's access to this clinic and end all their sessions at once."""
+    with transaction.atomic():
+        if membership.role == Role.ADMIN:
+            _ensure_another_admin(clinic, membership)
+        membership.is_active = False
+        membership.deactivated_at = timezone.now()
+        membership.save(update_fields=["is_active", "deactivated_at"])
+        user = membership.user
+        user.renew_security_stamp()
+        user.save(update_fields=["security_stamp"])
+        record(
+            clinic=clinic,
+            action="staff.deactivated",
+            actor=by,
+            request=request,
+            target=membership,
+            details={"email": user.email},
+        )
+    return membership
+
+
+def _ensure_another_admin(clinic: Clinic, membership: Membership) -> None:
+    others = Membership.objects.filter(clinic=clinic, role=Role.ADMIN, is_active=True).exclude(
+        pk=membership.pk
+    )
+    if not others.exists():
+        raise ValidationError(
+            "A clinic needs at least one active admin. Make someone else an admin first."
+        )
+
+
+# --- sign-in events, recorded in every clinic the person works in ---------------------------
+
+
+def record_for_user_clinics(
+    *,
+    user: User | None,
+    action: str,
+    request: HttpRequest | None,
+    details: dict | None = None,
+    email: str = "",
+) -> None:
+    """Record a sign-in event in each of the user's clinics; with no known user, in the
+    system chain (so a probe for unknown addresses is still seen)."""
+    memberships = selectors.memberships_of(user) if user is not None else []
+    if not memberships:
+        record(
+            clinic=None,
+            action=action,
+            actor=user,
+            request=request,
+            details=details,
+            actor_label=email or (user.email if user else ""),
+        )
+        return
+    for membership in memberships:
+        record(
+            clinic=membership.clinic, action=action, actor=user, request=request, details=details
+        )
+
+
+# --- two-factor ------------------------------------------------------------------------------
+
+
+def totp_device_for_enrolment(user: User) -> TOTPDevice:
+    """The user's unconfirmed TOTP device, created on first call; kept across page reloads."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+@transaction.atomic
+def two_factor_confirm(
+    *, user: User, device: TOTPDevice, request: HttpRequest | None = None
+) -> list[str]:
+    """Make the enrolled device the user's only one and issue fresh backup codes."""
+    TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    codes = backup_codes_issue(user=user)
+    record_for_user_clinics(user=user, action="auth.2fa_enrolled", request=request)
+    return codes
+
+
+def backup_codes_issue(*, user: User) -> list[str]:
+    """Replace the user's backup codes with ``BACKUP_CODE_COUNT`` new single-use ones."""
+    device, _ = StaticDevice.objects.get_or_create(
+        user=user, name="Backup codes", defaults={"confirmed": True}
+    )
+    device.token_set.all().delete()
+    codes = [f"{secrets.randbelow(10**8):08d}" for _ in range(settings.BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
+    return codes
+
+
+@transaction.atomic
+def two_factor_reset(*, user: User, request: HttpRequest | None = None) -> None:
+    """Forget the user's authenticator and backup codes; every session of theirs ends."""
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    user.renew_security_stamp()
+    user.save(update_fields=["security_stamp"])
+    record_for_user_clinics(user=user, action="auth.2fa_reset", request=request)
+
+
+@transaction.atomic
+def password_change(*, user: User, new_password: str, request: HttpRequest | None = None) -> None:
+    """Set a new password; every other session of the user ends."""
+    user.set_password(new_password)
+    user.renew_security_stamp()
+    user.save(update_fields=["password", "security_stamp"])
+    record_for_user_clinics(user=user, action="auth.password_changed", request=request)

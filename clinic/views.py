@@ -1,0 +1,405 @@
+"""Signing in (password, then TOTP), joining a clinic, and managing its staff."""
+
+from __future__ import annotations
+
+import segno
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from django_otp import devices_for_user
+from django_otp import login as otp_login
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from clinic import selectors, services
+from clinic.forms import (
+    EnrolForm,
+    InviteForm,
+    LoginForm,
+    NewAccountForm,
+    PasswordChangeForm,
+    RoleForm,
+    TokenForm,
+)
+from clinic.middleware import SESSION_LOGIN_AT
+from clinic.models import User
+from clinic.permissions import PERMISSIONS, ROLE_PERMISSIONS, require
+
+MAX_TOTP_FAILURES = 5
+SESSION_TOTP_FAILURES = "totp_failures"
+SESSION_NEW_BACKUP_CODES = "new_backup_codes"
+
+
+def _safe_next(request: HttpRequest) -> str | None:
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, request.is_secure()
+    ):
+        return target
+    return None
+
+
+def _has_confirmed_totp(user: User) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Where a signed-in person lands: their clinic, or a choice of clinics."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    if not request.user.is_verified():
+        return redirect("two_factor_verify")
+    memberships = selectors.memberships_of(request.user)
+    if len(memberships) == 1:
+        return redirect("dashboard", clinic_slug=memberships[0].clinic.slug)
+    return render(request, "clinic/choose_clinic.html", {"memberships": memberships})
+
+
+def login_view(request: HttpRequest) -> HttpResponse:
+    """Step one: e-mail and password. Axes locks out repeated failures per address and IP."""
+    form = LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"].lower()
+        user = authenticate(request, username=email, password=form.cleaned_data["password"])
+        if getattr(request, "axes_locked_out", False):
+            known = User.objects.filter(email=email).first()
+            services.record_for_user_clinics(
+                user=known, action="auth.locked_out", request=request, email=email
+            )
+            return render(request, "registration/locked_out.html", status=429)
+        if user is None:
+            known = User.objects.filter(email=email).first()
+            services.record_for_user_clinics(
+                user=known,
+                action="auth.login_failed",
+                request=request,
+                email=email,
+                details={"email": email},
+            )
+            form.add_error(None, "The e-mail or password is not right. Check them and try again.")
+        else:
+            login(request, user)  # rotates the session key
+            request.session[SESSION_LOGIN_AT] = timezone.now().timestamp()
+            request.session[SESSION_TOTP_FAILURES] = 0
+            target = "two_factor_verify" if _has_confirmed_totp(user) else "two_factor_setup"
+            response = redirect(target)
+            if next_url := _safe_next(request):
+                response["Location"] += f"?next={next_url}"
+            return response
+    return render(
+        request, "registration/login.html", {"form": form, "next": _safe_next(request) or ""}
+    )
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        services.record_for_user_clinics(user=request.user, action="auth.logout", request=request)
+    logout(request)
+    messages.info(request, "You are signed out.")
+    return redirect("login")
+
+
+def two_factor_setup(request: HttpRequest) -> HttpResponse:
+    """First sign-in: scan the QR code (drawn on this server) and confirm one code."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    if _has_confirmed_totp(request.user):
+        return redirect("two_factor_verify" if not request.user.is_verified() else "home")
+    device = services.totp_device_for_enrolment(request.user)
+    form = EnrolForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["token"]):
+            codes = services.two_factor_confirm(user=request.user, device=device, request=request)
+            otp_login(request, device)
+            services.record_for_user_clinics(
+                user=request.user, action="auth.login", request=request, details={"method": "totp"}
+            )
+            request.session[SESSION_NEW_BACKUP_CODES] = codes
+            return redirect("backup_codes")
+        services.record_for_user_clinics(
+            user=request.user,
+            action="auth.2fa_failed",
+            request=request,
+            details={"stage": "enrolment"},
+        )
+        form.add_error(
+            "token",
+            "That code did not match. Check the time on your phone is set "
+            "automatically, then enter the code now showing.",
+        )
+    qr_svg = segno.make(device.config_url, error="m").svg_inline(
+        scale=5,
+        dark="#10233f",
+        light="#ffffff",
+        title="QR code for your authenticator app",
+    )
+    secret = _b32(device)
+    return render(
+        request,
+        "registration/two_factor_setup.html",
+        {"form": form, "qr_svg": qr_svg, "secret": secret},
+    )
+
+
+def _b32(device: TOTPDevice) -> str:
+    from base64 import b32encode
+
+    raw = b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def two_factor_verify(request: HttpRequest) -> HttpResponse:
+    """Step two on every sign-in: a TOTP code (never the same one twice) or a backup code."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    if not _has_confirmed_totp(request.user):
+        return redirect("two_factor_setup")
+    if request.user.is_verified():
+        return redirect(_safe_next(request) or "home")
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        token = form.cleaned_data["token"]
+        device = _match_token(request.user, token)
+        if device is not None:
+            otp_login(request, device)
+            request.session[SESSION_TOTP_FAILURES] = 0
+            method = "backup_code" if isinstance(device, StaticDevice) else "totp"
+            services.record_for_user_clinics(
+                user=request.user, action="auth.login", request=request, details={"method": method}
+            )
+            if method == "backup_code":
+                left = device.token_set.count()
+                messages.warning(request, f"You used a backup code; {left} left. Each works once.")
+            return redirect(_safe_next(request) or "home")
+        failures = request.session.get(SESSION_TOTP_FAILURES, 0) + 1
+        request.session[SESSION_TOTP_FAILURES] = failures
+        services.record_for_user_clinics(
+            user=request.user,
+            action="auth.2fa_failed",
+            request=request,
+            details={"failures": failures},
+        )
+        if failures >= MAX_TOTP_FAILURES:
+            logout(request)
+            messages.error(request, "Too many wrong codes. Sign in again with your password.")
+            return redirect("login")
+        form.add_error(
+            "token",
+            "That code is not right, or it was already used. Wait for the "
+            "next code in your app and try again.",
+        )
+    return render(
+        request,
+        "registration/two_factor_verify.html",
+        {"form": form, "next": _safe_next(request) or ""},
+    )
+
+
+def _match_token(user: User, token: str):
+    for device in devices_for_user(user, confirmed=True):
+        # TOTPDevice refuses a code at or before the last one used, and throttles failures.
+        verify_is_allowed, _ = device.verify_is_allowed()
+        if verify_is_allowed and device.verify_token(token):
+            return device
+    return None
+
+
+def backup_codes(request: HttpRequest) -> HttpResponse:
+    """Shows freshly issued backup codes, once."""
+    if not request.user.is_authenticated or not request.user.is_verified():
+        return redirect("login")
+    codes = request.session.pop(SESSION_NEW_BACKUP_CODES, None)
+    if codes is None:
+        return redirect("account")
+    return render(request, "registration/backup_codes.html", {"codes": codes})
+
+
+def account(request: HttpRequest) -> HttpResponse:
+    """Your own account: password, authenticator, backup codes."""
+    if not request.user.is_authenticated or not request.user.is_verified():
+        return redirect("login")
+    form = PasswordChangeForm(request.POST or None, user=request.user)
+    action = request.POST.get("action")
+    if request.method == "POST":
+        if action == "password" and form.is_valid():
+            services.password_change(
+                user=request.user, new_password=form.cleaned_data["new_password"], request=request
+            )
+            logout(request)
+            messages.success(
+                request,
+                "Password changed. Every session has been signed out; "
+                "sign in with the new password.",
+            )
+            return redirect("login")
+        if action == "backup_codes":
+            request.session[SESSION_NEW_BACKUP_CODES] = services.backup_codes_issue(
+                user=request.user
+            )
+            return redirect("backup_codes")
+        if action == "reset_2fa":
+            services.two_factor_reset(user=request.user, request=request)
+            logout(request)
+            messages.info(
+                request,
+                "Your authenticator was removed and every session ended. "
+                "Sign in to set up the new one.",
+            )
+            return redirect("login")
+    backup_left = sum(d.token_set.count() for d in StaticDevice.objects.filter(user=request.user))
+    return render(
+        request,
+        "clinic/account.html",
+        {
+            "form": form,
+            "backup_left": backup_left,
+            "memberships": selectors.memberships_of(request.user),
+        },
+    )
+
+
+def accept_invitation(request: HttpRequest, clinic_slug: str, token: str) -> HttpResponse:
+    """An invited person joins: a new account with a password, or an existing one signed in."""
+    clinic = selectors.clinic_by_slug(clinic_slug)
+    invitation = selectors.invitation_by_token(clinic=clinic, token=token) if clinic else None
+    try:
+        services.check_invitation_usable(invitation)
+    except services.InvitationUnusable as problem:
+        return render(
+            request,
+            "clinic/invitation_problem.html",
+            {"problem": str(problem)},
+            status=410 if invitation else 404,
+        )
+    existing = User.objects.filter(email=invitation.email).first()
+    signed_in_as_invitee = request.user.is_authenticated and request.user == existing
+    form = NewAccountForm(request.POST or None)
+    if request.method == "POST":
+        try:
+            if existing is not None:
+                if not signed_in_as_invitee or not request.user.is_verified():
+                    raise services.InvitationUnusable(
+                        "Sign in as " + invitation.email + " first, then open the link again."
+                    )
+                services.invitation_accept(invitation=invitation, user=existing, request=request)
+                messages.success(request, f"You have joined {clinic.name}.")
+                return redirect("dashboard", clinic_slug=clinic.slug)
+            if form.is_valid():
+                user = services.invitation_accept(
+                    invitation=invitation,
+                    user=None,
+                    full_name=form.cleaned_data["full_name"],
+                    password=form.cleaned_data["password"],
+                    request=request,
+                )
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                request.session[SESSION_LOGIN_AT] = timezone.now().timestamp()
+                messages.success(
+                    request,
+                    f"Welcome to {clinic.name}. Now protect your account with two-factor sign-in.",
+                )
+                return redirect("two_factor_setup")
+        except ValidationError as error:
+            form.add_error("password", error.messages)
+        except services.InvitationUnusable as problem:
+            return render(
+                request, "clinic/invitation_problem.html", {"problem": str(problem)}, status=409
+            )
+    return render(
+        request,
+        "clinic/accept_invitation.html",
+        {
+            "invitation": invitation,
+            "clinic": clinic,
+            "form": form,
+            "existing": existing,
+            "signed_in_as_invitee": signed_in_as_invitee,
+        },
+    )
+
+
+@require("staff.manage")
+def staff_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            sent = services.staff_invite(
+                clinic=request.clinic,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                invited_by=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            form.add_error("email", error.messages)
+        else:
+            messages.success(
+                request,
+                f"Invitation e-mailed to {sent.invitation.email}. The link works for 7 days.",
+            )
+            return redirect("staff_list", clinic_slug=clinic_slug)
+    return render(
+        request,
+        "clinic/staff_list.html",
+        {
+            "form": form,
+            "members": selectors.staff_of(clinic=request.clinic),
+            "invitations": selectors.pending_invitations(clinic=request.clinic),
+            "permissions": PERMISSIONS,
+            "role_permissions": ROLE_PERMISSIONS,
+        },
+    )
+
+
+@require("staff.manage")
+def staff_detail(request: HttpRequest, clinic_slug: str, membership_id) -> HttpResponse:
+    membership = selectors.membership_in(clinic=request.clinic, membership_id=membership_id)
+    if membership is None:
+        raise Http404("No such member")
+    form = RoleForm(request.POST or None, initial={"role": membership.role})
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "role" and form.is_valid():
+                services.staff_change_role(
+                    clinic=request.clinic,
+                    membership=membership,
+                    role=form.cleaned_data["role"],
+                    by=request.user,
+                    request=request,
+                )
+                messages.success(
+                    request, f"{membership.user} is now {membership.get_role_display()}."
+                )
+                return redirect("staff_list", clinic_slug=clinic_slug)
+            if action == "deactivate":
+                services.staff_deactivate(
+                    clinic=request.clinic, membership=membership, by=request.user, request=request
+                )
+                messages.success(request, f"{membership.user} can no longer open this clinic.")
+                return redirect("staff_list", clinic_slug=clinic_slug)
+            if action == "reset_2fa" and membership.is_active:
+                services.two_factor_reset(user=membership.user, request=request)
+                messages.success(
+                    request,
+                    f"{membership.user} will set up two-factor sign-in "
+                    "again at their next sign-in.",
+                )
+                return redirect("staff_list", clinic_slug=clinic_slug)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+    return render(request, "clinic/staff_detail.html", {"member": membership, "form": form})
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for the load balancer: the database answers."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

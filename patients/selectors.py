@@ -1,0 +1,74 @@
+"""Finding patients and their treatments. Every selector takes the clinic explicitly."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from django.db.models import Q, QuerySet
+
+from clinic.models import Clinic
+from patients.models import Patient, TreatmentEpisode, normalise_name, phone_digits
+
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d %m %Y")
+
+
+def parse_date_query(text: str) -> date | None:
+    """A date typed the British way (31/01/1980) or ISO (1980-01-31), else None."""
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(text.strip(), fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def patients_of(*, clinic: Clinic, include_archived: bool = False) -> QuerySet[Patient]:
+    """The clinic's patients, archived ones only when asked."""
+    qs = Patient.objects.filter(clinic=clinic)
+    if not include_archived:
+        qs = qs.filter(archived_at__isnull=True)
+    return qs
+
+
+def patient_search(
+    *, clinic: Clinic, query: str, include_archived: bool = False
+) -> QuerySet[Patient]:
+    """Patients matching what was typed: a date of birth, an e-mail, a phone number, or parts of
+    a name in any order ('jo smi' finds Joanne Smith)."""
+    qs = patients_of(clinic=clinic, include_archived=include_archived)
+    query = query.strip()
+    if not query:
+        return qs
+    dob = parse_date_query(query)
+    if dob is not None:
+        return qs.filter(date_of_birth=dob)
+    if "@" in query:
+        return qs.filter(email__icontains=query)
+    digits = phone_digits(query)
+    if len(digits) >= 4 and not re.search(r"[A-Za-z]", query):
+        return qs.filter(search_phone__contains=digits)
+    condition = Q()
+    for part in normalise_name(query).split(" "):
+        condition &= Q(search_name__contains=part)
+    return qs.filter(condition)
+
+
+def patient_get(*, clinic: Clinic, patient_id) -> Patient | None:
+    """One patient of the clinic (archived included), or None."""
+    return Patient.objects.filter(clinic=clinic, pk=patient_id).first()
+
+
+def episodes_of(*, clinic: Clinic, patient: Patient) -> QuerySet[TreatmentEpisode]:
+    """A patient's treatments, newest first, with their practitioner."""
+    return TreatmentEpisode.objects.filter(clinic=clinic, patient=patient).select_related(
+        "practitioner"
+    )
+
+
+def episode_get(*, clinic: Clinic, episode_id) -> TreatmentEpisode | None:
+    return (
+        TreatmentEpisode.objects.filter(clinic=clinic, pk=episode_id)
+        .select_related("patient", "practitioner")
+        .first()
+    )

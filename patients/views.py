@@ -1,0 +1,184 @@
+"""Patient and treatment screens. Views parse, call a service or selector, and render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from clinic.permissions import require
+from patients import selectors, services
+from patients.forms import EpisodeForm, PatientForm
+
+PAGE_SIZE = 25
+
+
+def _patient_or_404(request: HttpRequest, patient_id):
+    patient = selectors.patient_get(clinic=request.clinic, patient_id=patient_id)
+    if patient is None:
+        raise Http404("No such patient")
+    return patient
+
+
+def _apply_service_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)
+
+
+@require("patients.view")
+def dashboard(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+    recent = selectors.patients_of(clinic=request.clinic).order_by("-updated_at")[:8]
+    return render(request, "patients/dashboard.html", {"recent": recent})
+
+
+@require("patients.view")
+def patient_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+    query = request.GET.get("q", "")[:100]
+    archived = request.GET.get("archived") == "1"
+    patients = selectors.patient_search(
+        clinic=request.clinic, query=query, include_archived=archived
+    ).only("id", "first_name", "last_name", "date_of_birth", "email", "phone", "archived_at")
+    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request, "patients/patient_list.html", {"page": page, "query": query, "archived": archived}
+    )
+
+
+@require("patients.edit")
+def patient_create(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = services.patient_create(
+                clinic=request.clinic, by=request.user, request=request, **form.cleaned_data
+            )
+        except ValidationError as error:
+            _apply_service_errors(form, error)
+        else:
+            messages.success(request, f"{patient.full_name} added.")
+            return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=patient.pk)
+    return render(request, "patients/patient_form.html", {"form": form, "patient": None})
+
+
+@require("patients.view")
+def patient_detail(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+    patient = _patient_or_404(request, patient_id)
+    services.patient_viewed(
+        clinic=request.clinic, patient=patient, by=request.user, request=request
+    )
+    episodes = selectors.episodes_of(clinic=request.clinic, patient=patient)
+    return render(
+        request,
+        "patients/patient_detail.html",
+        {
+            "patient": patient,
+            "episodes": episodes,
+            "age": patient.age_on(timezone.localdate()),
+        },
+    )
+
+
+@require("patients.edit")
+def patient_edit(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+    patient = _patient_or_404(request, patient_id)
+    form = PatientForm(
+        request.POST or None,
+        instance=None,
+        initial={f: getattr(patient, f) for f in PatientForm.Meta.fields},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_update(
+                clinic=request.clinic,
+                patient=patient,
+                by=request.user,
+                request=request,
+                **form.cleaned_data,
+            )
+        except ValidationError as error:
+            _apply_service_errors(form, error)
+        else:
+            messages.success(request, "Patient details saved.")
+            return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=patient.pk)
+    return render(request, "patients/patient_form.html", {"form": form, "patient": patient})
+
+
+@require_POST
+@require("patients.edit")
+def patient_archive(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+    patient = _patient_or_404(request, patient_id)
+    if request.POST.get("restore"):
+        services.patient_restore(
+            clinic=request.clinic, patient=patient, by=request.user, request=request
+        )
+        messages.success(request, f"{patient.full_name} is back in the patient list.")
+    else:
+        services.patient_archive(
+            clinic=request.clinic, patient=patient, by=request.user, request=request
+        )
+        messages.success(request, f"{patient.full_name} archived. Their record is kept.")
+    return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=patient.pk)
+
+
+@require("episodes.edit")
+def episode_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+    patient = _patient_or_404(request, patient_id)
+    initial = {"performed_on": timezone.localdate()}
+    if request.membership.role in ("practitioner", "admin"):
+        initial["practitioner"] = request.user.pk
+    form = EpisodeForm(request.POST or None, clinic=request.clinic, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.episode_create(
+            clinic=request.clinic,
+            patient=patient,
+            by=request.user,
+            request=request,
+            **form.cleaned_data,
+        )
+        messages.success(request, "Treatment recorded.")
+        return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=patient.pk)
+    return render(
+        request, "patients/episode_form.html", {"form": form, "patient": patient, "episode": None}
+    )
+
+
+@require("episodes.edit")
+def episode_edit(request: HttpRequest, clinic_slug: str, episode_id) -> HttpResponse:
+    episode = selectors.episode_get(clinic=request.clinic, episode_id=episode_id)
+    if episode is None:
+        raise Http404("No such treatment")
+    form = EpisodeForm(
+        request.POST or None,
+        clinic=request.clinic,
+        initial={
+            "treatment_type": episode.treatment_type,
+            "areas": episode.areas,
+            "performed_on": episode.performed_on,
+            "practitioner": episode.practitioner_id,
+            "product": episode.product,
+            "batch_number": episode.batch_number,
+            "notes": episode.notes,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        services.episode_update(
+            clinic=request.clinic,
+            episode=episode,
+            by=request.user,
+            request=request,
+            **form.cleaned_data,
+        )
+        messages.success(request, "Treatment updated.")
+        return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=episode.patient_id)
+    return render(
+        request,
+        "patients/episode_form.html",
+        {"form": form, "patient": episode.patient, "episode": episode},
+    )
