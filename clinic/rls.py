@@ -83,11 +83,11 @@ class PostgresSQL(Operation):
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(self.sql)
+            schema_editor.execute(self.sql, None)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql" and self.reverse_sql:
-            schema_editor.execute(self.reverse_sql)
+            schema_editor.execute(self.reverse_sql, None)
 
     def describe(self) -> str:
         return "PostgreSQL-only SQL"

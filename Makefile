@@ -1,0 +1,78 @@
+# Quick start: `make run` (the app on http://127.0.0.1:8000, demo seeded) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := chromium poppler-utils docker-compose wrk fonts-dejavu-core
+# The tests run against the real stack. PostgreSQL: migrations as the owner role, the app as
+# a role that is neither superuser nor BYPASSRLS (both created by the test setup).
+TEST_ENV := DATABASE_URL=postgres://clinic_app@127.0.0.1:5432/clinicphotos_test \
+	DATABASE_APP_ROLE=clinic_app \
+	REDIS_URL=redis://127.0.0.1:6379/14 \
+	CELERY_TASK_ALWAYS_EAGER=1 \
+	EMAIL_URL=memorymail:// \
+	SITE_URL=http://testserver
+
+.PHONY: install system-deps services run test bench lint format check-deploy clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+# Debian packages the tests need (root installs them when missing; CI is root).
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "Missing Debian packages:$$missing (install them as root)"; exit 1; fi; \
+	fi
+
+# PostgreSQL and Redis as this machine provides them; started if installed but stopped.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | sort -n | tail -1) main start; \
+	  for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || { \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; \
+	  for i in $$(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.5; done; }
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo; echo "Open http://127.0.0.1:8000 and sign in as above. Ctrl-C stops the app."
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: install system-deps services
+	$(TEST_ENV) $(VENV)/bin/ruff check .
+	$(TEST_ENV) $(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+bench: install services
+	$(PY) benchmarks/run.py
+
+lint:
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+check-deploy: install
+	DJANGO_PRODUCTION=1 DJANGO_DEBUG=0 DJANGO_SECRET_KEY=$$(openssl rand -hex 32) \
+	MASTER_KEY=$$(openssl rand -base64 32) DJANGO_ALLOWED_HOSTS=clinic.example \
+	$(PY) manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) node_modules var staticfiles

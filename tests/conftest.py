@@ -1,0 +1,259 @@
+"""The test stack: PostgreSQL with RLS as a non-superuser app role, Redis, an S3 server
+(moto_server on loopback) and, for browser journeys, headless Chromium.
+
+In CI (CI=true) anything missing fails the run; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connections
+from django.test import override_settings
+
+from clinic.models import Role
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+ROOT = Path(__file__).resolve().parent.parent
+OWNER_ROLE = "clinic_owner"
+APP_ROLE = "clinic_app"
+SUPERUSER_DSN = os.environ.get(
+    "PG_SUPERUSER_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+)
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _fail(message: str) -> None:
+    pytest.exit(f"test stack not available: {message}", returncode=3)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _ensure_postgres() -> None:
+    if _port_open(5432):
+        return
+    versions = (
+        sorted(os.listdir("/etc/postgresql"), key=int) if Path("/etc/postgresql").is_dir() else []
+    )
+    if versions:
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
+            check=False,
+        )
+        for _ in range(60):
+            if _port_open(5432):
+                return
+            time.sleep(0.5)
+    _fail("PostgreSQL is not running on 127.0.0.1:5432 and could not be started")
+
+
+def _ensure_redis() -> None:
+    if _port_open(6379):
+        return
+    if shutil.which("redis-server"):
+        subprocess.run(
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            check=False,
+        )
+        for _ in range(60):
+            if _port_open(6379):
+                return
+            time.sleep(0.25)
+    _fail("Redis is not running on 127.0.0.1:6379 and could not be started")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        _fail("DATABASE_URL must point at PostgreSQL: run the tests with `make test`")
+    _ensure_postgres()
+    _ensure_redis()
+    if IN_CI and not Path(CHROMIUM).exists():
+        _fail(f"{CHROMIUM} is missing (Debian package chromium)")
+
+
+@contextmanager
+def superuser() -> Iterator[psycopg.Connection]:
+    with psycopg.connect(SUPERUSER_DSN, autocommit=True) as conn:
+        yield conn
+
+
+def _create_roles(conn: psycopg.Connection) -> None:
+    for role, extra in ((OWNER_ROLE, "CREATEDB"), (APP_ROLE, "NOCREATEDB")):
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        try:
+            conn.execute(f"{verb} ROLE {role} LOGIN {extra} NOSUPERUSER NOBYPASSRLS")
+        except psycopg.errors.DuplicateObject:  # another xdist worker won the race
+            conn.execute(f"ALTER ROLE {role} LOGIN {extra} NOSUPERUSER NOBYPASSRLS")
+
+
+@pytest.fixture(scope="session")
+def test_db_name() -> str:
+    return f"clinicphotos_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_blocker, test_db_name: str) -> Iterator[None]:
+    """A fresh database per xdist worker, owned and migrated by the owner role; the tests then
+    connect as the app role, which row-level security binds."""
+    with superuser() as conn:
+        _create_roles(conn)
+        conn.execute(f"DROP DATABASE IF EXISTS {test_db_name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {test_db_name} OWNER {OWNER_ROLE}")
+    settings.DATABASE_APP_ROLE = APP_ROLE
+    db = connections["default"].settings_dict
+    db.update(NAME=test_db_name, USER=OWNER_ROLE, PASSWORD="", HOST="127.0.0.1", PORT="5432")
+    with django_db_blocker.unblock():
+        connections["default"].close()
+        call_command("migrate", verbosity=0, interactive=False)
+        connections["default"].close()
+    db["USER"] = APP_ROLE
+    yield
+    with django_db_blocker.unblock():
+        connections.close_all()
+    with superuser() as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {test_db_name} WITH (FORCE)")
+
+
+@pytest.fixture
+def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Database access whose writes are committed, for tests where another process or thread
+    (a Celery worker, the live server, the database owner) must see them. The audit trail is
+    append-only, so such tests use clinics of their own instead of flushing tables."""
+    with django_db_blocker.unblock():
+        yield
+        connections.close_all()
+
+
+# --- S3: moto_server on a free loopback port --------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class S3Server:
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = Path(sys.executable).with_name("moto_server")
+        self.process = subprocess.Popen(
+            [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            if _port_open(self.port):
+                return
+            time.sleep(0.1)
+        _fail("moto_server (S3) did not start")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3 server for the whole session; blob storage points at its private bucket."""
+    import boto3
+
+    server = S3Server()
+    server.start()
+    bucket = "clinic-blobs-test"
+    client = boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        region_name="eu-west-2",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    client.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+    )
+    blob_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": server.endpoint,
+            "region_name": "eu-west-2",
+            "access_key": "test",
+            "secret_key": "test",
+            "default_acl": "private",
+            "file_overwrite": False,
+            "querystring_auth": False,
+        },
+    }
+    override = override_settings(
+        STORAGES={**settings.STORAGES, "default": blob_storage, "blobs": blob_storage}
+    )
+    override.enable()  # its setting_changed signal resets Django's storage handler
+    server.bucket = bucket
+    server.client = client
+    yield server
+    override.disable()
+    server.stop()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _real_stack(s3_server) -> None:
+    """Every test runs with the S3 server up, as the app would in production."""
+
+
+# --- the cast --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cast(db):
+    """Clinic A with an admin, a practitioner and a receptionist; clinic B with its admin."""
+    from tests import factories as f
+
+    class Cast:
+        pass
+
+    c = Cast()
+    c.clinic_a = f.make_clinic("Clinic A")
+    c.clinic_b = f.make_clinic("Clinic B")
+    c.admin = f.make_member(c.clinic_a, Role.ADMIN, "Alice Admin")
+    c.practitioner = f.make_member(c.clinic_a, Role.PRACTITIONER, "Paula Practitioner")
+    c.reception = f.make_member(c.clinic_a, Role.RECEPTION, "Rita Reception")
+    c.stranger = f.make_member(c.clinic_b, Role.ADMIN, "Bob Otherclinic")
+    return c
