@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 from django.utils import timezone
+from django.views.defaults import page_not_found
 
 from audit.services import record
 from clinic import selectors
@@ -62,18 +63,19 @@ class ClinicMiddleware:
             return redirect("two_factor_verify")
 
         clinic = selectors.clinic_by_slug(slug)
-        membership = selectors.active_membership(clinic=clinic, user=user) if clinic else None
-        if membership is None:
-            if clinic is not None:
+        if clinic is None:
+            raise Http404("No such clinic")
+        with clinic_context(clinic.id, user.pk):
+            membership = selectors.active_membership(clinic=clinic, user=user)
+            if membership is None:
+                # Answered like a clinic that does not exist; the attempt stays on record.
                 record(
                     clinic=clinic,
                     action="access.denied",
                     request=request,
                     details={"path": request.path_info[:300], "reason": "not a member"},
                 )
-            raise Http404("No such clinic")
-
-        request.clinic = clinic
-        request.membership = membership
-        with clinic_context(clinic.id, user.pk):
+                return page_not_found(request, Http404("No such clinic"))
+            request.clinic = clinic
+            request.membership = membership
             return self.get_response(request)

@@ -38,7 +38,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     date_joined = models.DateTimeField(default=timezone.now)
     # Changing this ends every session of the user (it feeds the session auth hash). It is
     # renewed on a password change, a 2FA reset and a deactivation.
-    security_stamp = models.CharField(max_length=32, default=secrets.token_hex)
+    security_stamp = models.CharField(max_length=64, default=secrets.token_hex)
 
     objects = UserManager()
 

@@ -21,13 +21,8 @@ def clinic_by_slug(slug: str) -> Clinic | None:
 
 
 def active_membership(*, clinic: Clinic, user: User) -> Membership | None:
-    """The user's active membership of the clinic, or None."""
-    with clinic_context(clinic.id, user.pk):
-        return (
-            Membership.objects.select_related("clinic")
-            .filter(clinic=clinic, user=user, is_active=True)
-            .first()
-        )
+    """The user's active membership of the clinic, or None (call inside the clinic's context)."""
+    return Membership.objects.filter(clinic=clinic, user=user, is_active=True).first()
 
 
 def memberships_of(user: User) -> list[Membership]:

@@ -95,6 +95,8 @@ def pytest_configure(config: pytest.Config) -> None:
         _fail("DATABASE_URL must point at PostgreSQL: run the tests with `make test`")
     _ensure_postgres()
     _ensure_redis()
+    # Real hashing costs ~0.3 s a user; the hasher is Django's business, not ours to re-test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if IN_CI and not Path(CHROMIUM).exists():
         _fail(f"{CHROMIUM} is missing (Debian package chromium)")
 

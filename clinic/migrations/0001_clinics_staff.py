@@ -61,7 +61,7 @@ class Migration(migrations.Migration):
                 ("is_active", models.BooleanField(default=True)),
                 ("is_staff", models.BooleanField(default=False)),
                 ("date_joined", models.DateTimeField(default=django.utils.timezone.now)),
-                ("security_stamp", models.CharField(default=secrets.token_hex, max_length=32)),
+                ("security_stamp", models.CharField(default=secrets.token_hex, max_length=64)),
                 (
                     "groups",
                     models.ManyToManyField(
