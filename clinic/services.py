@@ -75,7 +75,7 @@ def staff_invite(
             details={"email": email, "role": role},
         )
     url = settings.SITE_URL + reverse(
-        "accept_invitation", kwargs={"clinic_slug": clinic.slug, "token": token}
+        "accept_invitation", kwargs={"clinic": clinic.slug, "token": token}
     )
     body = render_to_string(
         "clinic/email/invitation.txt",

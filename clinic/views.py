@@ -265,9 +265,10 @@ def account(request: HttpRequest) -> HttpResponse:
     )
 
 
-def accept_invitation(request: HttpRequest, clinic_slug: str, token: str) -> HttpResponse:
-    """An invited person joins: a new account with a password, or an existing one signed in."""
-    clinic = selectors.clinic_by_slug(clinic_slug)
+def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
+    """An invited person joins: a new account with a password, or an existing one signed in.
+    (The clinic in this public link is not ``clinic_slug``: that name marks staff-only URLs.)"""
+    clinic = selectors.clinic_by_slug(clinic)
     invitation = selectors.invitation_by_token(clinic=clinic, token=token) if clinic else None
     try:
         services.check_invitation_usable(invitation)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 
 from clinic.permissions import require
 from patients import selectors, services
@@ -110,10 +109,11 @@ def patient_edit(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
     return render(request, "patients/patient_form.html", {"form": form, "patient": patient})
 
 
-@require_POST
 @require("patients.edit")
 def patient_archive(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
-    patient = _patient_or_404(request, patient_id)
+    patient = _patient_or_404(request, patient_id)  # before the method check: 404 comes first
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     if request.POST.get("restore"):
         services.patient_restore(
             clinic=request.clinic, patient=patient, by=request.user, request=request

@@ -1,0 +1,115 @@
+"""A member of clinic B gets 404 for every staff URL carrying clinic A's objects."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from audit.models import AuditEvent
+from clinic.tenancy import clinic_context
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def staff_url_names() -> set[str]:
+    """Every named URL pattern under /c/<clinic_slug>/."""
+    names = set()
+
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, route)
+            elif isinstance(p, URLPattern) and "<slug:clinic_slug>" in route:
+                names.add(p.name)
+
+    walk(get_resolver().url_patterns)
+    return names
+
+
+# URL name -> the objects of clinic A it is requested with (besides the clinic slug).
+MATRIX = {
+    "dashboard": lambda o: {},
+    "patient_list": lambda o: {},
+    "patient_create": lambda o: {},
+    "patient_detail": lambda o: {"patient_id": o["patient"].pk},
+    "patient_edit": lambda o: {"patient_id": o["patient"].pk},
+    "patient_archive": lambda o: {"patient_id": o["patient"].pk},
+    "episode_create": lambda o: {"patient_id": o["patient"].pk},
+    "episode_edit": lambda o: {"episode_id": o["episode"].pk},
+    "staff_list": lambda o: {},
+    "staff_detail": lambda o: {"membership_id": o["membership"].pk},
+}
+
+
+def test_every_staff_url_is_in_the_matrix():
+    assert staff_url_names() == set(MATRIX), (
+        "A staff URL was added or removed: list it in MATRIX with clinic A's object ids"
+    )
+
+
+@pytest.fixture
+def clinic_a_objects(cast):
+    patient = f.make_patient(cast.clinic_a, cast.admin, first_name="Secret",
+                             email="secret@example.com")
+    episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
+    with clinic_context(cast.clinic_a.id):
+        membership = cast.clinic_a.memberships.get(user=cast.practitioner)
+    return {"patient": patient, "episode": episode, "membership": membership}
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_member_of_clinic_b_gets_404_for_clinic_a_objects(cast, clinic_a_objects, name, method):
+    client = f.verified_client(cast.stranger)
+    ids = MATRIX[name](clinic_a_objects)
+    # Clinic A's slug: B's admin is not a member there.
+    response = getattr(client, method)(reverse(name, kwargs={"clinic_slug": cast.clinic_a.slug,
+                                                             **ids}))
+    assert response.status_code == 404
+    assert b"Secret" not in response.content
+    if ids:
+        # Clinic B's own slug with clinic A's ids: the selectors find nothing.
+        response = getattr(client, method)(
+            reverse(name, kwargs={"clinic_slug": cast.clinic_b.slug, **ids}))
+        assert response.status_code == 404
+        assert b"Secret" not in response.content
+
+
+def test_cross_clinic_attempt_is_recorded_in_the_target_clinics_trail(cast, clinic_a_objects):
+    client = f.verified_client(cast.stranger)
+    client.get(reverse("patient_detail", kwargs={"clinic_slug": cast.clinic_a.slug,
+                                                 "patient_id": clinic_a_objects["patient"].pk}))
+    with clinic_context(cast.clinic_a.id):
+        denial = AuditEvent.objects.filter(clinic=cast.clinic_a, action="access.denied").get()
+    assert denial.actor_id == cast.stranger.pk
+    assert str(clinic_a_objects["patient"].pk) in denial.details["path"]
+
+
+def test_unknown_clinic_is_404(cast):
+    client = f.verified_client(cast.stranger)
+    assert client.get("/c/no-such-clinic/").status_code == 404
+
+
+def test_signed_out_visitor_is_sent_to_sign_in(cast):
+    from django.test import Client
+
+    response = Client().get(reverse("dashboard", kwargs={"clinic_slug": cast.clinic_a.slug}))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_password_only_session_is_sent_to_two_factor(cast):
+    from django.test import Client
+
+    import time
+
+    from clinic.middleware import SESSION_LOGIN_AT
+
+    client = Client()
+    client.force_login(cast.admin)
+    session = client.session
+    session[SESSION_LOGIN_AT] = time.time()
+    session.save()
+    response = client.get(reverse("dashboard", kwargs={"clinic_slug": cast.clinic_a.slug}))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("two_factor_verify")
