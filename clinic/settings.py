@@ -227,8 +227,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# Our login view calls authenticate(username=<e-mail>): axes must read that key, not "email".
+AXES_USERNAME_FORM_FIELD = "username"
 AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0) or None
-AXES_USERNAME_FORM_FIELD = "email"
 
 OTP_TOTP_ISSUER = env.str("OTP_ISSUER", default="Clinic Photos")
 OTP_TOTP_THROTTLE_FACTOR = 1

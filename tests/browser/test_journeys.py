@@ -1,0 +1,220 @@
+"""The journeys a clinic lives by, in a real browser, at desktop and at phone size.
+
+Each page on the way is checked with axe-core and saved as a screenshot (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import expect
+
+from clinic import demo
+from clinic.models import Role
+from tests import factories as f
+from tests.browser.conftest import code_from_secret, fresh_code, mail_links, on_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+
+def device_of(email: str) -> TOTPDevice:
+    return TOTPDevice.objects.get(user__email=email, confirmed=True)
+
+
+def test_admin_invites_a_practitioner_who_joins_and_records_a_treatment(journey, server):
+    j, page = journey, journey.page
+    clinic = f.make_clinic("Riverside Aesthetics")
+    admin = f.make_member(clinic, Role.ADMIN, "Alice Admin")
+    newcomer = f"{f.unique('paula')}@example.test"
+
+    # The admin signs in: password, then the code from the authenticator.
+    j.sign_in(admin.email, f.PASSWORD, name="login")
+    expect(page).to_have_url(re.compile(r"/two-factor/$"))
+    j.enter_code(fresh_code(device_of(admin.email)), name="two-factor-verify")
+    expect(page).to_have_url(re.compile(rf"/c/{clinic.slug}/$"))
+    expect(page.get_by_role("heading", name="Find a patient")).to_be_visible()
+    j.check("dashboard-empty")
+
+    # Staff: invite a practitioner by e-mail.
+    with page.expect_navigation():
+        page.get_by_role("navigation", name="Clinic").get_by_role("link", name="Staff").click()
+    j.check("staff-list")
+    page.get_by_label("E-mail").fill(newcomer)
+    page.get_by_label("Role").select_option(Role.PRACTITIONER)
+    j.submit("Send invitation")
+    expect(page.get_by_text(f"Invitation e-mailed to {newcomer}")).to_be_visible()
+    j.check("staff-list-invited")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Alice Admin").click()
+    j.check("staff-detail")
+
+    (invite,) = [m for m in mail.outbox if newcomer in m.to]
+    (link,) = [u for u in mail_links(invite) if "/invite/" in u]
+    invite_url = on_server(link, server)
+    j.sign_out()
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+
+    # The invitee opens the link, creates an account and sets up two-factor sign-in.
+    page.goto(invite_url)
+    expect(page.get_by_role("heading", name="Join Riverside Aesthetics")).to_be_visible()
+    j.check("accept-invitation")
+    page.locator("#id_full_name").fill("Paula Prescriber")
+    page.locator("#id_password").fill("a-long-clinic-pass-42")
+    page.locator("#id_password_again").fill("a-long-clinic-pass-42")
+    j.submit("Create my account")
+    expect(page).to_have_url(re.compile(r"/two-factor/setup/$"))
+    j.check("two-factor-setup")
+    secret = page.locator("code.secret").inner_text()
+    page.get_by_label("6-digit code shown in your app").fill(code_from_secret(secret))
+    j.submit("Confirm and continue")
+    expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
+    expect(page.locator(".codes code")).to_have_count(10)
+    j.check("backup-codes")
+    with page.expect_navigation():
+        page.get_by_role("link", name="I have saved them, continue").click()
+    expect(page).to_have_url(re.compile(rf"/c/{clinic.slug}/$"))
+
+    # The used link now explains itself instead of working twice.
+    page.goto(invite_url)
+    expect(page.get_by_role("heading", name="This link can't be used")).to_be_visible()
+    j.check("invitation-problem")
+
+    # Next day, so to speak: sign in again. The enrolment code may not be reused.
+    page.goto(j.url(f"/c/{clinic.slug}/"))
+    j.sign_out()
+    j.sign_in(newcomer, "a-long-clinic-pass-42")
+    j.enter_code(fresh_code(device_of(newcomer)))
+    expect(page).to_have_url(re.compile(rf"/c/{clinic.slug}/$"))
+
+    # A new patient: a date of birth in the future is refused with a clear message.
+    with page.expect_navigation():
+        page.get_by_role("link", name="New patient").first.click()
+    j.check("patient-form")
+    page.get_by_label("First name").fill("Joanne")
+    page.get_by_label("Last name").fill("Smith")
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    page.get_by_label("Date of birth").fill(tomorrow.isoformat())
+    page.get_by_label("E-mail").fill("joanne.smith@patients.example")
+    page.get_by_label("Phone").fill("07700 900123")
+    j.submit("Add patient")
+    expect(page.get_by_text("The date of birth cannot be in the future.")).to_be_visible()
+    j.check("patient-form-errors")
+    page.get_by_label("Date of birth").fill("1985-03-14")
+    j.submit("Add patient")
+    expect(page.get_by_role("heading", name="Joanne Smith")).to_be_visible()
+    expect(page.get_by_text("No treatments recorded yet.")).to_be_visible()
+    j.check("patient-detail-new")
+
+    # Record a treatment.
+    with page.expect_navigation():
+        page.get_by_role("link", name="+ Record treatment").click()
+    j.check("treatment-form")
+    page.get_by_label("Treatment type").select_option(label="Botulinum toxin")
+    page.get_by_label("Forehead").check()
+    page.get_by_label("Glabella (frown lines)").check()
+    page.get_by_label("Date of treatment").fill(timezone.localdate().isoformat())
+    page.get_by_label("Product used").fill("Botox 50u")
+    page.get_by_label("Product batch / lot number").fill("C1234")
+    j.submit("Record treatment")
+    expect(page.get_by_text("Treatment recorded.")).to_be_visible()
+    expect(page.get_by_text("Forehead, Glabella (frown lines)")).to_be_visible()
+    expect(page.get_by_text("batch C1234")).to_be_visible()
+    j.check("patient-detail")
+
+    # Find her again from the top bar: part of each name, then the date of birth.
+    for query, shot in (("jo smi", "patient-list-results"), ("14/03/1985", None)):
+        search = page.get_by_role("search").get_by_label("Find a patient")
+        search.fill(query)
+        with page.expect_navigation():
+            search.press("Enter")
+        expect(page.get_by_text(f"1 patient matching “{query}”")).to_be_visible()
+        if shot:
+            j.check(shot)
+    with page.expect_navigation():
+        page.get_by_role("link", name=re.compile("Smith, Joanne")).click()
+    expect(page.get_by_role("heading", name="Joanne Smith")).to_be_visible()
+
+    search = page.get_by_role("search").get_by_label("Find a patient")
+    search.fill("nobody-by-this-name")
+    with page.expect_navigation():
+        search.press("Enter")
+    expect(page.get_by_text("No patient matches.")).to_be_visible()
+    j.check("patient-list-empty")
+
+    # Her own account page, and a page that does not exist.
+    page.locator("details.menu summary").click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Your account & security").click()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    j.check("account")
+    response = page.goto(j.url(f"/c/{clinic.slug}/patients/{uuid.uuid4()}/"))
+    assert response.status == 404
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    j.check("not-found")
+
+
+def _demo_code(email: str) -> str:
+    """The demo authenticator's code now, or the next one if this step was already used (the
+    journey runs at two sizes, possibly within one 30-second step)."""
+    device = device_of(email)
+    if device.last_t < int(time.time() // device.step):
+        return demo.demo_code(email)
+    return fresh_code(device)
+
+
+def _wrong(code: str) -> str:
+    return f"{(int(code) + 500_000) % 1_000_000:06d}"
+
+
+def test_demo_staff_sign_in_and_see_what_their_role_allows(journey, server):
+    j, page = journey, journey.page
+    demo.seed(patients_per_clinic=5)
+
+    # Nadia, a practitioner, mistypes her code first: the page says so plainly.
+    nadia = "nadia.nurse@harbour.example"
+    j.sign_in(nadia, demo.DEMO_PASSWORD)
+    page.get_by_label(re.compile("code", re.I)).first.fill(_wrong(demo.demo_code(nadia)))
+    j.submit("Sign in")
+    expect(page.get_by_text("That code is not right")).to_be_visible()
+    j.check("two-factor-wrong-code")
+    time.sleep(1.1)  # django-otp throttles the next attempt for a second after a failure
+    j.enter_code(_demo_code(nadia))
+    expect(page).to_have_url(re.compile(r"/c/harbour/$"))
+    expect(page.get_by_role("link", name="Harbour Aesthetics")).to_be_visible()
+    j.check("demo-dashboard")
+    with page.expect_navigation():
+        page.get_by_role("navigation", name="Clinic").get_by_role("link", name="Patients").click()
+    expect(page.locator("main .list li")).to_have_count(5)
+    j.check("patient-list-all")
+    j.sign_out()
+
+    # Ruby, at reception, can find patients but records no treatments and manages no staff.
+    ruby = "ruby.reception@harbour.example"
+    j.sign_in(ruby, demo.DEMO_PASSWORD)
+    j.enter_code(_demo_code(ruby))
+    expect(page).to_have_url(re.compile(r"/c/harbour/$"))
+    clinic_nav = page.get_by_role("navigation", name="Clinic")
+    expect(clinic_nav.get_by_role("link", name="Staff")).to_have_count(0)
+    with page.expect_navigation():
+        page.locator("main .list__link").first.click()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    expect(page.get_by_text("Record treatment")).to_have_count(0)
+    j.check("patient-detail-reception")
+    j.sign_out()
+
+    # Leo works at two clinics and chooses one.
+    leo = "leo.locum@example.org"
+    j.sign_in(leo, demo.DEMO_PASSWORD)
+    j.enter_code(_demo_code(leo))
+    expect(page.get_by_role("heading", name="Choose a clinic")).to_be_visible()
+    j.check("choose-clinic")
+    with page.expect_navigation():
+        page.get_by_role("link", name=re.compile("Northgate Skin Clinic")).click()
+    expect(page).to_have_url(re.compile(r"/c/northgate/$"))
