@@ -117,9 +117,23 @@ def _create_roles(conn: psycopg.Connection) -> None:
             conn.execute(f"ALTER ROLE {role} LOGIN {extra} NOSUPERUSER NOBYPASSRLS")
 
 
+DB_PREFIX = "clinicphotos_test_"
+
+
 @pytest.fixture(scope="session")
 def test_db_name() -> str:
-    return f"clinicphotos_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    # One database per test process (xdist worker), named by pid so runs never collide.
+    return f"{DB_PREFIX}{os.getpid()}"
+
+
+def _drop_stale_databases(conn: psycopg.Connection) -> None:
+    """Databases left by test runs that were killed before their teardown."""
+    rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                        [DB_PREFIX + "%"]).fetchall()
+    for (name,) in rows:
+        pid = name.removeprefix(DB_PREFIX)
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +142,7 @@ def django_db_setup(django_db_blocker, test_db_name: str) -> Iterator[None]:
     connect as the app role, which row-level security binds."""
     with superuser() as conn:
         _create_roles(conn)
+        _drop_stale_databases(conn)
         conn.execute(f"DROP DATABASE IF EXISTS {test_db_name} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {test_db_name} OWNER {OWNER_ROLE}")
     settings.DATABASE_APP_ROLE = APP_ROLE
