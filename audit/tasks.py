@@ -13,7 +13,7 @@ from clinic.models import Clinic
 logger = logging.getLogger(__name__)
 
 
-@shared_task(base=ClinicTask, name="audit.tasks.verify_clinic_chain")
+@shared_task(base=ClinicTask, name="audit.tasks.verify_clinic_chain", ignore_result=False)
 def verify_clinic_chain(*, clinic_id: str) -> dict:
     """Verify one clinic's chain; log loudly when a link is broken."""
     report = verify_chain(clinic_id)

@@ -32,9 +32,7 @@ urlpatterns = [
     path("two-factor/", views.two_factor_verify, name="two_factor_verify"),
     path("two-factor/backup-codes/", views.backup_codes, name="backup_codes"),
     path("account/", views.account, name="account"),
-    path(
-        "invite/<slug:clinic>/<str:token>/", views.accept_invitation, name="accept_invitation"
-    ),
+    path("invite/<slug:clinic>/<str:token>/", views.accept_invitation, name="accept_invitation"),
     path("healthz", views.healthz, name="healthz"),
     path("c/<slug:clinic_slug>/", include(clinic_patterns)),
 ]

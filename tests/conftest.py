@@ -128,8 +128,9 @@ def test_db_name() -> str:
 
 def _drop_stale_databases(conn: psycopg.Connection) -> None:
     """Databases left by test runs that were killed before their teardown."""
-    rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                        [DB_PREFIX + "%"]).fetchall()
+    rows = conn.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE %s", [DB_PREFIX + "%"]
+    ).fetchall()
     for (name,) in rows:
         pid = name.removeprefix(DB_PREFIX)
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
@@ -274,3 +275,73 @@ def cast(db):
     c.reception = f.make_member(c.clinic_a, Role.RECEPTION, "Rita Reception")
     c.stranger = f.make_member(c.clinic_b, Role.ADMIN, "Bob Otherclinic")
     return c
+
+
+# --- a real Celery worker ---------------------------------------------------------------------
+
+
+class CeleryWorker:
+    """A `celery worker` process on its own queue, connected to this test database as the app
+    role. Tasks sent with ``send(task, **kwargs)`` go through Redis to it."""
+
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        self.process: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        db = connections["default"].settings_dict
+        return {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{APP_ROLE}@127.0.0.1:5432/{db['NAME']}",
+            "DATABASE_APP_ROLE": APP_ROLE,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+        }
+
+    def start(self) -> None:
+        celery = Path(sys.executable).with_name("celery")
+        self.process = subprocess.Popen(
+            [
+                str(celery),
+                "-A",
+                "clinic",
+                "worker",
+                "-Q",
+                self.queue,
+                "--pool",
+                "solo",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process and self.process.poll() is None:
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
+            self.process.wait(30)
+        self.process = None
+
+    def send(self, task, **kwargs):
+        return task.apply_async(kwargs=kwargs, queue=self.queue)
+
+
+@pytest.fixture
+def celery_worker(committed_db, test_db_name) -> Iterator[CeleryWorker]:
+    from clinic.celery import app
+
+    worker = CeleryWorker(queue=f"test-{test_db_name}-{time.time_ns()}")
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    worker.start()
+    yield worker
+    worker.stop()
+    app.conf.task_always_eager = eager

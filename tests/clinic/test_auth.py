@@ -107,8 +107,9 @@ def test_five_wrong_codes_end_the_half_signed_in_session(cast):
     device = TOTPDevice.objects.get(user=cast.practitioner)
     for _ in range(5):
         # django-otp throttles after a failure; clear it so each try reaches the check.
-        TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0,
-                                                       throttling_failure_timestamp=None)
+        TOTPDevice.objects.filter(pk=device.pk).update(
+            throttling_failure_count=0, throttling_failure_timestamp=None
+        )
         response = client.post(reverse("two_factor_verify"), {"token": "000000"})
     assert response["Location"] == reverse("login")
     assert "_auth_user_id" not in client.session
@@ -186,10 +187,14 @@ def test_idle_session_expires_after_thirty_minutes(cast):
 def test_password_change_ends_every_session(cast):
     other_device = f.verified_client(cast.practitioner)
     client = f.verified_client(cast.practitioner)
-    response = client.post(reverse("account"), {
-        "action": "password", "current_password": f.PASSWORD,
-        "new_password": "a-brand-new-passphrase-42",
-    })
+    response = client.post(
+        reverse("account"),
+        {
+            "action": "password",
+            "current_password": f.PASSWORD,
+            "new_password": "a-brand-new-passphrase-42",
+        },
+    )
     assert response["Location"] == reverse("login")
     dashboard = reverse("dashboard", kwargs={"clinic_slug": cast.clinic_a.slug})
     assert other_device.get(dashboard)["Location"].startswith("/login/")
@@ -209,9 +214,13 @@ def test_deactivated_member_is_signed_out_at_once(cast):
     admin = f.verified_client(cast.admin)
     with clinic_context(cast.clinic_a.id):
         membership = Membership.objects.get(clinic=cast.clinic_a, user=cast.practitioner)
-    admin.post(reverse("staff_detail", kwargs={"clinic_slug": cast.clinic_a.slug,
-                                               "membership_id": membership.pk}),
-               {"action": "deactivate"})
+    admin.post(
+        reverse(
+            "staff_detail",
+            kwargs={"clinic_slug": cast.clinic_a.slug, "membership_id": membership.pk},
+        ),
+        {"action": "deactivate"},
+    )
     dashboard = reverse("dashboard", kwargs={"clinic_slug": cast.clinic_a.slug})
     assert practitioner.get(dashboard)["Location"].startswith("/login/")
     # Signing in again no longer opens this clinic.

@@ -49,8 +49,9 @@ def test_every_staff_url_is_in_the_matrix():
 
 @pytest.fixture
 def clinic_a_objects(cast):
-    patient = f.make_patient(cast.clinic_a, cast.admin, first_name="Secret",
-                             email="secret@example.com")
+    patient = f.make_patient(
+        cast.clinic_a, cast.admin, first_name="Secret", email="secret@example.com"
+    )
     episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
     with clinic_context(cast.clinic_a.id):
         membership = cast.clinic_a.memberships.get(user=cast.practitioner)
@@ -63,22 +64,31 @@ def test_member_of_clinic_b_gets_404_for_clinic_a_objects(cast, clinic_a_objects
     client = f.verified_client(cast.stranger)
     ids = MATRIX[name](clinic_a_objects)
     # Clinic A's slug: B's admin is not a member there.
-    response = getattr(client, method)(reverse(name, kwargs={"clinic_slug": cast.clinic_a.slug,
-                                                             **ids}))
+    response = getattr(client, method)(
+        reverse(name, kwargs={"clinic_slug": cast.clinic_a.slug, **ids})
+    )
     assert response.status_code == 404
     assert b"Secret" not in response.content
     if ids:
         # Clinic B's own slug with clinic A's ids: the selectors find nothing.
         response = getattr(client, method)(
-            reverse(name, kwargs={"clinic_slug": cast.clinic_b.slug, **ids}))
+            reverse(name, kwargs={"clinic_slug": cast.clinic_b.slug, **ids})
+        )
         assert response.status_code == 404
         assert b"Secret" not in response.content
 
 
 def test_cross_clinic_attempt_is_recorded_in_the_target_clinics_trail(cast, clinic_a_objects):
     client = f.verified_client(cast.stranger)
-    client.get(reverse("patient_detail", kwargs={"clinic_slug": cast.clinic_a.slug,
-                                                 "patient_id": clinic_a_objects["patient"].pk}))
+    client.get(
+        reverse(
+            "patient_detail",
+            kwargs={
+                "clinic_slug": cast.clinic_a.slug,
+                "patient_id": clinic_a_objects["patient"].pk,
+            },
+        )
+    )
     with clinic_context(cast.clinic_a.id):
         denial = AuditEvent.objects.filter(clinic=cast.clinic_a, action="access.denied").get()
     assert denial.actor_id == cast.stranger.pk
@@ -99,9 +109,9 @@ def test_signed_out_visitor_is_sent_to_sign_in(cast):
 
 
 def test_password_only_session_is_sent_to_two_factor(cast):
-    from django.test import Client
-
     import time
+
+    from django.test import Client
 
     from clinic.middleware import SESSION_LOGIN_AT
 

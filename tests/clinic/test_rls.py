@@ -24,8 +24,13 @@ def tenant_tables() -> list[str]:
 
 def test_the_tenant_tables_are_the_ones_we_expect():
     # Guards the test below against silently finding nothing.
-    assert {"patients_patient", "patients_treatmentepisode", "clinic_membership",
-            "clinic_invitation", "audit_auditevent"} <= set(tenant_tables())
+    assert {
+        "patients_patient",
+        "patients_treatmentepisode",
+        "clinic_membership",
+        "clinic_invitation",
+        "audit_auditevent",
+    } <= set(tenant_tables())
 
 
 @pytest.mark.parametrize("table", tenant_tables())
@@ -45,8 +50,10 @@ def test_every_tenant_table_has_forced_rls_and_a_policy(table):
 
 def _set_context(clinic_id) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('app.clinic_id', %s, true), "
-                       "set_config('app.user_id', '', true)", [str(clinic_id or "")])
+        cursor.execute(
+            "SELECT set_config('app.clinic_id', %s, true), set_config('app.user_id', '', true)",
+            [str(clinic_id or "")],
+        )
 
 
 def _count(table: str, clinic_id) -> int:
@@ -61,8 +68,9 @@ def test_raw_sql_as_app_role_sees_nothing_of_clinic_a_from_b_or_without_context(
     from clinic.services import staff_invite
 
     with clinic_context(cast.clinic_a.id):
-        staff_invite(clinic=cast.clinic_a, email="new@example.com", role="reception",
-                     invited_by=cast.admin)
+        staff_invite(
+            clinic=cast.clinic_a, email="new@example.com", role="reception", invited_by=cast.admin
+        )
     tables = tenant_tables()
     with transaction.atomic():
         _set_context(cast.clinic_a.id)
@@ -96,8 +104,10 @@ def test_cannot_move_a_row_to_another_clinic(cast):
         _set_context(cast.clinic_a.id)
         with pytest.raises(DatabaseError, match="row-level security"):
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("UPDATE patients_patient SET clinic_id = %s WHERE id = %s",
-                               [str(cast.clinic_b.id), str(patient.pk)])
+                cursor.execute(
+                    "UPDATE patients_patient SET clinic_id = %s WHERE id = %s",
+                    [str(cast.clinic_b.id), str(patient.pk)],
+                )
 
 
 def test_orm_without_context_sees_no_patients(cast):

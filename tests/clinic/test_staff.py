@@ -18,8 +18,10 @@ pytestmark = pytest.mark.django_db
 
 def invite(cast, email="new.nurse@example.com", role="practitioner") -> str:
     admin = f.verified_client(cast.admin)
-    response = admin.post(reverse("staff_list", kwargs={"clinic_slug": cast.clinic_a.slug}),
-                          {"email": email, "role": role})
+    response = admin.post(
+        reverse("staff_list", kwargs={"clinic_slug": cast.clinic_a.slug}),
+        {"email": email, "role": role},
+    )
     assert response.status_code == 302
     link = re.search(r"http://testserver(/invite/\S+)", mail.outbox[-1].body).group(1)
     return link
@@ -27,8 +29,9 @@ def invite(cast, email="new.nurse@example.com", role="practitioner") -> str:
 
 def accept(link, name="Nina New", password="a-long-enough-passphrase-1"):
     client = Client()
-    response = client.post(link, {"full_name": name, "password": password,
-                                  "password_again": password})
+    response = client.post(
+        link, {"full_name": name, "password": password, "password_again": password}
+    )
     return client, response
 
 
@@ -58,7 +61,8 @@ def test_expired_invitation_link_gets_a_clear_message_and_changes_nothing(cast):
     link = invite(cast)
     with clinic_context(cast.clinic_a.id):
         Invitation.objects.filter(clinic=cast.clinic_a).update(
-            expires_at=timezone.now() - timedelta(seconds=1))
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
     page = Client().get(link)
     assert page.status_code == 410
     assert "This invitation has expired" in page.content.decode()
@@ -91,20 +95,23 @@ def test_weak_password_is_refused_and_nothing_is_created(cast):
 
 def test_existing_user_joins_a_second_clinic_as_locum(cast):
     admin_b = f.verified_client(cast.stranger)
-    admin_b.post(reverse("staff_list", kwargs={"clinic_slug": cast.clinic_b.slug}),
-                 {"email": cast.practitioner.email, "role": "practitioner"})
+    admin_b.post(
+        reverse("staff_list", kwargs={"clinic_slug": cast.clinic_b.slug}),
+        {"email": cast.practitioner.email, "role": "practitioner"},
+    )
     link = re.search(r"http://testserver(/invite/\S+)", mail.outbox[-1].body).group(1)
     locum = f.verified_client(cast.practitioner)
     response = locum.post(link)
-    assert response["Location"] == reverse("dashboard",
-                                           kwargs={"clinic_slug": cast.clinic_b.slug})
+    assert response["Location"] == reverse("dashboard", kwargs={"clinic_slug": cast.clinic_b.slug})
     assert locum.get(reverse("home")).status_code == 200  # now chooses between two clinics
 
 
 def test_inviting_an_existing_member_is_refused(cast):
     admin = f.verified_client(cast.admin)
-    response = admin.post(reverse("staff_list", kwargs={"clinic_slug": cast.clinic_a.slug}),
-                          {"email": cast.reception.email, "role": "reception"})
+    response = admin.post(
+        reverse("staff_list", kwargs={"clinic_slug": cast.clinic_a.slug}),
+        {"email": cast.reception.email, "role": "reception"},
+    )
     assert "already a member" in response.content.decode()
     assert mail.outbox == []
 
@@ -113,9 +120,13 @@ def test_admin_changes_a_role(cast):
     with clinic_context(cast.clinic_a.id):
         membership = Membership.objects.get(clinic=cast.clinic_a, user=cast.reception)
     admin = f.verified_client(cast.admin)
-    admin.post(reverse("staff_detail", kwargs={"clinic_slug": cast.clinic_a.slug,
-                                               "membership_id": membership.pk}),
-               {"action": "role", "role": "practitioner"})
+    admin.post(
+        reverse(
+            "staff_detail",
+            kwargs={"clinic_slug": cast.clinic_a.slug, "membership_id": membership.pk},
+        ),
+        {"action": "role", "role": "practitioner"},
+    )
     with clinic_context(cast.clinic_a.id):
         membership.refresh_from_db()
     assert membership.role == "practitioner"
@@ -125,8 +136,9 @@ def test_the_last_admin_cannot_be_demoted_or_deactivated(cast):
     with clinic_context(cast.clinic_a.id):
         membership = Membership.objects.get(clinic=cast.clinic_a, user=cast.admin)
     admin = f.verified_client(cast.admin)
-    detail = reverse("staff_detail", kwargs={"clinic_slug": cast.clinic_a.slug,
-                                             "membership_id": membership.pk})
+    detail = reverse(
+        "staff_detail", kwargs={"clinic_slug": cast.clinic_a.slug, "membership_id": membership.pk}
+    )
     response = admin.post(detail, {"action": "role", "role": "reception"}, follow=True)
     assert "at least one active admin" in response.content.decode()
     admin.post(detail, {"action": "deactivate"})
