@@ -12,8 +12,10 @@ WORKDIR /app
 COPY pyproject.toml ./
 COPY . .
 RUN pip install .
-# collectstatic needs settings but no real secrets; the production checks run at start-up.
-RUN DJANGO_SECRET_KEY=build-only MASTER_KEY=build-only python manage.py collectstatic --noinput
+# collectstatic runs with production settings (hashed file names) and throw-away values; the
+# real secrets arrive only at run time, from the environment.
+RUN DJANGO_PRODUCTION=1 DJANGO_SECRET_KEY=build-only-not-a-secret DJANGO_ALLOWED_HOSTS=build \
+    MASTER_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= python manage.py collectstatic --noinput
 USER clinic
 EXPOSE 8000
 CMD ["gunicorn", "clinic.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

@@ -45,6 +45,7 @@ def record(
 ) -> AuditEvent:
     """Append one event to the clinic's chain (or the system chain when ``clinic`` is None)."""
     clinic_id = getattr(clinic, "pk", clinic)
+    clinic_id = uuid.UUID(str(clinic_id)) if clinic_id is not None else None
     if actor is None and request is not None and request.user.is_authenticated:
         actor = request.user
     user_agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX] if request else ""
@@ -68,7 +69,7 @@ def record(
             action=action,
             target_type=target._meta.label_lower if target is not None else "",
             target_id=str(target.pk) if target is not None else "",
-            patient_id=getattr(patient, "pk", patient),
+            patient_id=uuid.UUID(str(getattr(patient, "pk", patient))) if patient else None,
             ip=client_ip(request),
             user_agent=user_agent,
             details=details or {},

@@ -51,9 +51,31 @@ SECRET_KEY = _required_in_production(
 )
 # The master key wraps every clinic key (base64 of 32 bytes). The dev default is deliberately
 # fixed so a developer's var/ stays readable between runs; production has no default.
-MASTER_KEY = _required_in_production(
-    "MASTER_KEY", "ZGV2LW9ubHktbWFzdGVyLWtleS1uZXZlci11c2UtaW4hISE="
-)
+MASTER_KEY = _required_in_production("MASTER_KEY", "ZGV2LW9ubHktbWFzdGVyLWtleS1ub3Qtc2VjcmV0ISE=")
+# Earlier master keys, still able to unwrap until `manage.py rotate_keys` has re-wrapped.
+MASTER_KEYS_PREVIOUS = [k for k in env.list("MASTER_KEYS_PREVIOUS", default=[]) if k]
+# With a KMS key id, clinic keys are wrapped by AWS KMS instead of the master key.
+KMS_KEY_ID = env.str("KMS_KEY_ID", default="")
+KMS_ENDPOINT_URL = env.str("KMS_ENDPOINT_URL", default="") or None
+AWS_REGION = env.str("AWS_REGION", default="eu-west-2")
+
+
+def _check_master_key(value: str, name: str) -> None:
+    import base64
+    import binascii
+
+    try:
+        ok = len(base64.b64decode(value, validate=True)) == 32
+    except (binascii.Error, ValueError):
+        ok = False
+    if not ok:
+        raise ImproperlyConfigured(f"{name} must be 32 random bytes in base64 (44 characters).")
+
+
+if not KMS_KEY_ID:
+    _check_master_key(MASTER_KEY, "MASTER_KEY")
+for _previous in MASTER_KEYS_PREVIOUS:
+    _check_master_key(_previous, "MASTER_KEYS_PREVIOUS")
 
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
@@ -144,6 +166,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE = {
+    "requeue-stuck-photos": {
+        "task": "photos.tasks.sweep_stuck_photos",
+        "schedule": timedelta(minutes=5),
+    },
     "verify-audit-chains-nightly": {
         "task": "audit.tasks.verify_all_chains",
         "schedule": timedelta(hours=24),

@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 PRODUCTION_ENV = {
     "DJANGO_PRODUCTION": "1",
     "DJANGO_SECRET_KEY": "k" * 20 + "production-secret-from-the-environment-0123456789",
-    "MASTER_KEY": "bXktcHJvZHVjdGlvbi1tYXN0ZXIta2V5LTMyLWJ5dGVzIQ==",
+    "MASTER_KEY": "dGVzdC1wcm9kdWN0aW9uLW1hc3Rlci1rZXktMzJieSE=",
     "DJANGO_ALLOWED_HOSTS": "clinic.example",
     "DATABASE_URL": "postgres://clinic_app@127.0.0.1:5432/postgres",
 }
