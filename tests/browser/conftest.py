@@ -52,8 +52,10 @@ BLOCKING_IMPACTS = {"serious", "critical"}
 # --- the browser ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """Chromium for the browser tests of this package; closed when they are done, so the rest
+    of a worker's tests run without Playwright's event loop in their thread."""
     if not Path(CHROMIUM).exists():
         message = f"{CHROMIUM} is missing (Debian package chromium)"
         if os.environ.get("CI", "").lower() == "true":
@@ -62,14 +64,22 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an asyncio loop in this thread; Django would then refuse the
-    # ORM calls the tests make to arrange data. They are ordinary synchronous calls, so allow.
+    # ORM calls the tests make to arrange data. They are ordinary synchronous calls, so allow
+    # them while the browser is open, and put the setting back afterwards.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 # --- the live server ---------------------------------------------------------------------
