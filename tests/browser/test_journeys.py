@@ -147,7 +147,7 @@ def test_admin_invites_a_practitioner_who_joins_and_records_a_treatment(journey,
     search.fill("nobody-by-this-name")
     with page.expect_navigation():
         search.press("Enter")
-    expect(page.get_by_text("No patient matches.")).to_be_visible()
+    expect(page.get_by_text("No patient matches “nobody-by-this-name”.")).to_be_visible()
     j.check("patient-list-empty")
 
     # Her own account page, and a page that does not exist.
