@@ -11,6 +11,11 @@ document.addEventListener("DOMContentLoaded", () => {
       if (event.key === "Escape") { menu.open = false; menu.querySelector("summary").focus(); }
     });
   }
+  // Print buttons appear only when this script runs (they need it).
+  document.querySelectorAll("[data-print]").forEach((button) => {
+    button.hidden = false;
+    button.addEventListener("click", () => window.print());
+  });
   // Ask before destructive actions marked with data-confirm.
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => {
