@@ -201,6 +201,11 @@ def test_demo_staff_sign_in_and_see_what_their_role_allows(journey, server):
 
     # Ruby, at reception, can find patients but records no treatments and manages no staff.
     ruby = "ruby.reception@harbour.example"
+    j.sign_in(ruby, "not-her-password")
+    expect(page.get_by_role("alert")).to_have_text(
+        "The e-mail or password is not right. Check them and try again."
+    )
+    j.check("login-wrong-password")
     j.sign_in(ruby, demo.DEMO_PASSWORD)
     j.enter_code(_demo_code(ruby))
     expect(page).to_have_url(re.compile(r"/c/harbour/$"))
