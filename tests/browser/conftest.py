@@ -230,8 +230,13 @@ def journey(request, browser, server) -> Iterator[Journey]:
             errors.append(message.text)
 
     def on_response(response) -> None:
-        if response.status >= 400 and response.request.resource_type != "document":
+        document = response.request.resource_type == "document"
+        if response.status >= 400 and not document:
             errors.append(f"{response.status} {response.url}")
+        # The axe audit must not be bought by loosening the policy: every page keeps its CSP.
+        policy = response.headers.get("content-security-policy", "")
+        if document and "script-src 'self'" not in policy:
+            errors.append(f"no strict CSP on {response.url}: {policy!r}")
 
     page.on("console", on_console)
     page.on("response", on_response)
