@@ -164,7 +164,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# How long a delivered but unacknowledged task (its worker died) waits before redelivery.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-photos": {
         "task": "photos.tasks.sweep_stuck_photos",
@@ -270,6 +273,10 @@ SESSION_ABSOLUTE_LIFETIME = timedelta(hours=12)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+
+# Django refuses bodies with more files than this outright; the upload view has its own, lower
+# limit (100 photos) so that it can say so clearly.
+DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 
 INVITATION_LIFETIME = timedelta(days=env.int("INVITATION_DAYS", default=7))
 

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from clinic import views
 from patients import views as patient_views
+from photos import views as photo_views
 
 clinic_patterns = [
     path("", patient_views.dashboard, name="dashboard"),
@@ -20,6 +21,21 @@ clinic_patterns = [
         name="episode_create",
     ),
     path("treatments/<uuid:episode_id>/edit/", patient_views.episode_edit, name="episode_edit"),
+    path(
+        "patients/<uuid:patient_id>/photos/add/", photo_views.photo_upload, name="photo_upload"
+    ),
+    path(
+        "patients/<uuid:patient_id>/photos/status/", photo_views.photo_status,
+        name="photo_status",
+    ),
+    path(
+        "patients/<uuid:patient_id>/photos/ghost/", photo_views.photo_ghost, name="photo_ghost"
+    ),
+    path("photos/<uuid:photo_id>/", photo_views.photo_detail, name="photo_detail"),
+    path("photos/<uuid:photo_id>/thumb/", photo_views.photo_thumb, name="photo_thumb"),
+    path("photos/<uuid:photo_id>/display/", photo_views.photo_display, name="photo_display"),
+    path("photos/<uuid:photo_id>/original/", photo_views.photo_original, name="photo_original"),
+    path("photos/<uuid:photo_id>/delete/", photo_views.photo_delete, name="photo_delete"),
     path("staff/", views.staff_list, name="staff_list"),
     path("staff/<uuid:membership_id>/", views.staff_detail, name="staff_detail"),
 ]

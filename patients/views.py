@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -9,9 +12,12 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from clinic.permissions import require
+from clinic.permissions import require, role_can
 from patients import selectors, services
 from patients.forms import EpisodeForm, PatientForm
+from patients.vocab import FacialArea
+from photos import selectors as photo_selectors
+from photos.models import Stage, View
 
 PAGE_SIZE = 25
 
@@ -72,16 +78,32 @@ def patient_detail(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
     services.patient_viewed(
         clinic=request.clinic, patient=patient, by=request.user, request=request
     )
-    episodes = selectors.episodes_of(clinic=request.clinic, patient=patient)
-    return render(
-        request,
-        "patients/patient_detail.html",
-        {
-            "patient": patient,
-            "episodes": episodes,
-            "age": patient.age_on(timezone.localdate()),
-        },
-    )
+    episodes = list(selectors.episodes_of(clinic=request.clinic, patient=patient))
+    context = {"patient": patient, "episodes": episodes,
+               "age": patient.age_on(timezone.localdate())}
+    if role_can(request.membership.role, "photos.view"):
+        context.update(_photo_context(request, patient))
+    return render(request, "patients/patient_detail.html", context)
+
+
+def _photo_context(request: HttpRequest, patient) -> dict:
+    filters = {name: request.GET.get(name, "")[:40] for name in photo_selectors.FILTERS}
+    if filters["episode"]:
+        try:
+            uuid.UUID(filters["episode"])
+        except ValueError:
+            filters["episode"] = ""
+    photos = photo_selectors.photos_of(clinic=request.clinic, patient=patient, filters=filters)
+    layout = "grid" if request.GET.get("layout") == "grid" else "timeline"
+    if layout == "timeline":
+        photos = photos.order_by("-episode__performed_on", "episode_id", "taken_at")
+    return {
+        "photos": list(photos), "filters": filters, "layout": layout,
+        "filters_active": any(filters.values()),
+        "filter_query": urlencode({k: v for k, v in filters.items() if v}),
+        "stage_choices": Stage.choices, "area_choices": FacialArea.choices,
+        "view_choices": View.choices,
+    }
 
 
 @require("patients.edit")

@@ -1,0 +1,147 @@
+"""Encrypted objects (blobs), the keys that protect them, and patient photos."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from patients.vocab import FacialArea
+
+
+class ClinicKey(models.Model):
+    """One version of a clinic's key-encryption key, itself wrapped by the master key (or KMS).
+    Data keys of the clinic's blobs are wrapped by it; rotating re-wraps, never re-encrypts."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField()
+    wrapped_key = models.BinaryField()
+    wrapped_by = models.CharField(max_length=120, help_text="master key id or kms:<key id>")
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "version"], name="clinickey_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"key v{self.version} of clinic {self.clinic_id}"
+
+
+class BlobPurpose(models.TextChoices):
+    ORIGINAL = "original", "Original photo"
+    DISPLAY = "display", "Display rendition"
+    THUMB = "thumb", "Thumbnail"
+    SIGNATURE = "signature", "Drawn signature"
+    PDF = "pdf", "PDF document"
+    EXPORT = "export", "Export archive"
+
+
+class Blob(models.Model):
+    """One encrypted object in blob storage. The object's name is its opaque id; its data key
+    lives here, wrapped. Shredding forgets the key, which makes the ciphertext unreadable."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
+    purpose = models.CharField(max_length=20, choices=BlobPurpose.choices)
+    key_version = models.PositiveIntegerField()
+    wrapped_key = models.BinaryField(null=True)
+    size = models.BigIntegerField(help_text="plaintext bytes")
+    # Ciphertext kept here only while blob storage was unreachable; the worker moves it out.
+    staged_ciphertext = models.BinaryField(null=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    shredded_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.purpose} blob {self.id}"
+
+    @property
+    def object_name(self) -> str:
+        return self.id.hex
+
+
+class Stage(models.TextChoices):
+    BEFORE = "before", "Before"
+    AFTER = "after", "After"
+    FOLLOW_UP = "follow_up", "Follow-up"
+
+
+class View(models.TextChoices):
+    FRONT = "front", "Front"
+    LEFT_45 = "left_45", "Left 45°"
+    LEFT_90 = "left_90", "Left 90° (profile)"
+    RIGHT_45 = "right_45", "Right 45°"
+    RIGHT_90 = "right_90", "Right 90° (profile)"
+    CHIN_UP = "chin_up", "Chin up"
+    CLOSE_UP = "close_up", "Close-up"
+
+
+class PhotoStatus(models.TextChoices):
+    PROCESSING = "processing", "Processing"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Could not be processed"
+
+
+class Photo(models.Model):
+    """A clinical photo of a patient, attached to a treatment episode."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="photos")
+    episode = models.ForeignKey(
+        "patients.TreatmentEpisode", on_delete=models.PROTECT, related_name="photos"
+    )
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    area = models.CharField(max_length=30, choices=FacialArea.choices)
+    view = models.CharField(max_length=20, choices=View.choices)
+    taken_at = models.DateTimeField()
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    notes = models.TextField(blank=True)
+
+    original = models.OneToOneField(Blob, on_delete=models.PROTECT, related_name="+")
+    original_name = models.CharField(max_length=120, blank=True)
+    original_mime = models.CharField(max_length=40)
+    original_size = models.BigIntegerField()
+    original_sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    display = models.OneToOneField(
+        Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    thumb = models.OneToOneField(
+        Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    status = models.CharField(
+        max_length=20, choices=PhotoStatus.choices, default=PhotoStatus.PROCESSING
+    )
+    failure_reason = models.CharField(max_length=300, blank=True)
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    delete_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["clinic", "patient", "taken_at"], name="photo_patient_time"),
+            models.Index(fields=["clinic", "patient", "area", "view"], name="photo_area_view"),
+            models.Index(fields=["clinic", "status", "updated_at"], name="photo_status"),
+        ]
+        ordering = ["taken_at", "uploaded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_stage_display()} {self.get_area_display()} {self.get_view_display()}"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == PhotoStatus.READY

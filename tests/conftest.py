@@ -284,9 +284,15 @@ class CeleryWorker:
     """A `celery worker` process on its own queue, connected to this test database as the app
     role. Tasks sent with ``send(task, **kwargs)`` go through Redis to it."""
 
-    def __init__(self, queue: str) -> None:
+    def __init__(self, queue: str, s3: S3Server | None = None) -> None:
         self.queue = queue
         self.process: subprocess.Popen | None = None
+        self.extra_env: dict[str, str] = {}
+        self.s3_env = {}
+        if s3 is not None:
+            self.s3_env = {"S3_BUCKET": s3.bucket, "S3_ENDPOINT_URL": s3.endpoint,
+                           "S3_ACCESS_KEY_ID": "test", "S3_SECRET_ACCESS_KEY": "test",
+                           "S3_REGION": "eu-west-2"}
 
     def env(self) -> dict[str, str]:
         db = connections["default"].settings_dict
@@ -295,6 +301,10 @@ class CeleryWorker:
             "DATABASE_URL": f"postgres://{APP_ROLE}@127.0.0.1:5432/{db['NAME']}",
             "DATABASE_APP_ROLE": APP_ROLE,
             "CELERY_TASK_ALWAYS_EAGER": "0",
+            # A killed worker's message comes back after this many seconds, not an hour.
+            "CELERY_VISIBILITY_TIMEOUT": "4",
+            **self.s3_env,
+            **self.extra_env,
         }
 
     def start(self) -> None:
@@ -335,13 +345,15 @@ class CeleryWorker:
 
 
 @pytest.fixture
-def celery_worker(committed_db, test_db_name) -> Iterator[CeleryWorker]:
+def celery_worker(committed_db, test_db_name, s3_server) -> Iterator[CeleryWorker]:
     from clinic.celery import app
 
-    worker = CeleryWorker(queue=f"test-{test_db_name}-{time.time_ns()}")
-    eager = app.conf.task_always_eager
+    worker = CeleryWorker(queue=f"test-{test_db_name}-{time.time_ns()}", s3=s3_server)
+    eager, default_queue = app.conf.task_always_eager, app.conf.task_default_queue
+    # Everything this process sends (on_commit jobs included) goes to this worker's queue.
     app.conf.task_always_eager = False
+    app.conf.task_default_queue = worker.queue
     worker.start()
     yield worker
     worker.stop()
-    app.conf.task_always_eager = eager
+    app.conf.task_always_eager, app.conf.task_default_queue = eager, default_queue

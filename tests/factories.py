@@ -92,3 +92,30 @@ def verified_client(user: User) -> Client:
     session[SESSION_LOGIN_AT] = time.time()
     session.save()
     return client
+
+
+def photo_jpeg(size=(800, 600)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.effect_noise(size, 50).convert("RGB").save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def make_ready_photo(clinic: Clinic, patient, episode, by: User, data: bytes | None = None,
+                     **details):
+    """A photo accepted and processed in-process (no worker)."""
+    from photos import services as photo_services
+
+    spec = {"episode": episode, "stage": "before", "area": "lips", "view": "front",
+            "taken_at": None}
+    spec.update(details)
+    with clinic_context(clinic.id):
+        photo = photo_services.photo_accept(
+            clinic=clinic, patient=patient, by=by, details=photo_services.PhotoDetails(**spec),
+            filename="photo.jpg", data=data or photo_jpeg())
+        photo_services.photo_process(clinic_id=clinic.id, photo_id=photo.id)
+        photo.refresh_from_db()
+    return photo

@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from audit.models import AuditEvent
 from clinic.tenancy import clinic_context
 from tests import factories as f
+from tests.factories import make_ready_photo
 
 pytestmark = pytest.mark.django_db
 
@@ -36,6 +37,14 @@ MATRIX = {
     "patient_archive": lambda o: {"patient_id": o["patient"].pk},
     "episode_create": lambda o: {"patient_id": o["patient"].pk},
     "episode_edit": lambda o: {"episode_id": o["episode"].pk},
+    "photo_upload": lambda o: {"patient_id": o["patient"].pk},
+    "photo_status": lambda o: {"patient_id": o["patient"].pk},
+    "photo_ghost": lambda o: {"patient_id": o["patient"].pk},
+    "photo_detail": lambda o: {"photo_id": o["photo"].pk},
+    "photo_thumb": lambda o: {"photo_id": o["photo"].pk},
+    "photo_display": lambda o: {"photo_id": o["photo"].pk},
+    "photo_original": lambda o: {"photo_id": o["photo"].pk},
+    "photo_delete": lambda o: {"photo_id": o["photo"].pk},
     "staff_list": lambda o: {},
     "staff_detail": lambda o: {"membership_id": o["membership"].pk},
 }
@@ -55,7 +64,8 @@ def clinic_a_objects(cast):
     episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
     with clinic_context(cast.clinic_a.id):
         membership = cast.clinic_a.memberships.get(user=cast.practitioner)
-    return {"patient": patient, "episode": episode, "membership": membership}
+    photo = make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner)
+    return {"patient": patient, "episode": episode, "membership": membership, "photo": photo}
 
 
 @pytest.mark.parametrize("name", sorted(MATRIX))

@@ -1,0 +1,45 @@
+"""python manage.py rotate_keys [--clinic SLUG] [--new-clinic-key]
+
+After setting a new MASTER_KEY (with the old one in MASTER_KEYS_PREVIOUS) or KMS_KEY_ID:
+re-wraps every clinic key under it. With --new-clinic-key also starts a new clinic key
+version and re-wraps each data key. No object is re-encrypted in either case.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.services import record
+from clinic.models import Clinic
+from clinic.tenancy import clinic_context
+from photos import keys
+
+
+class Command(BaseCommand):
+    help = "Re-wrap clinic keys under the current master key; optionally new clinic keys."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--clinic", metavar="SLUG")
+        parser.add_argument("--new-clinic-key", action="store_true",
+                            help="also start a new clinic key version and re-wrap data keys")
+
+    def handle(self, *args, clinic: str | None = None, new_clinic_key: bool = False,
+               **options) -> None:
+        clinics = Clinic.objects.order_by("slug")
+        if clinic:
+            clinics = clinics.filter(slug=clinic)
+            if not clinics.exists():
+                raise CommandError(f"No clinic with slug {clinic!r}.")
+        keys.forget_cached_keys()
+        for target in clinics:
+            with clinic_context(target.id):
+                rewrapped = keys.rewrap_clinic_keys(target.id)
+                details = {"clinic_keys_rewrapped": rewrapped,
+                           "wrapped_by": keys.current_wrapper_id()}
+                if new_clinic_key:
+                    version, data_keys = keys.rotate_clinic_key(target.id)
+                    details.update(new_version=version, data_keys_rewrapped=data_keys)
+                record(clinic=target, action="keys.rotated", actor_label="rotate_keys",
+                       details=details)
+            self.stdout.write(f"{target.slug}: " + ", ".join(f"{k}={v}"
+                                                              for k, v in details.items()))

@@ -1,0 +1,48 @@
+"""Finding a patient's photos. Every selector takes the clinic explicitly."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from clinic.models import Clinic
+from patients.models import Patient
+from photos.models import Photo, PhotoStatus, Stage
+
+FILTERS = ("episode", "stage", "area", "view")
+
+
+def photos_of(*, clinic: Clinic, patient: Patient, filters: dict[str, str] | None = None
+              ) -> QuerySet[Photo]:
+    """The patient's photos (not deleted), oldest first, filtered by episode/stage/area/view."""
+    qs = Photo.objects.filter(clinic=clinic, patient=patient, deleted_at__isnull=True)
+    for name, value in (filters or {}).items():
+        if name in FILTERS and value:
+            qs = qs.filter(**{f"{name}_id" if name == "episode" else name: value})
+    return qs.select_related("episode", "taken_by")
+
+
+def photo_get(*, clinic: Clinic, photo_id, include_deleted: bool = False) -> Photo | None:
+    qs = Photo.objects.filter(clinic=clinic, pk=photo_id).select_related(
+        "patient", "episode", "taken_by", "original", "display", "thumb")
+    if not include_deleted:
+        qs = qs.filter(deleted_at__isnull=True)
+    return qs.first()
+
+
+def photos_by_ids(*, clinic: Clinic, ids: list) -> QuerySet[Photo]:
+    return Photo.objects.filter(clinic=clinic, pk__in=ids)
+
+
+def ghost_for(*, clinic: Clinic, patient: Patient, area: str, view: str) -> Photo | None:
+    """The photo to line a new one up against: the latest ready photo of the same area and
+    view, preferring a 'before'."""
+    qs = Photo.objects.filter(clinic=clinic, patient=patient, area=area, view=view,
+                              status=PhotoStatus.READY, deleted_at__isnull=True)
+    return (qs.filter(stage=Stage.BEFORE).order_by("-taken_at").first()
+            or qs.order_by("-taken_at").first())
+
+
+def stuck_photos(*, clinic: Clinic, older_than) -> QuerySet[Photo]:
+    """Photos still processing since before ``older_than`` (their task was lost)."""
+    return Photo.objects.filter(clinic=clinic, status=PhotoStatus.PROCESSING,
+                                updated_at__lt=older_than, deleted_at__isnull=True)

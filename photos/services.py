@@ -1,0 +1,165 @@
+"""Accepting, processing, serving and deleting photos. Each change is audited in its
+transaction; processing is idempotent so a retried or duplicated task does no harm."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit.services import record
+from clinic.models import Clinic, User
+from patients.models import Patient, TreatmentEpisode
+from photos import storage
+from photos.imaging import (
+    ImageRejected,
+    Inspection,
+    display_name,
+    inspect_upload,
+    make_renditions,
+)
+from photos.models import BlobPurpose, Photo, PhotoStatus
+
+MAX_FILES_PER_REQUEST = 100
+RENDITION_NAMESPACE = uuid.UUID("6b1f4c2e-9a51-4d7a-8d0e-2f4a1b7c9e10")
+
+
+class UploadRefused(ValueError):
+    """The whole request is refused (e.g. too many files); nothing was stored."""
+
+
+@dataclass(frozen=True)
+class PhotoDetails:
+    episode: TreatmentEpisode
+    stage: str
+    area: str
+    view: str
+    taken_at: datetime | None
+    notes: str = ""
+
+
+def photo_accept(*, clinic: Clinic, patient: Patient, by: User, details: PhotoDetails,
+                 filename: str, data: bytes, request: HttpRequest | None = None) -> Photo:
+    """Check one uploaded file by its content, record the original's SHA-256, store it
+    encrypted and queue its processing. Raises ImageRejected with a message for the user."""
+    inspection: Inspection = inspect_upload(data, filename)
+    digest = hashlib.sha256(data).hexdigest()
+    with transaction.atomic():
+        # The original must survive a storage outage once accepted: stage it if need be.
+        original = storage.blob_store(clinic_id=clinic.id, purpose=BlobPurpose.ORIGINAL,
+                                      data=data, stage_if_unavailable=True)
+        taken_at = details.taken_at or _exif_time(inspection) or timezone.now()
+        photo = Photo.objects.create(
+            clinic=clinic, patient=patient, episode=details.episode, stage=details.stage,
+            area=details.area, view=details.view, taken_at=taken_at, taken_by=by,
+            notes=details.notes, original=original, original_name=display_name(filename),
+            original_mime=inspection.mime, original_size=len(data), original_sha256=digest,
+            width=inspection.width, height=inspection.height,
+        )
+        record(clinic=clinic, action="photo.uploaded", actor=by, request=request, target=photo,
+               patient=patient, details={"sha256": digest, "bytes": len(data),
+                                         "format": inspection.format,
+                                         "episode": str(details.episode.pk),
+                                         "stage": details.stage, "area": details.area,
+                                         "view": details.view})
+        transaction.on_commit(lambda: enqueue_processing(clinic.id, photo.id))
+    return photo
+
+
+def _exif_time(inspection: Inspection) -> datetime | None:
+    if inspection.taken_at is None:
+        return None
+    when = inspection.taken_at
+    if timezone.is_naive(when):
+        when = timezone.make_aware(when)
+    return when if when <= timezone.now() else None
+
+
+def enqueue_processing(clinic_id, photo_id) -> None:
+    from photos.tasks import process_photo
+
+    process_photo.delay(clinic_id=str(clinic_id), photo_id=str(photo_id))
+
+
+def rendition_id(photo: Photo, purpose: str) -> uuid.UUID:
+    """Renditions have fixed ids, so a retried task overwrites rather than duplicates them."""
+    return uuid.uuid5(RENDITION_NAMESPACE, f"{photo.id}:{purpose}")
+
+
+def photo_process(*, clinic_id, photo_id) -> str:
+    """Make the renditions of one photo. Idempotent: a ready or failed photo is left alone.
+    Storage errors propagate so the task is retried; unreadable images fail for good."""
+    with transaction.atomic():
+        photo = (Photo.objects.select_for_update().select_related("original")
+                 .filter(clinic_id=clinic_id, pk=photo_id).first())
+        if photo is None or photo.status != PhotoStatus.PROCESSING:
+            return "skipped"
+        storage.blob_flush_staged(photo.original)
+        try:
+            renditions = make_renditions(storage.blob_read(photo.original))
+        except (ImageRejected, storage.BlobUnreadable, OSError, ValueError) as error:
+            reason = str(error) if isinstance(error, ImageRejected) else (
+                "The photo could not be read. Please upload it again.")
+            photo.status = PhotoStatus.FAILED
+            photo.failure_reason = reason[:300]
+            photo.save(update_fields=["status", "failure_reason", "updated_at"])
+            record(clinic=clinic_id, action="photo.failed", target=photo,
+                   patient=photo.patient_id, details={"reason": reason[:300]})
+            return "failed"
+        photo.display = storage.blob_store(
+            clinic_id=clinic_id, purpose=BlobPurpose.DISPLAY, data=renditions.display,
+            blob_id=rendition_id(photo, BlobPurpose.DISPLAY))
+        photo.thumb = storage.blob_store(
+            clinic_id=clinic_id, purpose=BlobPurpose.THUMB, data=renditions.thumb,
+            blob_id=rendition_id(photo, BlobPurpose.THUMB))
+        photo.status = PhotoStatus.READY
+        photo.processed_at = timezone.now()
+        photo.save(update_fields=["display", "thumb", "status", "processed_at", "updated_at"])
+        record(clinic=clinic_id, action="photo.processed", target=photo, patient=photo.patient_id,
+               details={"display": [renditions.width, renditions.height]})
+    return "ready"
+
+
+def photo_served(*, clinic: Clinic, photo: Photo, rendition: str, by: User,
+                 request: HttpRequest | None = None) -> bytes:
+    """The decrypted bytes of a rendition (or the original), recorded as an access."""
+    blob = {"thumb": photo.thumb, "display": photo.display, "original": photo.original}[rendition]
+    if blob is None:
+        raise storage.BlobUnreadable("this photo has no such rendition yet")
+    data = storage.blob_read(blob)
+    action = "photo.downloaded" if rendition == "original" else "photo.viewed"
+    record(clinic=clinic, action=action, actor=by, request=request, target=photo,
+           patient=photo.patient_id, details={"rendition": rendition})
+    return data
+
+
+@transaction.atomic
+def photo_delete(*, clinic: Clinic, photo: Photo, by: User, reason: str,
+                 request: HttpRequest | None = None) -> Photo:
+    """Soft delete with a reason: hidden everywhere at once; the encrypted objects stay until
+    the retention rules allow their keys to be destroyed."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("Give a reason for deleting the photo.")
+    photo.deleted_at = timezone.now()
+    photo.deleted_by = by
+    photo.delete_reason = reason[:300]
+    photo.save(update_fields=["deleted_at", "deleted_by", "delete_reason", "updated_at"])
+    record(clinic=clinic, action="photo.deleted", actor=by, request=request, target=photo,
+           patient=photo.patient_id, details={"reason": reason[:300]})
+    return photo
+
+
+def photos_requeue_stuck(*, clinic: Clinic, older_than) -> int:
+    """Queue again the photos whose processing task was lost (worker crash, broker restart)."""
+    from photos.selectors import stuck_photos
+
+    ids = list(stuck_photos(clinic=clinic, older_than=older_than).values_list("id", flat=True))
+    for photo_id in ids:
+        enqueue_processing(clinic.id, photo_id)
+    return len(ids)

@@ -1,0 +1,218 @@
+"""Photo screens: upload and capture, the patient's photos, the viewer, and the
+authenticated endpoints that decrypt renditions on the way out."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from clinic.permissions import require
+from patients import selectors as patient_selectors
+from photos import selectors, services
+from photos.forms import DeleteForm, PhotoDetailsForm
+from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, display_name
+from photos.models import Photo, PhotoStatus
+from photos.storage import BlobUnreadable, StorageUnavailable
+
+NO_STORE = "private, no-store, max-age=0"
+
+
+def _patient_or_404(request: HttpRequest, patient_id):
+    patient = patient_selectors.patient_get(clinic=request.clinic, patient_id=patient_id)
+    if patient is None:
+        raise Http404("No such patient")
+    return patient
+
+
+def _photo_or_404(request: HttpRequest, photo_id) -> Photo:
+    photo = selectors.photo_get(clinic=request.clinic, photo_id=photo_id)
+    if photo is None:
+        raise Http404("No such photo")
+    return photo
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def photo_urls(clinic_slug: str, photo: Photo) -> dict[str, str]:
+    kwargs = {"clinic_slug": clinic_slug, "photo_id": photo.pk}
+    return {
+        "detail": reverse("photo_detail", kwargs=kwargs),
+        "thumb": reverse("photo_thumb", kwargs=kwargs),
+        "display": reverse("photo_display", kwargs=kwargs),
+    }
+
+
+@require("photos.upload")
+def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+    """Choose, drop or capture photos; each file is checked by content and stored encrypted."""
+    patient = _patient_or_404(request, patient_id)
+    form = PhotoDetailsForm(request.POST or None, patient=patient)
+    if request.method != "POST":
+        return render(request, "photos/upload.html", {"patient": patient, "form": form,
+                                                      "max_mb": MAX_UPLOAD_BYTES // 2**20})
+    files = request.FILES.getlist("files")
+    results: list[dict] = []
+    problem = ""
+    if not form.is_valid():
+        problem = "Check the photo details: " + "; ".join(
+            f"{form.fields[f].label or f}: {' '.join(e)}" if f in form.fields else " ".join(e)
+            for f, e in form.errors.items())
+    elif not files:
+        problem = "Choose at least one photo."
+    elif len(files) > services.MAX_FILES_PER_REQUEST:
+        problem = (f"{len(files)} files at once is too many: send at most "
+                   f"{services.MAX_FILES_PER_REQUEST} at a time. Nothing was stored.")
+    else:
+        details = services.PhotoDetails(**form.cleaned_data)
+        for upload in files:
+            name = display_name(upload.name or "")
+            try:
+                if upload.size > MAX_UPLOAD_BYTES:
+                    raise ImageRejected(
+                        f"{name} is {upload.size / 2**20:.0f} MB; the limit is "
+                        f"{MAX_UPLOAD_BYTES // 2**20} MB per photo.", "too_large")
+                photo = services.photo_accept(clinic=request.clinic, patient=patient,
+                                              by=request.user, details=details,
+                                              filename=upload.name or "", data=upload.read(),
+                                              request=request)
+            except ImageRejected as rejection:
+                results.append({"name": name, "ok": False, "message": str(rejection)})
+            else:
+                results.append({"name": name, "ok": True, "photo_id": str(photo.pk),
+                                "message": f"{name} uploaded; preparing thumbnails.",
+                                **photo_urls(clinic_slug, photo)})
+    accepted = sum(r["ok"] for r in results)
+    if _wants_json(request):
+        status = 400 if problem or not accepted else 200
+        return JsonResponse({"problem": problem, "results": results}, status=status)
+    if problem:
+        messages.error(request, problem)
+        return render(request, "photos/upload.html", {"patient": patient, "form": form,
+                                                      "max_mb": MAX_UPLOAD_BYTES // 2**20},
+                      status=400)
+    for result in results:
+        (messages.success if result["ok"] else messages.error)(request, result["message"])
+    return redirect(reverse("patient_detail", kwargs={"clinic_slug": clinic_slug,
+                                                      "patient_id": patient.pk}) + "#photos")
+
+
+@require("photos.view")
+def photo_status(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResponse:
+    """Processing state of the patient's photos, for the page to update without a reload."""
+    patient = _patient_or_404(request, patient_id)
+    ids = []
+    for value in request.GET.get("ids", "").split(",")[:200]:
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    photos = selectors.photos_of(clinic=request.clinic, patient=patient).filter(pk__in=ids)
+    items = [{"id": str(p.pk), "status": p.status, "failure_reason": p.failure_reason,
+              **photo_urls(clinic_slug, p)} for p in photos]
+    return JsonResponse({"photos": items}, headers={"Cache-Control": NO_STORE})
+
+
+@require("photos.view")
+def photo_ghost(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResponse:
+    """The earlier photo of the same area and view, to line a new one up against."""
+    patient = _patient_or_404(request, patient_id)
+    photo = selectors.ghost_for(clinic=request.clinic, patient=patient,
+                                area=request.GET.get("area", ""),
+                                view=request.GET.get("view", ""))
+    if photo is None:
+        return JsonResponse({"found": False}, headers={"Cache-Control": NO_STORE})
+    return JsonResponse({
+        "found": True, "url": photo_urls(clinic_slug, photo)["display"],
+        "label": f"{photo.get_stage_display()} · {photo.taken_at:%d %b %Y}",
+    }, headers={"Cache-Control": NO_STORE})
+
+
+@require("photos.view")
+def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+    """The viewer: one photo large, with its details and previous/next of the same patient."""
+    photo = _photo_or_404(request, photo_id)
+    filters = {k: request.GET.get(k, "") for k in selectors.FILTERS}
+    siblings = list(selectors.photos_of(clinic=request.clinic, patient=photo.patient,
+                                        filters=filters).values_list("id", flat=True))
+    if photo.pk not in siblings:
+        siblings = list(selectors.photos_of(clinic=request.clinic, patient=photo.patient)
+                        .values_list("id", flat=True))
+        filters = {}
+    index = siblings.index(photo.pk)
+    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    return render(request, "photos/detail.html", {
+        "photo": photo, "patient": photo.patient,
+        "previous_id": siblings[index - 1] if index > 0 else None,
+        "next_id": siblings[index + 1] if index + 1 < len(siblings) else None,
+        "position": index + 1, "total": len(siblings), "query": query,
+        "delete_form": DeleteForm(),
+    })
+
+
+def _serve(request: HttpRequest, photo_id, rendition: str) -> HttpResponse:
+    photo = _photo_or_404(request, photo_id)
+    if rendition != "original" and photo.status != PhotoStatus.READY:
+        raise Http404("Not ready")
+    try:
+        data = services.photo_served(clinic=request.clinic, photo=photo, rendition=rendition,
+                                     by=request.user, request=request)
+    except BlobUnreadable as error:
+        raise Http404("This photo cannot be shown") from error
+    except StorageUnavailable:
+        return HttpResponse("Photo storage is unreachable; try again shortly.", status=503,
+                            content_type="text/plain")
+    content_type = photo.original_mime if rendition == "original" else "image/jpeg"
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = NO_STORE
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    if rendition == "original":
+        response["Content-Disposition"] = (
+            f'attachment; filename="{_download_name(photo)}"')
+    return response
+
+
+def _download_name(photo: Photo) -> str:
+    extension = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
+                 "image/heif": "heic"}.get(photo.original_mime, "bin")
+    stem = f"photo-{photo.taken_at:%Y%m%d}-{photo.area}-{photo.view}-{str(photo.pk)[:8]}"
+    return f"{stem}.{extension}"
+
+
+@require("photos.view")
+def photo_thumb(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+    return _serve(request, photo_id, "thumb")
+
+
+@require("photos.view")
+def photo_display(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+    return _serve(request, photo_id, "display")
+
+
+@require("photos.download_original")
+def photo_original(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+    return _serve(request, photo_id, "original")
+
+
+@require("photos.upload")
+def photo_delete(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+    photo = _photo_or_404(request, photo_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = DeleteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason for deleting the photo; nothing was deleted.")
+        return redirect("photo_detail", clinic_slug=clinic_slug, photo_id=photo.pk)
+    services.photo_delete(clinic=request.clinic, photo=photo, by=request.user,
+                          reason=form.cleaned_data["reason"], request=request)
+    messages.success(request, "Photo deleted. It no longer appears anywhere; the audit trail "
+                              "keeps the reason.")
+    return redirect(reverse("patient_detail", kwargs={"clinic_slug": clinic_slug,
+                                                      "patient_id": photo.patient_id})
+                    + "#photos")

@@ -1,0 +1,224 @@
+// Photos: upload with a progress bar per file, camera capture with a "ghost" guide of the
+// earlier photo, and thumbnails that appear when the worker has finished.
+"use strict";
+
+(() => {
+  const MB = 1024 * 1024;
+
+  // ---- upload page --------------------------------------------------------------------------
+  function setUpUpload(form) {
+    const list = document.getElementById("upload-list");
+    const fileInput = document.getElementById("file-input");
+    const cameraInput = document.getElementById("camera-input");
+    const dropzone = document.getElementById("dropzone");
+    const summary = document.getElementById("upload-summary");
+    const button = document.getElementById("upload-button");
+    const maxBytes = Number(form.dataset.maxBytes) * MB;
+    const queue = [];
+
+    function addFiles(files) {
+      for (const file of files) {
+        const item = document.createElement("li");
+        item.className = "uploads__item";
+        const name = document.createElement("span");
+        name.className = "uploads__name";
+        name.textContent = file.name || "camera photo";
+        const progress = document.createElement("progress");
+        progress.max = 100;
+        progress.value = 0;
+        progress.setAttribute("aria-label", `Upload progress of ${name.textContent}`);
+        const message = document.createElement("span");
+        message.className = "uploads__message";
+        message.textContent = `${(file.size / MB).toFixed(1)} MB, waiting`;
+        item.append(name, progress, message);
+        list.append(item);
+        queue.push({ file, item, progress, message });
+        showPreview(file);
+      }
+      summary.textContent = `${queue.length} photo${queue.length === 1 ? "" : "s"} ready to upload.`;
+    }
+
+    function uploadOne(entry) {
+      return new Promise((resolve) => {
+        const data = new FormData();
+        for (const field of ["csrfmiddlewaretoken", "episode", "stage", "area", "view", "taken_at", "notes"]) {
+          const input = form.elements[field];
+          if (input) data.append(field, input.value);
+        }
+        data.append("files", entry.file, entry.file.name || "camera.jpg");
+        const xhr = new XMLHttpRequest();
+        xhr.open("POST", form.action || window.location.href);
+        xhr.setRequestHeader("Accept", "application/json");
+        xhr.upload.addEventListener("progress", (event) => {
+          if (event.lengthComputable) entry.progress.value = Math.round((event.loaded / event.total) * 100);
+          entry.message.textContent = "uploading";
+        });
+        xhr.addEventListener("load", () => {
+          let body = {};
+          try { body = JSON.parse(xhr.responseText); } catch (error) { body = {}; }
+          const result = (body.results || [])[0];
+          const ok = xhr.status === 200 && result && result.ok;
+          entry.progress.value = 100;
+          entry.item.classList.add(ok ? "uploads__item--ok" : "uploads__item--error");
+          entry.message.textContent = ok ? "uploaded, preparing thumbnail" : (body.problem || (result && result.message) || "Upload failed.");
+          resolve(ok);
+        });
+        xhr.addEventListener("error", () => {
+          entry.item.classList.add("uploads__item--error");
+          entry.message.textContent = "The connection failed. Check the network and try again.";
+          resolve(false);
+        });
+        xhr.send(data);
+      });
+    }
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const pending = queue.filter((entry) => !entry.sent);
+      if (!pending.length) { summary.textContent = "Choose or take at least one photo first."; return; }
+      button.disabled = true;
+      let accepted = 0;
+      for (const entry of pending) {
+        entry.sent = true;
+        if (entry.file.size > maxBytes) {
+          entry.item.classList.add("uploads__item--error");
+          entry.message.textContent = `Too large: the limit is ${form.dataset.maxBytes} MB per photo.`;
+          continue;
+        }
+        if (await uploadOne(entry)) accepted += 1;
+      }
+      button.disabled = false;
+      summary.textContent = `${accepted} of ${pending.length} uploaded.`;
+      if (accepted) {
+        const link = document.createElement("a");
+        link.href = form.dataset.doneUrl;
+        link.textContent = " See them on the patient's record.";
+        summary.append(link);
+      }
+    });
+
+    fileInput.addEventListener("change", () => { addFiles(fileInput.files); fileInput.value = ""; });
+    cameraInput.addEventListener("change", () => { addFiles(cameraInput.files); cameraInput.value = ""; });
+    for (const name of ["dragenter", "dragover"]) {
+      dropzone.addEventListener(name, (event) => { event.preventDefault(); dropzone.classList.add("dropzone--over"); });
+    }
+    for (const name of ["dragleave", "drop"]) {
+      dropzone.addEventListener(name, () => dropzone.classList.remove("dropzone--over"));
+    }
+    dropzone.addEventListener("drop", (event) => { event.preventDefault(); addFiles(event.dataTransfer.files); });
+
+    setUpGhost(form, addFiles);
+  }
+
+  // ---- the ghost: the earlier photo, see-through, over the camera or the chosen photo -------
+  let showPreview = () => {};
+
+  function setUpGhost(form, addFiles) {
+    const panel = document.getElementById("ghost");
+    const overlay = document.getElementById("ghost-image");
+    const label = document.getElementById("ghost-label");
+    const opacity = document.getElementById("ghost-opacity");
+    const video = document.getElementById("ghost-video");
+    const preview = document.getElementById("ghost-preview");
+    const cameraButton = document.getElementById("ghost-camera");
+    const shootButton = document.getElementById("ghost-shoot");
+    let stream = null;
+
+    async function refresh() {
+      const stage = form.elements.stage.value;
+      if (stage === "before") { panel.hidden = true; return; }
+      const params = new URLSearchParams({ area: form.elements.area.value, view: form.elements.view.value });
+      const response = await fetch(`${form.dataset.ghostUrl}?${params}`, { headers: { Accept: "application/json" } });
+      const body = response.ok ? await response.json() : { found: false };
+      if (!body.found) { panel.hidden = true; return; }
+      overlay.src = body.url;
+      label.textContent = `Earlier photo: ${body.label}. Match the face to it, then take or choose the new photo.`;
+      panel.hidden = false;
+    }
+
+    opacity.addEventListener("input", () => { overlay.style.opacity = String(opacity.value / 100); });
+    overlay.style.opacity = String(opacity.value / 100);
+    for (const name of ["stage", "area", "view"]) form.elements[name].addEventListener("change", refresh);
+    refresh();
+
+    showPreview = (file) => {
+      if (panel.hidden || !file.type.startsWith("image/") || file.type.includes("hei")) return;
+      preview.src = URL.createObjectURL(file);
+      preview.hidden = false;
+      video.hidden = true;
+    };
+
+    cameraButton.addEventListener("click", async () => {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+        label.textContent = "This browser cannot show the camera here; use “Take a photo” instead.";
+        return;
+      }
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment", width: { ideal: 1920 } } });
+      } catch (error) {
+        label.textContent = "The camera could not be opened (permission refused?). Use “Take a photo” instead.";
+        return;
+      }
+      video.srcObject = stream;
+      video.hidden = false;
+      preview.hidden = true;
+      await video.play();
+      shootButton.hidden = false;
+    });
+
+    shootButton.addEventListener("click", () => {
+      const canvas = document.createElement("canvas");
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      canvas.getContext("2d").drawImage(video, 0, 0);
+      canvas.toBlob((blob) => {
+        const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+        addFiles([new File([blob], `camera-${stamp}.jpg`, { type: "image/jpeg" })]);
+      }, "image/jpeg", 0.92);
+    });
+  }
+
+  // ---- patient page: thumbnails appear when processing is done ------------------------------
+  function setUpStatusPolling(grid) {
+    const url = grid.dataset.statusUrl;
+    let delay = 1500;
+    async function poll() {
+      const waiting = [...document.querySelectorAll('.photo-card[data-status="processing"]')];
+      if (!waiting.length) return;
+      const ids = waiting.map((card) => card.dataset.photoId).join(",");
+      try {
+        const response = await fetch(`${url}?ids=${ids}`, { headers: { Accept: "application/json" } });
+        const body = await response.json();
+        for (const photo of body.photos) {
+          if (photo.status === "processing") continue;
+          const card = document.querySelector(`.photo-card[data-photo-id="${photo.id}"]`);
+          const state = card.querySelector(".photo-card__state");
+          card.dataset.status = photo.status;
+          if (photo.status === "ready") {
+            const img = document.createElement("img");
+            img.src = photo.thumb;
+            img.alt = card.querySelector(".photo-card__caption").textContent.trim();
+            img.width = 200;
+            img.height = 200;
+            state.replaceWith(img);
+          } else {
+            state.textContent = "Could not be processed";
+            state.classList.add("photo-card__state--failed");
+          }
+        }
+      } catch (error) {
+        // Try again later; the page still works with a reload.
+      }
+      delay = Math.min(delay * 1.5, 10000);
+      window.setTimeout(poll, delay);
+    }
+    window.setTimeout(poll, delay);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const form = document.getElementById("upload-form");
+    if (form) setUpUpload(form);
+    const grid = document.querySelector(".photo-grid[data-status-url]");
+    if (grid) setUpStatusPolling(grid);
+  });
+})();
