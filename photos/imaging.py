@@ -7,6 +7,7 @@ files refused. Renditions are JPEGs carrying no metadata at all, already turned 
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import unicodedata
@@ -38,7 +39,6 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
 _HEIF_BRANDS = _HEIC_BRANDS | {b"mif1", b"msf1", b"mif2"}
 _AVIF_BRANDS = {b"avif", b"avis"}
-_VIDEO_BRANDS = {b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ", b"3gp4", b"3gp5", b"dash"}
 # EXIF orientation -> the transpose that turns the stored pixels upright.
 _UPRIGHT = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -61,13 +61,14 @@ _DECODE_ERRORS = (
 
 
 class ImageRejected(ValueError):
-    """An upload that is not a photo we accept; str(error) is a sentence for the practitioner."""
+    """An upload that is not a photo we accept; str(error) is a sentence for the practitioner.
 
-    def __init__(self, message: str, code: str) -> None:
+    code is one of: empty, too_large, not_a_photo, too_many_pixels, animated, truncated, corrupt.
+    """
+
+    def __init__(self, message: str, code: str = "rejected") -> None:
         super().__init__(message)
-        self.code = (
-            code  # empty, too_large, not_a_photo, too_many_pixels, animated, truncated, corrupt
-        )
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,9 @@ def _describe(data: bytes) -> str:
     brands = _ftyp_brands(data)
     if brands & _AVIF_BRANDS:
         return "an AVIF image"
-    if brands & _VIDEO_BRANDS or brands:
+    if b"crx " in brands:
+        return "a camera RAW file"
+    if brands:
         return "a video"
     text = head.lstrip(b"\xef\xbb\xbf").lstrip().lower()
     if text.startswith((b"<svg", b"<?xml")) and b"<svg" in text:
@@ -273,6 +276,7 @@ def _open(data: bytes, kind: str, name: str) -> ImageFile.ImageFile:
 
 def _check_frames_and_pixels(image: Image.Image, kind: str, name: str) -> None:
     width, height = image.size
+    # Pillow has refused most of these already; this holds even if its settings were changed.
     if width * height > MAX_PIXELS:
         raise _too_many_pixels(name, image.size)
     # A phone's multi-picture JPEG (MPO) holds previews, not an animation; its first is the photo.
@@ -432,12 +436,21 @@ def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
     """Convert to plain sRGB so colours stay right once the ICC profile is dropped."""
     if icc_profile:
         try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
-            if "srgb" not in ImageCms.getProfileDescription(source).lower().replace(" ", ""):
-                return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+            transform = _srgb_transform(icc_profile, image.mode)
         except (ImageCms.PyCMSError, OSError, ValueError):
-            pass  # a broken profile: fall back to the pixels as they are
+            transform = None  # a broken or mismatched profile: keep the pixels as they are
+        if transform is not None:
+            return ImageCms.applyTransform(image, transform)
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+@functools.lru_cache(maxsize=16)
+def _srgb_transform(icc_profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """The transform from a photo's profile (an iPhone's Display P3, say) to sRGB; None if sRGB."""
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+    if "srgb" in ImageCms.getProfileDescription(source).lower().replace(" ", ""):
+        return None
+    return ImageCms.buildTransform(source, _SRGB, mode, "RGB")
 
 
 def _encode_jpeg(image: Image.Image) -> bytes:

@@ -270,6 +270,8 @@ def test_every_common_orientation_is_applied(
 
 def test_heic_with_orientation_comes_out_upright_without_exif(landscape: Image.Image) -> None:
     data = images.heic(landscape, exif=images.phone_exif(6).tobytes())
+    inspection = inspect_upload(data, "IMG_0002.HEIC")
+    assert (inspection.width, inspection.height) == (1500, 2000)
     renditions = make_renditions(data)
     assert (renditions.width, renditions.height) == (1200, 1600)
     display = Image.open(io.BytesIO(renditions.display)).convert("RGB")
@@ -312,3 +314,18 @@ def test_grey_and_16_bit_images_become_rgb_renditions() -> None:
     assert display.mode == "RGB"
     assert display.getpixel((300, 399))[0] > 200  # bright stays bright, not clipped or black
     assert display.getpixel((300, 0))[0] < 40
+
+
+def test_display_p3_photo_is_converted_to_srgb_and_its_profile_dropped() -> None:
+    skin = Image.new("RGB", (2000, 1500), (200, 120, 100))
+    data = images.encode(skin, "JPEG", quality=95, icc_profile=images.display_p3_profile())
+    display = make_renditions(data).display
+    assert_no_metadata(display)
+    r, g, b = Image.open(io.BytesIO(display)).getpixel((1000, 750))
+    # P3 values shown as if sRGB look washed out; converted they are more saturated.
+    assert r > 205 and b < 97
+
+
+def test_broken_icc_profile_does_not_cost_the_photo() -> None:
+    data = images.encode(Image.new("RGB", (600, 400), "grey"), "JPEG", icc_profile=b"nonsense" * 20)
+    assert_no_metadata(make_renditions(data).display)
