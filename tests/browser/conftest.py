@@ -130,46 +130,61 @@ def _axe_source() -> str:
 
 
 class Journey:
-    """A browser page with the helpers a journey needs."""
+    """A browser page with the helpers a journey needs. Every page it lands on is audited with
+    axe once (after ``visit``, ``submit``, ``follow``, ``sign_out``); ``check`` adds a screenshot."""
 
     def __init__(self, page, base_url: str, viewport: str) -> None:
         self.page = page
         self.base_url = base_url
         self.viewport = viewport
         self.checked: list[str] = []
+        self.audited: list[str] = []
         self.problems: list[str] = []
+        self._audited = False
+        page.on("framenavigated", self._on_navigated)
+
+    def _on_navigated(self, frame) -> None:
+        if frame == self.page.main_frame:
+            self._audited = False
 
     def url(self, path: str) -> str:
-        return self.base_url + path
+        return path if path.startswith("http") else self.base_url + path
 
     def visit(self, path: str, name: str | None = None):
         response = self.page.goto(self.url(path))
-        if name:
-            self.check(name)
+        self.check(name) if name else self.audit()
         return response
+
+    def follow(self, locator) -> None:
+        """Click a link or button that loads another page, and audit that page."""
+        with self.page.expect_navigation():
+            locator.click()
+        self.audit()
 
     def axe(self) -> list[dict]:
         """Run axe-core in the page. ``page.evaluate`` goes through the DevTools protocol, so our
-        CSP (script-src 'self', no inline script) stays on and still lets the audit run."""
+        CSP (script-src 'self', no inline script) stays on and still lets the audit run; an
+        ``add_script_tag`` would be refused by it."""
         page = self.page
         if not page.evaluate("typeof window.axe === 'object'"):
             page.evaluate(_axe_source())
-        results = page.evaluate(
+        return page.evaluate(
             "axe.run(document, {resultTypes: ['violations']})"
             ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
             " nodes: v.nodes.map(n => n.target.join(' '))})))"
         )
-        return results
 
-    def check(self, name: str) -> None:
-        """axe-core and a full-page screenshot. Problems are collected rather than raised at
-        once, so one run photographs every page; the test fails at its end if any were found."""
+    def audit(self, name: str | None = None) -> None:
+        """axe (serious and critical violations count) and no sideways scrolling, once per page.
+        Problems are collected rather than raised at once, so one run photographs every page;
+        the test fails at its end if any were found."""
         page = self.page
         page.wait_for_load_state("load")
-        SCREENSHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-{self.viewport}.png"), full_page=True)
-        self.checked.append(name)
-        where = f"{name} ({self.viewport}, {page.url})"
+        if self._audited:
+            return
+        self._audited = True
+        where = f"{name or page.url} ({self.viewport}, {page.url})"
+        self.audited.append(page.url)
         for v in self.axe():
             if v["impact"] in BLOCKING_IMPACTS:
                 nodes = "".join(f"\n      at {node}" for node in v["nodes"][:8])
@@ -182,21 +197,22 @@ class Journey:
         if overflow > 1:
             self.problems.append(f"{where} scrolls sideways by {overflow}px")
 
+    def check(self, name: str) -> None:
+        """A full-page screenshot as screenshots/<name>-<viewport>.png, and the audit."""
+        page = self.page
+        page.wait_for_load_state("load")
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{self.viewport}.png"), full_page=True)
+        self.checked.append(name)
+        self.audit(name)
+
     # -- common steps --
 
-    def submit(self, button_text: str | None = None, form=None) -> None:
-        scope = form if form is not None else self.page.locator("main")
-        if button_text:
-            button = scope.get_by_role("button", name=button_text, exact=True)
-        else:
-            button = scope.locator("button[type=submit]").first
-        with self.page.expect_navigation():
-            button.click()
+    def submit(self, button_text: str) -> None:
+        self.follow(self.page.locator("main").get_by_role("button", name=button_text, exact=True))
 
     def sign_in(self, email: str, password: str, name: str | None = None) -> None:
-        self.visit("/login/")
-        if name:
-            self.check(name)
+        self.visit("/login/", name)
         self.page.get_by_label("E-mail").fill(email)
         self.page.get_by_label("Password").fill(password)
         self.submit("Continue")
@@ -208,10 +224,8 @@ class Journey:
         self.submit("Sign in")
 
     def sign_out(self) -> None:
-        page = self.page
-        page.locator("details.menu summary").click()
-        with page.expect_navigation():
-            page.get_by_role("button", name="Sign out").click()
+        self.page.locator("details.menu summary").click()
+        self.follow(self.page.get_by_role("button", name="Sign out"))
 
 
 @pytest.fixture(params=list(VIEWPORTS), ids=list(VIEWPORTS))

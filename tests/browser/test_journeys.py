@@ -45,8 +45,7 @@ def test_admin_invites_a_practitioner_who_joins_and_records_a_treatment(journey,
     j.check("dashboard-empty")
 
     # Staff: invite a practitioner by e-mail.
-    with page.expect_navigation():
-        page.get_by_role("navigation", name="Clinic").get_by_role("link", name="Staff").click()
+    j.follow(page.get_by_role("navigation", name="Clinic").get_by_role("link", name="Staff"))
     j.check("staff-list")
     invite_form = page.get_by_role("region", name="Invite someone")
     invite_form.get_by_label("E-mail").fill(newcomer)
@@ -54,8 +53,7 @@ def test_admin_invites_a_practitioner_who_joins_and_records_a_treatment(journey,
     j.submit("Send invitation")
     expect(page.get_by_text(f"Invitation e-mailed to {newcomer}")).to_be_visible()
     j.check("staff-list-invited")
-    with page.expect_navigation():
-        page.get_by_role("link", name="Alice Admin").click()
+    j.follow(page.get_by_role("link", name="Alice Admin"))
     j.check("staff-detail")
 
     (invite,) = [m for m in mail.outbox if newcomer in m.to]
@@ -65,7 +63,7 @@ def test_admin_invites_a_practitioner_who_joins_and_records_a_treatment(journey,
     expect(page.get_by_text("You are signed out.")).to_be_visible()
 
     # The invitee opens the link, creates an account and sets up two-factor sign-in.
-    page.goto(invite_url)
+    j.visit(invite_url)
     expect(page.get_by_role("heading", name="Join Riverside Aesthetics")).to_be_visible()
     j.check("accept-invitation")
     page.locator("#id_full_name").fill("Paula Prescriber")
@@ -82,25 +80,23 @@ def test_admin_invites_a_practitioner_who_joins_and_records_a_treatment(journey,
     # Our own script runs under the CSP (script-src 'self') and reveals the print button.
     expect(page.get_by_role("button", name="Print the codes")).to_be_visible()
     j.check("backup-codes")
-    with page.expect_navigation():
-        page.get_by_role("link", name="I have saved them, continue").click()
+    j.follow(page.get_by_role("link", name="I have saved them, continue"))
     expect(page).to_have_url(re.compile(rf"/c/{clinic.slug}/$"))
 
     # The used link now explains itself instead of working twice.
-    page.goto(invite_url)
+    j.visit(invite_url)
     expect(page.get_by_role("heading", name="This link can't be used")).to_be_visible()
     j.check("invitation-problem")
 
     # Next day, so to speak: sign in again. The enrolment code may not be reused.
-    page.goto(j.url(f"/c/{clinic.slug}/"))
+    j.visit(j.url(f"/c/{clinic.slug}/"))
     j.sign_out()
     j.sign_in(newcomer, "a-long-clinic-pass-42")
     j.enter_code(fresh_code(device_of(newcomer)))
     expect(page).to_have_url(re.compile(rf"/c/{clinic.slug}/$"))
 
     # A new patient: a date of birth in the future is refused with a clear message.
-    with page.expect_navigation():
-        page.get_by_role("link", name="New patient").first.click()
+    j.follow(page.get_by_role("link", name="New patient").first)
     j.check("patient-form")
     page.get_by_label("First name").fill("Joanne")
     page.get_by_label("Last name").fill("Smith")
@@ -119,8 +115,7 @@ def test_admin_invites_a_practitioner_who_joins_and_records_a_treatment(journey,
     j.check("patient-detail-new")
 
     # Record a treatment.
-    with page.expect_navigation():
-        page.get_by_role("link", name="+ Record treatment").click()
+    j.follow(page.get_by_role("link", name="+ Record treatment"))
     j.check("treatment-form")
     page.get_by_label("Treatment type").select_option(label="Botulinum toxin")
     page.get_by_label("Forehead").check()
@@ -140,24 +135,24 @@ def test_admin_invites_a_practitioner_who_joins_and_records_a_treatment(journey,
         search.fill(query)
         with page.expect_navigation():
             search.press("Enter")
+        j.audit()
         expect(page.get_by_text(f"1 patient matching “{query}”")).to_be_visible()
         if shot:
             j.check(shot)
-        with page.expect_navigation():
-            page.get_by_role("link", name=re.compile("Smith, Joanne")).click()
+        j.follow(page.get_by_role("link", name=re.compile("Smith, Joanne")))
         expect(page.get_by_role("heading", name="Joanne Smith")).to_be_visible()
 
     search = page.get_by_role("search").get_by_label("Find a patient")
     search.fill("nobody-by-this-name")
     with page.expect_navigation():
         search.press("Enter")
+    j.audit()
     expect(page.get_by_text("No patient matches “nobody-by-this-name”.")).to_be_visible()
     j.check("patient-list-empty")
 
     # Her own account page, and a page that does not exist.
     page.locator("details.menu summary").click()
-    with page.expect_navigation():
-        page.get_by_role("link", name="Your account & security").click()
+    j.follow(page.get_by_role("link", name="Your account & security"))
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     j.check("account")
     response = page.goto(j.url(f"/c/{clinic.slug}/patients/{uuid.uuid4()}/"))
@@ -197,8 +192,7 @@ def test_demo_staff_sign_in_and_see_what_their_role_allows(journey, server):
     expect(page).to_have_url(re.compile(r"/c/harbour/$"))
     expect(page.get_by_role("link", name="Harbour Aesthetics")).to_be_visible()
     j.check("demo-dashboard")
-    with page.expect_navigation():
-        page.get_by_role("navigation", name="Clinic").get_by_role("link", name="Patients").click()
+    j.follow(page.get_by_role("navigation", name="Clinic").get_by_role("link", name="Patients"))
     expect(page.locator("main .list li")).to_have_count(listed)
     j.check("patient-list-all")
     j.sign_out()
@@ -215,8 +209,7 @@ def test_demo_staff_sign_in_and_see_what_their_role_allows(journey, server):
     expect(page).to_have_url(re.compile(r"/c/harbour/$"))
     clinic_nav = page.get_by_role("navigation", name="Clinic")
     expect(clinic_nav.get_by_role("link", name="Staff")).to_have_count(0)
-    with page.expect_navigation():
-        page.locator("main .list__link").first.click()
+    j.follow(page.locator("main .list__link").first)
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     expect(page.get_by_text("Record treatment")).to_have_count(0)
     j.check("patient-detail-reception")
@@ -228,6 +221,5 @@ def test_demo_staff_sign_in_and_see_what_their_role_allows(journey, server):
     j.enter_code(_demo_code(leo))
     expect(page.get_by_role("heading", name="Choose a clinic")).to_be_visible()
     j.check("choose-clinic")
-    with page.expect_navigation():
-        page.get_by_role("link", name=re.compile("Northgate Skin Clinic")).click()
+    j.follow(page.get_by_role("link", name=re.compile("Northgate Skin Clinic")))
     expect(page).to_have_url(re.compile(r"/c/northgate/$"))
