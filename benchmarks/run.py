@@ -120,12 +120,21 @@ def photo_figures(directory: Path) -> dict[str, float]:
         quality=90,
         exif=images.phone_exif(orientation=6).tobytes(),
     )
-    worker = Worker(jpeg, directory)
+    # The same photo tagged Display P3, as an iPhone tags it, so the renditions are converted.
+    p3_jpeg = images.encode(
+        images.with_red_corner(picture),
+        "JPEG",
+        quality=90,
+        exif=images.phone_exif(orientation=6).tobytes(),
+        icc_profile=images.display_p3_profile(),
+    )
+    worker, p3_worker = Worker(jpeg, directory), Worker(p3_jpeg, directory)
     ms = median_ms(
         {
             "photo_pipeline_ms": worker.process,
             "photo_naive_ms": lambda: naive_renditions(jpeg),
             "photo_pipeline_with_inspect_ms": lambda: worker.process(inspect=True),
+            "photo_pipeline_p3_ms": p3_worker.process,
             "photo_upload_ms": lambda: worker.upload(jpeg),
         },
         REPEATS["photo"],

@@ -180,9 +180,10 @@ def decrypt_stream(key: bytes, aad: bytes, src: BinaryIO) -> Iterator[bytes]:
         if len(sealed) < TAG_SIZE:
             raise DecryptionError("ciphertext is truncated")
         try:
-            yield seg.cipher.decrypt(seg.nonce(index, last), sealed, seg.aad)
+            plaintext = seg.cipher.decrypt(seg.nonce(index, last), sealed, seg.aad)
         except InvalidTag:
             raise DecryptionError(f"segment {index} failed authentication") from None
+        yield plaintext
 
 
 def decrypt_bytes(key: bytes, aad: bytes, data: bytes) -> bytes:
