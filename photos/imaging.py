@@ -94,7 +94,10 @@ class Renditions:
 
 
 def inspect_upload(data: bytes, filename: str = "") -> Inspection:
-    """Accept an upload by its content or raise ImageRejected saying why, before decoding pixels."""
+    """Accept an upload by its content or raise ImageRejected saying why.
+
+    Size, format and header dimensions are checked before any pixel is decoded.
+    """
     name = display_name(filename)
     kind = _check_container(data, name)
     with _pillow_limits(name):
@@ -157,10 +160,11 @@ def _check_container(data: bytes, name: str) -> str:
     if not data:
         raise ImageRejected(f"{name} is empty (0 bytes), so there is no photo in it.", "empty")
     if len(data) > MAX_UPLOAD_BYTES:
-        size_mb = len(data) / (1024 * 1024)
+        # One decimal place, so 40.3 MB never reads as "40 MB; at most 40 MB".
+        size_mb = f"{len(data) / (1024 * 1024):.1f}".removesuffix(".0")
         limit_mb = MAX_UPLOAD_BYTES // (1024 * 1024)
         raise ImageRejected(
-            f"{name} is {size_mb:.0f} MB; a photo can be at most {limit_mb} MB.", "too_large"
+            f"{name} is {size_mb} MB; a photo can be at most {limit_mb} MB.", "too_large"
         )
     kind = _sniff(data)
     if kind is None:

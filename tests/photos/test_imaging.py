@@ -141,6 +141,8 @@ def test_45_mb_file_is_refused_by_size_before_anything_else(phone_jpeg: bytes) -
     assert error.code == "too_large"
     assert str(error) == "IMG_1.jpg is 45 MB; a photo can be at most 40 MB."
     assert rejected(b"not a photo" * (MAX_UPLOAD_BYTES // 10)).code == "too_large"
+    just_over = str(rejected(phone_jpeg + b"\x00" * (MAX_UPLOAD_BYTES + 300_000 - len(phone_jpeg))))
+    assert "is 40.3 MB; a photo can be at most 40 MB." in just_over
 
 
 def test_hostile_file_name_is_judged_by_content_and_never_echoed_raw(phone_jpeg: bytes) -> None:
