@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 from collections.abc import Iterator
@@ -287,6 +288,8 @@ class CeleryWorker:
     def __init__(self, queue: str, s3: S3Server | None = None) -> None:
         self.queue = queue
         self.process: subprocess.Popen | None = None
+        # Kept for reading when a worker test fails.
+        self.log_path = Path(tempfile.gettempdir()) / f"celery-{queue}.log"
         self.extra_env: dict[str, str] = {}
         self.s3_env = {}
         if s3 is not None:
@@ -323,7 +326,9 @@ class CeleryWorker:
                 "--without-gossip",
                 "--without-mingle",
                 "-l",
-                "WARNING",
+                "INFO",
+                "--logfile",
+                str(self.log_path),
             ],
             cwd=ROOT,
             env=self.env(),

@@ -19,6 +19,7 @@ from photos import keys, storage
 from photos.models import Blob, Photo, PhotoStatus
 from tests import factories as f
 from tests.conftest import S3Server
+from tests.photos import images
 
 SIGNATURES = {
     "JPEG": b"\xff\xd8\xff",
@@ -228,7 +229,7 @@ def _status(clinic, photo_id) -> str:
 def test_worker_killed_mid_processing_the_photo_becomes_ready_exactly_once(people, celery_worker):
     clinic, practitioner, patient, episode = people
     celery_worker.stop()  # queue the job first, so the kill lands mid-processing
-    heic = image_bytes("HEIF", (4032, 3024))
+    heic = images.heic(images.photo_like(4032, 3024))  # ~1 s to decode: time to kill it
     photo_id = _upload(clinic, practitioner, patient, episode, heic)
     celery_worker.start()
     assert _wait_for(lambda: _row_locked(photo_id), timeout=60, step=0.02), "never started"
@@ -237,8 +238,17 @@ def test_worker_killed_mid_processing_the_photo_becomes_ready_exactly_once(peopl
     celery_worker.process.wait(10)
     assert _status(clinic, photo_id) == PhotoStatus.PROCESSING
     celery_worker.start()
+    # The killed delivery comes back after the visibility timeout; the periodic sweep also
+    # re-queues stuck photos. Run the sweep now, twice, so duplicates are certain.
+    from django.utils import timezone
+
+    from photos.services import photos_requeue_stuck
+
+    for _ in range(2):
+        with clinic_context(clinic.id):
+            assert photos_requeue_stuck(clinic=clinic, older_than=timezone.now()) == 1
     assert _wait_for(lambda: _status(clinic, photo_id) == PhotoStatus.READY, timeout=120)
-    time.sleep(1)  # a duplicate delivery would show up here
+    time.sleep(2)  # let the duplicate deliveries run: each must find the photo done
     with clinic_context(clinic.id):
         photo = Photo.objects.get(pk=photo_id)
         processed = AuditEvent.objects.filter(action="photo.processed", target_id=photo_id)
