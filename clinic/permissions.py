@@ -23,6 +23,8 @@ PERMISSIONS: dict[str, str] = {
     "photos.upload": "Capture and upload photos",
     "photos.download_original": "Download an original photo",
     "consent.send": "Send consent requests and record withdrawals",
+    "consent.templates": "Edit the clinic's consent form",
+    "marketing.manage": "Add photos to the marketing library (with consent)",
     "staff.manage": "Invite staff, change roles, deactivate",
     "audit.view": "Read the audit trail",
     "export.create": "Export records for insurers and subject-access requests",
@@ -39,6 +41,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "photos.upload",
             "photos.download_original",
             "consent.send",
+            "marketing.manage",
         }
     ),
     # Reception books and checks patients in: details yes, photos never.

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from django.db.models import QuerySet
 
 from clinic.models import Clinic, Invitation, Membership, Role, User
 from clinic.tenancy import clinic_context, user_context
-
-
-def token_hash(token: str) -> str:
-    """How a link token is stored: only its SHA-256, so the database cannot replay it."""
-    return hashlib.sha256(token.encode()).hexdigest()
+from clinic.tokens import token_hash
 
 
 def clinic_by_slug(slug: str) -> Clinic | None:

@@ -21,6 +21,7 @@ from audit.services import record
 from clinic import selectors
 from clinic.models import Clinic, Invitation, Membership, Role, User
 from clinic.tenancy import clinic_context
+from clinic.tokens import new_token
 
 
 @transaction.atomic
@@ -54,7 +55,7 @@ def staff_invite(
         raise ValidationError("Choose a role.")
     if Membership.objects.filter(clinic=clinic, user__email=email, is_active=True).exists():
         raise ValidationError(f"{email} is already a member of this clinic.")
-    token = secrets.token_urlsafe(32)
+    token, hashed = new_token()
     now = timezone.now()
     with transaction.atomic():
         selectors.pending_invitations(clinic=clinic).filter(email=email).update(revoked_at=now)
@@ -62,7 +63,7 @@ def staff_invite(
             clinic=clinic,
             email=email,
             role=role,
-            token_hash=selectors.token_hash(token),
+            token_hash=hashed,
             invited_by=invited_by,
             expires_at=now + settings.INVITATION_LIFETIME,
         )

@@ -279,6 +279,7 @@ CSRF_COOKIE_HTTPONLY = True
 DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 
 INVITATION_LIFETIME = timedelta(days=env.int("INVITATION_DAYS", default=7))
+CONSENT_LINK_LIFETIME = timedelta(days=env.int("CONSENT_LINK_DAYS", default=7))
 
 # --- security headers ------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

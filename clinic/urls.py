@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from clinic import views
+from consent import views as consent_views
 from patients import views as patient_views
 from photos import views as photo_views
 
@@ -36,6 +37,26 @@ clinic_patterns = [
     path("photos/<uuid:photo_id>/display/", photo_views.photo_display, name="photo_display"),
     path("photos/<uuid:photo_id>/original/", photo_views.photo_original, name="photo_original"),
     path("photos/<uuid:photo_id>/delete/", photo_views.photo_delete, name="photo_delete"),
+    path(
+        "patients/<uuid:patient_id>/consent/request/", consent_views.request_consent,
+        name="consent_request",
+    ),
+    path(
+        "patients/<uuid:patient_id>/consent/withdraw/", consent_views.record_withdrawal,
+        name="consent_record_withdrawal",
+    ),
+    path("consent/records/<uuid:record_id>/", consent_views.consent_record,
+         name="consent_record"),
+    path("consent/records/<uuid:record_id>/signature/", consent_views.consent_signature,
+         name="consent_signature"),
+    path("consent/records/<uuid:record_id>/pdf/", consent_views.consent_pdf,
+         name="consent_pdf"),
+    path("consent/form/", consent_views.consent_templates, name="consent_templates"),
+    path("marketing/", consent_views.marketing_library, name="marketing_library"),
+    path("photos/<uuid:photo_id>/marketing/", consent_views.marketing_add,
+         name="marketing_add"),
+    path("marketing/<uuid:item_id>/remove/", consent_views.marketing_remove,
+         name="marketing_remove"),
     path("staff/", views.staff_list, name="staff_list"),
     path("staff/<uuid:membership_id>/", views.staff_detail, name="staff_detail"),
 ]
@@ -49,6 +70,14 @@ urlpatterns = [
     path("two-factor/backup-codes/", views.backup_codes, name="backup_codes"),
     path("account/", views.account, name="account"),
     path("invite/<slug:clinic>/<str:token>/", views.accept_invitation, name="accept_invitation"),
+    # The patient's own pages: no account, reached from e-mailed links.
+    path("p/<slug:clinic>/sign/<str:token>/", consent_views.sign_start,
+         name="consent_sign_start"),
+    path("p/<slug:clinic>/sign/", consent_views.sign, name="consent_sign"),
+    path("p/<slug:clinic>/signed/", consent_views.signed, name="consent_signed"),
+    path("p/<slug:clinic>/withdraw/<str:token>/", consent_views.withdraw_start,
+         name="consent_withdraw_start"),
+    path("p/<slug:clinic>/withdraw/", consent_views.withdraw, name="consent_withdraw"),
     path("healthz", views.healthz, name="healthz"),
     path("c/<slug:clinic_slug>/", include(clinic_patterns)),
 ]

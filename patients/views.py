@@ -13,6 +13,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from clinic.permissions import require, role_can
+from consent import selectors as consent_selectors
+from consent.models import ConsentUse
 from patients import selectors, services
 from patients.forms import EpisodeForm, PatientForm
 from patients.vocab import FacialArea
@@ -83,7 +85,26 @@ def patient_detail(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
                "age": patient.age_on(timezone.localdate())}
     if role_can(request.membership.role, "photos.view"):
         context.update(_photo_context(request, patient))
+    context["consent"] = _consent_context(request, patient)
     return render(request, "patients/patient_detail.html", context)
+
+
+def _consent_context(request: HttpRequest, patient) -> dict:
+    labels = dict(ConsentUse.choices)
+    active = consent_selectors.active_uses(clinic=request.clinic, patient=patient)
+    periods = consent_selectors.consent_periods(clinic=request.clinic, patient=patient)
+    recent = consent_selectors.recent_withdrawals(clinic=request.clinic, patient=patient)
+    for withdrawal in recent:
+        withdrawal.labels = [labels[u] for u in withdrawal.uses]
+    return {
+        "active": active,
+        "active_labels": [labels[u] for u in ConsentUse.values if u in active],
+        "periods": [(labels[u], p) for u, p in periods.items() if p],
+        "recent_withdrawals": recent,
+        "records": list(consent_selectors.records_of(clinic=request.clinic, patient=patient)),
+        "requests": list(consent_selectors.requests_of(clinic=request.clinic,
+                                                       patient=patient)[:5]),
+    }
 
 
 def _photo_context(request: HttpRequest, patient) -> dict:

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from clinic.permissions import require
+from consent.models import MARKETING_USES, ConsentUse
 from patients import selectors as patient_selectors
 from photos import selectors, services
 from photos.forms import DeleteForm, PhotoDetailsForm
@@ -150,8 +151,10 @@ def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
         "photo": photo, "patient": photo.patient,
         "previous_id": siblings[index - 1] if index > 0 else None,
         "next_id": siblings[index + 1] if index + 1 < len(siblings) else None,
-        "position": index + 1, "total": len(siblings), "query": query,
+        "position": index + 1, "total": len(siblings), "nav_query": query,
         "delete_form": DeleteForm(),
+        "marketing_uses": [c for c in ConsentUse.choices if c[0] in MARKETING_USES],
+        "marketing_items": list(photo.marketing_items.filter(removed_at__isnull=True)),
     })
 
 
@@ -180,7 +183,7 @@ def _serve(request: HttpRequest, photo_id, rendition: str) -> HttpResponse:
 
 def _download_name(photo: Photo) -> str:
     extension = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
-                 "image/heif": "heic"}.get(photo.original_mime, "bin")
+                 "image/heic": "heic", "image/heif": "heif"}.get(photo.original_mime, "bin")
     stem = f"photo-{photo.taken_at:%Y%m%d}-{photo.area}-{photo.view}-{str(photo.pk)[:8]}"
     return f"{stem}.{extension}"
 

@@ -109,13 +109,15 @@ def superuser() -> Iterator[psycopg.Connection]:
 
 
 def _create_roles(conn: psycopg.Connection) -> None:
-    for role, extra in ((OWNER_ROLE, "CREATEDB"), (APP_ROLE, "NOCREATEDB")):
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
-        verb = "ALTER" if exists else "CREATE"
-        try:
+    # Parallel workers share the cluster's roles: one at a time, or ALTER ROLE collides.
+    conn.execute("SELECT pg_advisory_lock(727001)")
+    try:
+        for role, extra in ((OWNER_ROLE, "CREATEDB"), (APP_ROLE, "NOCREATEDB")):
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+            verb = "ALTER" if exists else "CREATE"
             conn.execute(f"{verb} ROLE {role} LOGIN {extra} NOSUPERUSER NOBYPASSRLS")
-        except psycopg.errors.DuplicateObject:  # another xdist worker won the race
-            conn.execute(f"ALTER ROLE {role} LOGIN {extra} NOSUPERUSER NOBYPASSRLS")
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(727001)")
 
 
 DB_PREFIX = "clinicphotos_test_"

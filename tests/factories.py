@@ -119,3 +119,29 @@ def make_ready_photo(clinic: Clinic, patient, episode, by: User, data: bytes | N
         photo_services.photo_process(clinic_id=clinic.id, photo_id=photo.id)
         photo.refresh_from_db()
     return photo
+
+
+def signature_png() -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (300, 100), (0, 0, 0, 0))
+    ImageDraw.Draw(image).line([(10, 80), (80, 20), (150, 70), (290, 30)], fill=(16, 35, 63, 255),
+                               width=3)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def make_signed_consent(clinic: Clinic, patient, by: User, uses=("clinical_record",)):
+    """A consent request sent to the patient and signed with ``uses``."""
+    from consent import services as consent_services
+
+    with clinic_context(clinic.id):
+        request = consent_services.request_send(clinic=clinic, patient=patient, by=by)
+        return consent_services.consent_sign(
+            consent_request=request,
+            signature=consent_services.Signature(typed_name=patient.full_name,
+                                                 uses_granted=list(uses),
+                                                 signature_png=signature_png()))

@@ -45,6 +45,15 @@ MATRIX = {
     "photo_display": lambda o: {"photo_id": o["photo"].pk},
     "photo_original": lambda o: {"photo_id": o["photo"].pk},
     "photo_delete": lambda o: {"photo_id": o["photo"].pk},
+    "consent_request": lambda o: {"patient_id": o["patient"].pk},
+    "consent_record_withdrawal": lambda o: {"patient_id": o["patient"].pk},
+    "consent_record": lambda o: {"record_id": o["consent"].pk},
+    "consent_signature": lambda o: {"record_id": o["consent"].pk},
+    "consent_pdf": lambda o: {"record_id": o["consent"].pk},
+    "consent_templates": lambda o: {},
+    "marketing_library": lambda o: {},
+    "marketing_add": lambda o: {"photo_id": o["photo"].pk},
+    "marketing_remove": lambda o: {"item_id": o["marketing_item"].pk},
     "staff_list": lambda o: {},
     "staff_detail": lambda o: {"membership_id": o["membership"].pk},
 }
@@ -65,7 +74,15 @@ def clinic_a_objects(cast):
     with clinic_context(cast.clinic_a.id):
         membership = cast.clinic_a.memberships.get(user=cast.practitioner)
     photo = make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner)
-    return {"patient": patient, "episode": episode, "membership": membership, "photo": photo}
+    consent = f.make_signed_consent(cast.clinic_a, patient, cast.practitioner,
+                                    uses=["clinical_record", "website"])
+    from consent.services import marketing_add
+
+    with clinic_context(cast.clinic_a.id):
+        item = marketing_add(clinic=cast.clinic_a, photo=photo, use="website",
+                             by=cast.practitioner)
+    return {"patient": patient, "episode": episode, "membership": membership, "photo": photo,
+            "consent": consent, "marketing_item": item}
 
 
 @pytest.mark.parametrize("name", sorted(MATRIX))

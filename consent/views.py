@@ -1,0 +1,380 @@
+"""Consent pages. Public: the patient's signing and withdrawal pages (no account; the link's
+token moves into the session at once and the page redirects, so it never sits in the address
+bar or a Referer). Staff: requests, withdrawals taken in person, templates, the library."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+
+from audit.services import record as audit
+from clinic import selectors as clinic_selectors
+from clinic.permissions import require
+from clinic.tenancy import clinic_context
+from consent import selectors, services
+from consent.forms import (
+    IdentityForm,
+    MarketingAddForm,
+    SignForm,
+    StaffWithdrawalForm,
+    TemplateForm,
+)
+from consent.models import MARKETING_USES, ConsentUse, WithdrawalChannel
+from patients import selectors as patient_selectors
+from photos import selectors as photo_selectors
+from photos import storage
+
+SESSION_REQUEST = "consent_request"
+SESSION_IDENTITY_OK = "consent_identity_ok"
+SESSION_WITHDRAW = "consent_withdraw_link"
+SESSION_SIGNED = "consent_signed_record"
+
+
+def _public(response: HttpResponse) -> HttpResponse:
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _problem(request: HttpRequest, clinic, message: str, status: int) -> HttpResponse:
+    return _public(render(request, "consent/public/problem.html",
+                          {"public_clinic": clinic, "problem": message}, status=status))
+
+
+def _clinic_or_404(slug: str):
+    clinic = clinic_selectors.clinic_by_slug(slug)
+    if clinic is None:
+        raise Http404("No such clinic")
+    return clinic
+
+
+def _staff_elsewhere(request: HttpRequest, clinic) -> bool:
+    """Signed-in staff of another clinic: the link is treated as not valid, revealing nothing."""
+    if not request.user.is_authenticated:
+        return False
+    with clinic_context(clinic.id, request.user.pk):
+        return clinic_selectors.active_membership(clinic=clinic, user=request.user) is None
+
+
+# --- the patient signs ------------------------------------------------------------------------
+
+@never_cache
+def sign_start(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
+    """Opening the e-mailed link (GET or HEAD, by a person or a mail scanner) changes nothing:
+    the token is checked, kept in the session, and the page redirects to a token-free URL."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    clinic_obj = _clinic_or_404(clinic)
+    with clinic_context(clinic_obj.id):
+        consent_request = selectors.request_by_token(clinic=clinic_obj, token=token)
+        if consent_request is None or _staff_elsewhere(request, clinic_obj):
+            return _problem(request, clinic_obj, "This link is not valid. Please use the most "
+                            "recent e-mail from the clinic.", 404)
+        try:
+            services.check_request_usable(consent_request)
+        except services.ConsentLinkUnusable as problem:
+            return _problem(request, clinic_obj, str(problem), problem.status)
+    request.session.cycle_key()
+    request.session[SESSION_REQUEST] = str(consent_request.pk)
+    request.session[SESSION_IDENTITY_OK] = False
+    return _public(redirect("consent_sign", clinic=clinic_obj.slug))
+
+
+@never_cache
+def sign(request: HttpRequest, clinic: str) -> HttpResponse:
+    """Step one: confirm the date of birth. Step two: read, choose, type name, draw, sign."""
+    clinic_obj = _clinic_or_404(clinic)
+    request_id = request.session.get(SESSION_REQUEST)
+    if not request_id:
+        return _problem(request, clinic_obj, "Please open the link in the clinic's e-mail "
+                        "again to sign.", 400)
+    with clinic_context(clinic_obj.id):
+        consent_request = selectors.request_get(clinic=clinic_obj, request_id=request_id)
+        try:
+            services.check_request_usable(consent_request)
+        except services.ConsentLinkUnusable as problem:
+            return _problem(request, clinic_obj, str(problem), problem.status)
+        template = consent_request.template
+        context = {"public_clinic": clinic_obj, "consent_request": consent_request,
+                   "template": template,
+                   "paragraphs": [p for p in template.body.split("\n\n") if p.strip()]}
+        if not request.session.get(SESSION_IDENTITY_OK):
+            form = IdentityForm(request.POST or None)
+            if request.method == "POST" and form.is_valid():
+                try:
+                    confirmed = services.request_confirm_identity(
+                        consent_request=consent_request,
+                        date_of_birth=form.cleaned_data["date_of_birth"], request=request)
+                except services.ConsentLinkUnusable as problem:
+                    return _problem(request, clinic_obj, str(problem), problem.status)
+                if confirmed:
+                    request.session[SESSION_IDENTITY_OK] = True
+                    return _public(redirect("consent_sign", clinic=clinic_obj.slug))
+                consent_request.refresh_from_db()
+                left = services.MAX_DOB_ATTEMPTS - consent_request.failed_checks
+                form.add_error("date_of_birth", "That date of birth does not match the clinic's "
+                               f"record. {left} attempt{'s' if left != 1 else ''} left.")
+            return _public(render(request, "consent/public/identity.html",
+                                  {**context, "form": form}))
+        form = SignForm(request.POST or None, template=template)
+        if request.method == "POST" and form.is_valid():
+            try:
+                signature = services.Signature(
+                    typed_name=form.cleaned_data["full_name"],
+                    uses_granted=form.uses_granted(),
+                    signature_png=services.signature_png(form.cleaned_data["signature"]))
+                record = services.consent_sign(consent_request=consent_request,
+                                               signature=signature, request=request)
+            except ValidationError as error:
+                form.add_error(None, error.messages)
+            except services.ConsentLinkUnusable as problem:
+                return _problem(request, clinic_obj, str(problem), problem.status)
+            else:
+                request.session.pop(SESSION_REQUEST, None)
+                request.session.pop(SESSION_IDENTITY_OK, None)
+                request.session[SESSION_SIGNED] = str(record.pk)
+                return _public(redirect("consent_signed", clinic=clinic_obj.slug))
+        return _public(render(request, "consent/public/sign.html", {**context, "form": form}))
+
+
+@never_cache
+def signed(request: HttpRequest, clinic: str) -> HttpResponse:
+    """Thank-you page with the choices made; the PDF copy arrives by e-mail."""
+    clinic_obj = _clinic_or_404(clinic)
+    record_id = request.session.get(SESSION_SIGNED)
+    if not record_id:
+        return _problem(request, clinic_obj, "There is nothing to show here.", 404)
+    with clinic_context(clinic_obj.id):
+        record = selectors.record_get(clinic=clinic_obj, record_id=record_id)
+        if record is None:
+            return _problem(request, clinic_obj, "There is nothing to show here.", 404)
+        labels = dict(ConsentUse.choices)
+        return _public(render(request, "consent/public/signed.html", {
+            "public_clinic": clinic_obj, "record": record,
+            "granted": [labels[u] for u in record.uses_granted],
+            "refused": [labels[u] for u in record.uses_refused],
+        }))
+
+
+# --- the patient withdraws --------------------------------------------------------------------
+
+@never_cache
+def withdraw_start(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    clinic_obj = _clinic_or_404(clinic)
+    with clinic_context(clinic_obj.id):
+        link = selectors.withdrawal_link_by_token(clinic=clinic_obj, token=token)
+        if link is None or _staff_elsewhere(request, clinic_obj):
+            return _problem(request, clinic_obj, "This link is not valid. Please use the link "
+                            "in the most recent e-mail from the clinic, or contact them.", 404)
+    request.session.cycle_key()
+    request.session[SESSION_WITHDRAW] = str(link.pk)
+    return _public(redirect("consent_withdraw", clinic=clinic_obj.slug))
+
+
+@never_cache
+def withdraw(request: HttpRequest, clinic: str) -> HttpResponse:
+    """One page: each active use with its own button, and 'withdraw all'. One click each."""
+    clinic_obj = _clinic_or_404(clinic)
+    link_id = request.session.get(SESSION_WITHDRAW)
+    with clinic_context(clinic_obj.id):
+        link = selectors.withdrawal_link_get(clinic=clinic_obj, link_id=link_id)
+        if link is None:
+            return _problem(request, clinic_obj, "Please open the withdrawal link in the "
+                            "clinic's e-mail again.", 400)
+        patient = link.patient
+        if request.method == "POST":
+            use = request.POST.get("use", "")
+            uses = list(selectors.active_uses(clinic=clinic_obj, patient=patient)) if (
+                use == "all") else [use]
+            try:
+                withdrawal = services.consent_withdraw(
+                    clinic=clinic_obj, patient=patient, uses=uses,
+                    channel=WithdrawalChannel.LINK, request=request)
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                labels = dict(ConsentUse.choices)
+                messages.success(request, "Withdrawn: " + ", ".join(
+                    labels[u] for u in withdrawal.uses) + ". This takes effect now; a "
+                    "confirmation is on its way by e-mail.")
+            return _public(redirect("consent_withdraw", clinic=clinic_obj.slug))
+        active = selectors.active_uses(clinic=clinic_obj, patient=patient)
+        return _public(render(request, "consent/public/withdraw.html", {
+            "public_clinic": clinic_obj,
+            "active": [(code, label) for code, label in ConsentUse.choices if code in active],
+        }))
+
+
+# --- staff --------------------------------------------------------------------------------------
+
+def _patient_or_404(request: HttpRequest, patient_id):
+    patient = patient_selectors.patient_get(clinic=request.clinic, patient_id=patient_id)
+    if patient is None:
+        raise Http404("No such patient")
+    return patient
+
+
+def _patient_url(clinic_slug: str, patient_id) -> str:
+    return reverse("patient_detail", kwargs={"clinic_slug": clinic_slug,
+                                             "patient_id": patient_id}) + "#consent"
+
+
+@require("consent.send")
+def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+    patient = _patient_or_404(request, patient_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        services.request_send(clinic=request.clinic, patient=patient, by=request.user,
+                              request=request)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Consent request e-mailed to {patient.email}. The link "
+                                  "works for 7 days.")
+    return redirect(_patient_url(clinic_slug, patient.pk))
+
+
+@require("consent.send")
+def record_withdrawal(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+    """Staff record a withdrawal the patient asked for in person, by phone or in writing."""
+    patient = _patient_or_404(request, patient_id)
+    active = selectors.active_uses(clinic=request.clinic, patient=patient)
+    form = StaffWithdrawalForm(request.POST or None, active=active)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.consent_withdraw(clinic=request.clinic, patient=patient,
+                                      uses=form.cleaned_data["uses"],
+                                      channel=form.cleaned_data["channel"], by=request.user,
+                                      note=form.cleaned_data["note"], request=request)
+        except ValidationError as error:
+            form.add_error(None, error.messages)
+        else:
+            messages.success(request, "Withdrawal recorded; it takes effect now.")
+            return redirect(_patient_url(clinic_slug, patient.pk))
+    return render(request, "consent/record_withdrawal.html",
+                  {"patient": patient, "form": form, "active": active})
+
+
+@require("patients.view")
+def consent_record(request: HttpRequest, clinic_slug: str, record_id) -> HttpResponse:
+    """The evidence of one signature, with the exact text the patient saw."""
+    record = selectors.record_get(clinic=request.clinic, record_id=record_id)
+    if record is None:
+        raise Http404("No such consent")
+    labels = dict(ConsentUse.choices)
+    return render(request, "consent/record.html", {
+        "record": record, "patient": record.patient,
+        "granted": [labels[u] for u in record.uses_granted],
+        "refused": [labels[u] for u in record.uses_refused],
+    })
+
+
+def _record_blob(request: HttpRequest, record_id, which: str) -> HttpResponse:
+    record = selectors.record_get(clinic=request.clinic, record_id=record_id)
+    if record is None or getattr(record, which) is None:
+        raise Http404("No such document")
+    try:
+        data = storage.blob_read(getattr(record, which))
+    except storage.BlobUnreadable as error:
+        raise Http404("This document cannot be shown") from error
+    audit(clinic=request.clinic, action=f"consent.{which}_viewed", request=request,
+          target=record, patient=record.patient_id)
+    content_type = "image/png" if which == "signature" else "application/pdf"
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = "private, no-store"
+    if which == "pdf":
+        response["Content-Disposition"] = (
+            f'attachment; filename="consent-{record.signed_at:%Y-%m-%d}.pdf"')
+    return response
+
+
+@require("patients.view")
+def consent_signature(request: HttpRequest, clinic_slug: str, record_id) -> HttpResponse:
+    return _record_blob(request, record_id, "signature")
+
+
+@require("patients.view")
+def consent_pdf(request: HttpRequest, clinic_slug: str, record_id) -> HttpResponse:
+    return _record_blob(request, record_id, "pdf")
+
+
+@require("consent.templates")
+def consent_templates(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+    """The clinic's consent form: edit it (a new version) and see earlier versions."""
+    current = services.template_current(clinic=request.clinic)
+    initial = {"title": current.title, "body": current.body, "offered": current.uses_offered,
+               "required": current.uses_required,
+               **{f"text_{code}": current.use_texts.get(code, "") for code in ConsentUse.values}}
+    form = TemplateForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            template = services.template_new_version(
+                clinic=request.clinic, by=request.user, title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"], uses_offered=form.cleaned_data["offered"],
+                uses_required=form.cleaned_data["required"], use_texts=form.use_texts(),
+                request=request)
+        except ValidationError as error:
+            form.add_error(None, error.messages)
+        else:
+            messages.success(request, f"Saved as version {template.version}. New requests use "
+                                      "it; signed forms keep the words their patients saw.")
+            return redirect("consent_templates", clinic_slug=clinic_slug)
+    return render(request, "consent/templates.html", {
+        "form": form, "current": current,
+        "versions": selectors.templates_of(clinic=request.clinic),
+    })
+
+
+@require("photos.view")
+def marketing_library(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+    """Photos cleared for marketing: only while their patient consents to that use."""
+    use = request.GET.get("use", "")
+    use = use if use in MARKETING_USES else ""
+    return render(request, "consent/marketing.html", {
+        "items": selectors.marketing_library(clinic=request.clinic, use=use),
+        "use": use, "uses": [c for c in ConsentUse.choices if c[0] in MARKETING_USES],
+    })
+
+
+@require("marketing.manage")
+def marketing_add(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+    photo = photo_selectors.photo_get(clinic=request.clinic, photo_id=photo_id)
+    if photo is None:
+        raise Http404("No such photo")
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = MarketingAddForm(request.POST)
+    if form.is_valid():
+        try:
+            services.marketing_add(clinic=request.clinic, photo=photo,
+                                   use=form.cleaned_data["use"], by=request.user,
+                                   request=request)
+        except services.ConsentMissing as missing:
+            messages.error(request, str(missing))
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, "Added to the marketing library.")
+    else:
+        messages.error(request, "Choose where the photo will be used.")
+    return redirect("photo_detail", clinic_slug=clinic_slug, photo_id=photo.pk)
+
+
+@require("marketing.manage")
+def marketing_remove(request: HttpRequest, clinic_slug: str, item_id) -> HttpResponse:
+    item = selectors.marketing_item_get(clinic=request.clinic, item_id=item_id)
+    if item is None:
+        raise Http404("No such item")
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    services.marketing_remove(clinic=request.clinic, item=item, by=request.user,
+                              request=request)
+    messages.success(request, "Removed from the marketing library.")
+    return redirect("marketing_library", clinic_slug=clinic_slug)
