@@ -18,4 +18,4 @@ RUN DJANGO_PRODUCTION=1 DJANGO_SECRET_KEY=build-only-not-a-secret DJANGO_ALLOWED
     MASTER_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= python manage.py collectstatic --noinput
 USER clinic
 EXPOSE 8000
-CMD ["gunicorn", "clinic.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "clinic.wsgi:application", "--config", "deploy/gunicorn.conf.py"]

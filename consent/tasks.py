@@ -23,7 +23,7 @@ RETRY = {"autoretry_for": (storage.StorageUnavailable, OperationalError, OSError
 @shared_task(base=ClinicTask, name="consent.tasks.send_consent_copy", **RETRY)
 def send_consent_copy(*, clinic_id: str, record_id: str) -> str:
     """Render the signed copy once, keep it encrypted on the record, e-mail it once."""
-    record = (ConsentRecord.objects.select_for_update()
+    record = (ConsentRecord.objects.select_for_update(of=("self",))
               .select_related("clinic", "patient", "template", "signature", "pdf", "request")
               .get(clinic_id=clinic_id, pk=record_id))
     if record.pdf is None:
