@@ -4,6 +4,12 @@
 
 (() => {
   const MB = 1024 * 1024;
+  // What the server accepts (it decides by content; this only spares sending the obviously wrong).
+  const PHOTO_NAME = /\.(jpe?g|png|webp|hei[cf])$/i;
+
+  function looksLikePhoto(file) {
+    return file.type.startsWith("image/") || PHOTO_NAME.test(file.name || "");
+  }
 
   // ---- upload page --------------------------------------------------------------------------
   function setUpUpload(form) {
@@ -13,13 +19,15 @@
     const dropzone = document.getElementById("dropzone");
     const summary = document.getElementById("upload-summary");
     const button = document.getElementById("upload-button");
-    const maxBytes = Number(form.dataset.maxBytes) * MB;
+    const maxMb = Number(form.dataset.maxMb);
+    const maxBytes = maxMb * MB;
     const queue = [];
 
     function addFiles(files) {
       for (const file of files) {
         const item = document.createElement("li");
         item.className = "uploads__item";
+        item.append(smallPicture(file));
         const name = document.createElement("span");
         name.className = "uploads__name";
         name.textContent = file.name || "camera photo";
@@ -29,7 +37,7 @@
         progress.setAttribute("aria-label", `Upload progress of ${name.textContent}`);
         const message = document.createElement("span");
         message.className = "uploads__message";
-        message.textContent = `${(file.size / MB).toFixed(1)} MB, waiting`;
+        message.textContent = `${(file.size / MB).toFixed(1)} MB, ready to upload`;
         item.append(name, progress, message);
         list.append(item);
         queue.push({ file, item, progress, message });
@@ -51,7 +59,7 @@
         xhr.setRequestHeader("Accept", "application/json");
         xhr.upload.addEventListener("progress", (event) => {
           if (event.lengthComputable) entry.progress.value = Math.round((event.loaded / event.total) * 100);
-          entry.message.textContent = "uploading";
+          entry.message.textContent = entry.progress.value < 100 ? `Uploading, ${entry.progress.value}%` : "Checking the photo…";
         });
         xhr.addEventListener("load", () => {
           let body = {};
@@ -60,7 +68,7 @@
           const ok = xhr.status === 200 && result && result.ok;
           entry.progress.value = 100;
           entry.item.classList.add(ok ? "uploads__item--ok" : "uploads__item--error");
-          entry.message.textContent = ok ? "uploaded, preparing thumbnail" : (body.problem || (result && result.message) || "Upload failed.");
+          entry.message.textContent = ok ? "Uploaded and stored encrypted" : (body.problem || (result && result.message) || "Upload failed. Try again.");
           resolve(ok);
         });
         xhr.addEventListener("error", () => {
@@ -80,9 +88,14 @@
       let accepted = 0;
       for (const entry of pending) {
         entry.sent = true;
+        if (!looksLikePhoto(entry.file)) {
+          entry.item.classList.add("uploads__item--error");
+          entry.message.textContent = "This is not a photo (JPEG, PNG, WebP or HEIC). Not sent.";
+          continue;
+        }
         if (entry.file.size > maxBytes) {
           entry.item.classList.add("uploads__item--error");
-          entry.message.textContent = `Too large: the limit is ${form.dataset.maxBytes} MB per photo.`;
+          entry.message.textContent = `Too large: the limit is ${maxMb} MB per photo. Not sent.`;
           continue;
         }
         if (await uploadOne(entry)) accepted += 1;
@@ -92,8 +105,8 @@
       if (accepted) {
         const link = document.createElement("a");
         link.href = form.dataset.doneUrl;
-        link.textContent = " See them on the patient's record.";
-        summary.append(link);
+        link.textContent = "See them on the patient's record";
+        summary.append(" ", link);
       }
     });
 
@@ -110,6 +123,24 @@
     setUpGhost(form, addFiles);
   }
 
+  // A small picture of a chosen file, so the right photo is sent; browsers cannot show HEIC.
+  function smallPicture(file) {
+    if (file.type.startsWith("image/") && !/hei[cf]/.test(file.type)) {
+      const img = document.createElement("img");
+      img.className = "uploads__pic";
+      img.alt = "";
+      const url = URL.createObjectURL(file);
+      img.addEventListener("load", () => URL.revokeObjectURL(url), { once: true });
+      img.src = url;
+      return img;
+    }
+    const badge = document.createElement("span");
+    badge.className = "uploads__pic";
+    badge.setAttribute("aria-hidden", "true");
+    badge.textContent = (file.name.split(".").pop() || "photo").slice(0, 4).toUpperCase();
+    return badge;
+  }
+
   // ---- the ghost: the earlier photo, see-through, over the camera or the chosen photo -------
   let showPreview = () => {};
 
@@ -122,15 +153,29 @@
     const preview = document.getElementById("ghost-preview");
     const cameraButton = document.getElementById("ghost-camera");
     const shootButton = document.getElementById("ghost-shoot");
+    const stage = document.getElementById("ghost-stage");
     let stream = null;
 
+    // The stage takes the earlier photo's shape; the new photo is fitted into the same box.
+    overlay.addEventListener("load", () => {
+      if (overlay.naturalWidth && overlay.naturalHeight) {
+        stage.style.setProperty("--ghost-ratio", String(overlay.naturalWidth / overlay.naturalHeight));
+      }
+    });
+
+    function stopCamera() {
+      if (stream) stream.getTracks().forEach((track) => track.stop());
+      stream = null;
+      shootButton.hidden = true;
+    }
+    window.addEventListener("pagehide", stopCamera);
+
     async function refresh() {
-      const stage = form.elements.stage.value;
-      if (stage === "before") { panel.hidden = true; return; }
+      if (form.elements.stage.value === "before") { panel.hidden = true; stopCamera(); return; }
       const params = new URLSearchParams({ area: form.elements.area.value, view: form.elements.view.value });
       const response = await fetch(`${form.dataset.ghostUrl}?${params}`, { headers: { Accept: "application/json" } });
       const body = response.ok ? await response.json() : { found: false };
-      if (!body.found) { panel.hidden = true; return; }
+      if (!body.found) { panel.hidden = true; stopCamera(); return; }
       overlay.src = body.url;
       label.textContent = `Earlier photo: ${body.label}. Match the face to it, then take or choose the new photo.`;
       panel.hidden = false;
@@ -143,9 +188,11 @@
 
     showPreview = (file) => {
       if (panel.hidden || !file.type.startsWith("image/") || file.type.includes("hei")) return;
+      if (preview.src.startsWith("blob:")) URL.revokeObjectURL(preview.src);
       preview.src = URL.createObjectURL(file);
       preview.hidden = false;
       video.hidden = true;
+      stopCamera();
     };
 
     cameraButton.addEventListener("click", async () => {
