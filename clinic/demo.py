@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -184,7 +184,91 @@ def seed(patients_per_clinic: int = 36, rng_seed: int = 7) -> list[Clinic]:
                         product=rng.choice(PRODUCTS[kind]),
                         batch_number=f"{rng.choice('ABCDEFGH')}{rng.randint(1000, 9999)}",
                     )
+                if i < DEMO_PHOTO_PATIENTS:
+                    _seed_photos_and_consent(clinic, patient, admin, rng, i)
     return clinics
+
+
+DEMO_PHOTO_PATIENTS = 8
+
+
+def synthetic_face(seed: int, after: bool = False) -> bytes:
+    """A drawn, clearly synthetic face (no real person), as a JPEG a phone might send."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFilter
+
+    rng = random.Random(seed)
+    width, height = 900, 1200
+    image = Image.new("RGB", (width, height), (214, 222, 228))
+    draw = ImageDraw.Draw(image)
+    skin = rng.choice([(236, 200, 172), (208, 160, 122), (164, 112, 80), (112, 76, 56)])
+    draw.ellipse((190, 180, 710, 900), fill=skin)
+    draw.rectangle((370, 860, 530, 1200), fill=skin)
+    for x in (330, 570):
+        draw.ellipse((x - 45, 450, x + 45, 500), fill=(250, 250, 250))
+        draw.ellipse((x - 18, 457, x + 18, 493), fill=(60, 70, 80))
+        brow_y = 410 if after else 420
+        draw.line((x - 60, brow_y + (0 if after else 12), x + 60, brow_y), fill=(70, 50, 40),
+                  width=9)
+    draw.line((450, 500, 430, 640, 470, 650), fill=tuple(c - 40 for c in skin), width=6)
+    lip = (176, 86, 96)
+    fullness = 34 if after else 22
+    draw.ellipse((370, 710 - fullness, 530, 710 + fullness), fill=lip)
+    draw.line((372, 710, 528, 710), fill=(120, 50, 60), width=3)
+    if not after:
+        for y in (330, 350, 370):
+            draw.line((330, y, 570, y), fill=tuple(c - 18 for c in skin), width=2)
+    image = image.filter(ImageFilter.GaussianBlur(1.2))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+def _seed_photos_and_consent(clinic: Clinic, patient, by: User, rng: random.Random,
+                             index: int) -> None:
+    from consent import services as consent_services
+    from photos import services as photo_services
+
+    episode = patient.episodes.order_by("performed_on").first()
+    if episode is None:
+        return
+    area = (episode.areas or ["full_face"])[0]
+    for after in (False, True):
+        taken = timezone.make_aware(datetime.combine(
+            episode.performed_on + timedelta(days=14 if after else 0), time(10, 30)))
+        photo = photo_services.photo_accept(
+            clinic=clinic, patient=patient, by=by,
+            details=photo_services.PhotoDetails(episode=episode,
+                                                stage="after" if after else "before",
+                                                area=area, view="front", taken_at=taken),
+            filename=f"IMG_{1000 + index * 2 + after}.jpg",
+            data=synthetic_face(index, after=after))
+        photo_services.photo_process(clinic_id=clinic.id, photo_id=photo.id)
+    uses = ["clinical_record"] + rng.sample(["website", "social_media", "print", "training"],
+                                            k=rng.randint(0, 3))
+    request = consent_services.request_send(clinic=clinic, patient=patient, by=by)
+    consent_services.consent_sign(
+        consent_request=request,
+        signature=consent_services.Signature(typed_name=patient.full_name, uses_granted=uses,
+                                             signature_png=_drawn_signature(rng)))
+    marketing = [u for u in ("social_media", "website") if u in uses]
+    if marketing:
+        photo = patient.photos.filter(stage="after").first()
+        consent_services.marketing_add(clinic=clinic, photo=photo, use=marketing[0], by=by)
+
+
+def _drawn_signature(rng: random.Random) -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (480, 160), (0, 0, 0, 0))
+    points = [(20 + i * 40, 110 - rng.randint(0, 70)) for i in range(12)]
+    ImageDraw.Draw(image).line(points, fill=(16, 35, 63, 255), width=4, joint="curve")
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
 
 
 def login_help() -> str:

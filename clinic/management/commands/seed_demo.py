@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.test.utils import override_settings
 
 from clinic import demo
 
@@ -15,5 +16,7 @@ class Command(BaseCommand):
     def handle(self, *args, patients: int, **options) -> None:
         if settings.PRODUCTION:
             raise CommandError("seed_demo is for demonstrations, not a production database.")
-        demo.seed(patients_per_clinic=patients)
+        # The demo's consent e-mails go nowhere: the console would drown the sign-in help.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            demo.seed(patients_per_clinic=patients)
         self.stdout.write(demo.login_help())
