@@ -11,6 +11,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+TITLES = {"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "professor", "sir", "dame"}
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -53,7 +55,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name
 
     def get_short_name(self) -> str:
-        return self.full_name.split(" ")[0] if self.full_name else self.email
+        """The first name, skipping a title ('Dr Leo Marsh' -> 'Leo')."""
+        words = [w for w in self.full_name.split() if w.rstrip(".").lower() not in TITLES]
+        return words[0] if words else (self.full_name or self.email)
 
     def get_session_auth_hash(self) -> str:
         return salted_hmac(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from base64 import b32encode
+
 import segno
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
@@ -144,13 +146,11 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "registration/two_factor_setup.html",
-        {"form": form, "qr_svg": qr_svg, "secret": secret},
+        {"form": form, "qr_svg": qr_svg, "secret": secret, "config_url": device.config_url},
     )
 
 
 def _b32(device: TOTPDevice) -> str:
-    from base64 import b32encode
-
     raw = b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from clinic.models import Clinic
 from clinic.selectors import practitioners_of
 from patients.models import Patient, TreatmentEpisode
-from patients.vocab import FacialArea
+from patients.vocab import FacialArea, TreatmentType
 
 OLDEST_AGE_YEARS = 130
 
@@ -77,6 +77,8 @@ class EpisodeForm(forms.ModelForm):
 
     def __init__(self, *args, clinic: Clinic, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["treatment_type"].choices = [("", "Choose a treatment…"),
+                                                 *TreatmentType.choices]
         self.fields["practitioner"].queryset = practitioners_of(clinic=clinic)
         self.fields["practitioner"].label_from_instance = lambda u: u.full_name or u.email
 
