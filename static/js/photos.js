@@ -7,6 +7,10 @@
   // What the server accepts (it decides by content; this only spares sending the obviously wrong).
   const PHOTO_NAME = /\.(jpe?g|png|webp|hei[cf])$/i;
 
+  function sizeText(bytes) {
+    return bytes < MB ? `${Math.max(1, Math.round(bytes / 1024))} KB` : `${(bytes / MB).toFixed(1)} MB`;
+  }
+
   function looksLikePhoto(file) {
     return file.type.startsWith("image/") || PHOTO_NAME.test(file.name || "");
   }
@@ -37,7 +41,7 @@
         progress.setAttribute("aria-label", `Upload progress of ${name.textContent}`);
         const message = document.createElement("span");
         message.className = "uploads__message";
-        message.textContent = `${(file.size / MB).toFixed(1)} MB, ready to upload`;
+        message.textContent = `${sizeText(file.size)}, ready to upload`;
         item.append(name, progress, message);
         list.append(item);
         queue.push({ file, item, progress, message });
@@ -166,7 +170,10 @@
     function stopCamera() {
       if (stream) stream.getTracks().forEach((track) => track.stop());
       stream = null;
+      video.srcObject = null;
+      video.hidden = true;
       shootButton.hidden = true;
+      cameraButton.textContent = "Use camera with guide";
     }
     window.addEventListener("pagehide", stopCamera);
 
@@ -196,6 +203,7 @@
     };
 
     cameraButton.addEventListener("click", async () => {
+      if (stream) { stopCamera(); return; }
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
         label.textContent = "This browser cannot show the camera here; use “Take a photo” instead.";
         return;
@@ -211,6 +219,8 @@
       preview.hidden = true;
       await video.play();
       shootButton.hidden = false;
+      cameraButton.textContent = "Turn the camera off";
+      stage.scrollIntoView({ block: "nearest", behavior: "smooth" });
     });
 
     shootButton.addEventListener("click", () => {
@@ -244,7 +254,7 @@
           if (photo.status === "ready") {
             const img = document.createElement("img");
             img.src = photo.thumb;
-            img.alt = card.querySelector(".photo-card__caption").textContent.trim();
+            img.alt = ""; // the caption beside it names the photo
             img.width = 200;
             img.height = 200;
             state.replaceWith(img);

@@ -47,7 +47,9 @@ def _png() -> bytes:
 
 @cache
 def _heic() -> bytes:
-    return images.heic(images.photo_like(800, 1000, grain=8).transpose(images.Image.Transpose.FLIP_LEFT_RIGHT))
+    return images.heic(
+        images.photo_like(800, 1000, grain=8).transpose(images.Image.Transpose.FLIP_LEFT_RIGHT)
+    )
 
 
 @cache
@@ -190,7 +192,7 @@ def test_practitioner_uploads_finds_and_lines_up_photos(journey, server):
     assert all(images_loaded(cards.locator("img")))
     groups = page.locator("#photos .photo-group")
     expect(groups).to_have_count(2)
-    expect(groups.first).to_contain_text("Dermal filler")
+    expect(groups.first).to_have_text("Dermal filler · 10 Jan 2026")
     j.check("photos-patient-timeline")
 
     # Grid layout, then only the lips.
@@ -204,6 +206,7 @@ def test_practitioner_uploads_finds_and_lines_up_photos(journey, server):
     j.follow(photos_section.get_by_role("button", name="Show"))
     expect(cards).to_have_count(3)
     expect(cards.filter(has_text="Forehead")).to_have_count(0)
+    expect(photos_section.get_by_role("status")).to_contain_text("3 photos match these filters.")
     assert all(images_loaded(cards.locator("img")))
     j.check("photos-patient-filtered")
 
@@ -334,3 +337,80 @@ def test_reception_sees_no_photo_and_another_clinic_gets_not_found(journey, serv
             assert b"JFIF" not in response.body()
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     j.check("photos-other-clinic-not-found")
+
+
+# --- the camera, with a fake device -------------------------------------------------------
+
+
+def test_camera_with_the_ghost_guide_takes_a_photo_that_is_queued(browser, server):
+    """Chromium's fake camera (a moving test pattern) stands in for the phone's: the guide shows
+    over the live picture, a photo is taken, queued, and uploaded like any other."""
+    clinic = f.make_clinic("Lakeside Skin")
+    nurse = f.make_member(clinic, Role.PRACTITIONER, "Nina Nurse")
+    patient = f.make_patient(clinic, nurse, first_name="Maria", last_name="Lopez")
+    episode = f.make_episode(clinic, patient, nurse, areas=["lips"])
+    f.make_ready_photo(clinic, patient, episode, nurse, data=_jpeg())
+    session = f.verified_client(nurse).cookies[settings.SESSION_COOKIE_NAME].value
+
+    camera_browser = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+        ],
+    )
+    try:
+        context = camera_browser.new_context(
+            base_url=server.url, locale="en-GB", permissions=["camera"], **VIEWPORTS["phone"]
+        )
+        context.set_default_timeout(10_000)
+        context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": server.url}]
+        )
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        j = Journey(page, server.url, "phone")
+
+        j.visit(f"/c/{clinic.slug}/patients/{patient.pk}/photos/add/")
+        page.get_by_label("Facial area").select_option("lips")
+        page.get_by_label("Stage").select_option("after")
+        expect(page.locator("#ghost")).to_be_visible()
+        page.get_by_role("button", name="Use camera with guide").click()
+        video = page.locator("#ghost-video")
+        expect(video).to_be_visible()
+        page.wait_for_function(
+            "() => { const v = document.getElementById('ghost-video');"
+            " return v.readyState >= 2 && v.videoWidth > 0 && !v.paused; }"
+        )
+        overlay = page.locator("#ghost-image")
+        assert images_loaded(overlay)[0] > 0
+        assert box(video) == box(overlay)
+        shoot = page.get_by_role("button", name="Take photo")
+        expect(shoot).to_be_visible()
+        check_state(j, "photos-camera-ghost")
+
+        shoot.click()
+        item = page.locator(".uploads__item")
+        expect(item).to_have_count(1)
+        expect(item.locator(".uploads__name")).to_have_text(re.compile(r"^camera-.+\.jpg$"))
+        # The photo just taken now shows under the guide, and the camera is off.
+        expect(page.locator("#ghost-preview")).to_be_visible()
+        expect(video).to_be_hidden()
+        assert page.evaluate(
+            "document.getElementById('ghost-video').srcObject === null"
+            " || !document.getElementById('ghost-video').srcObject.active"
+        )
+        page.get_by_role("button", name="Upload", exact=True).click()
+        expect(page.locator(".uploads__item--ok")).to_have_count(1, timeout=15_000)
+        check_state(j, "photos-camera-uploaded")
+        (taken,) = [p for p in photos_of(clinic, patient) if p.stage == "after"]
+        assert taken.status == PhotoStatus.READY and taken.original_mime == "image/jpeg"
+        context.close()
+    finally:
+        camera_browser.close()
+    assert not errors, errors
+    assert not j.problems, "\n".join(j.problems)
