@@ -298,6 +298,8 @@ def test_practitioner_uploads_finds_and_lines_up_photos(journey, server):
 # --- who must not see them ----------------------------------------------------------------
 
 
+# Error pages and status codes look the same at any size: once, at desktop size, is enough.
+@pytest.mark.parametrize("journey", ["desktop"], indirect=True)
 def test_reception_sees_no_photo_and_another_clinic_gets_not_found(journey, server):
     j, page = journey, journey.page
     clinic = f.make_clinic("Lakeside Skin")
