@@ -13,7 +13,11 @@ from photos import storage
 
 def render_consent_pdf(consent_record: ConsentRecord) -> bytes:
     """The signed form with its evidence: exact text and hash, choices, name, signature."""
+    from PIL import ImageFile
     from weasyprint import HTML  # imported once per worker process, on first use
+
+    # WeasyPrint's import sets this process-wide; our photo checks depend on it being off.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
 
     labels = dict(ConsentUse.choices)
     signature = base64.b64encode(storage.blob_read(consent_record.signature)).decode()

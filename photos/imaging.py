@@ -250,6 +250,10 @@ def _is_text(head: bytes) -> bool:
 @contextmanager
 def _pillow_limits(name: str) -> Iterator[None]:
     """Raise decompression-bomb warnings as errors and turn them into a clear refusal."""
+    # WeasyPrint, imported in the same worker for consent PDFs, turns truncated-image loading on
+    # for the whole process at import; a truncated photo must never pass for a whole one.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:

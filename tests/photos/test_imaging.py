@@ -331,3 +331,14 @@ def test_display_p3_photo_is_converted_to_srgb_and_its_profile_dropped() -> None
 def test_broken_icc_profile_does_not_cost_the_photo() -> None:
     data = images.encode(Image.new("RGB", (600, 400), "grey"), "JPEG", icc_profile=b"nonsense" * 20)
     assert_no_metadata(make_renditions(data).display)
+
+
+def test_truncated_jpeg_is_refused_even_after_weasyprint_was_imported():
+    import weasyprint  # noqa: F401  - sets ImageFile.LOAD_TRUNCATED_IMAGES = True on import
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # as WeasyPrint leaves it
+    data = images.encode(images.photo_like(1200, 900), "JPEG", quality=85)
+    rejected(data[: len(data) // 2])
+    with pytest.raises(ImageRejected):
+        make_renditions(data[: len(data) // 2])
