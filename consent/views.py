@@ -34,15 +34,20 @@ SESSION_WITHDRAW = "consent_withdraw_link"
 SESSION_SIGNED = "consent_signed_record"
 
 
-def _public(response: HttpResponse) -> HttpResponse:
-    response["Referrer-Policy"] = "no-referrer"
+def _public(response: HttpResponse, *, token_in_url: bool = False) -> HttpResponse:
+    # A page whose URL holds the token sends no Referer at all. The token-free pages keep
+    # same-origin: under no-referrer a browser sends "Origin: null" with a form's POST, and
+    # Django's CSRF check then refuses the patient's signature.
+    response["Referrer-Policy"] = "no-referrer" if token_in_url else "same-origin"
     response["Cache-Control"] = "private, no-store"
     return response
 
 
-def _problem(request: HttpRequest, clinic, message: str, status: int) -> HttpResponse:
+def _problem(request: HttpRequest, clinic, message: str, status: int, *,
+             token_in_url: bool = False) -> HttpResponse:
     return _public(render(request, "consent/public/problem.html",
-                          {"public_clinic": clinic, "problem": message}, status=status))
+                          {"public_clinic": clinic, "problem": message}, status=status),
+                   token_in_url=token_in_url)
 
 
 def _clinic_or_404(slug: str):
@@ -73,15 +78,16 @@ def sign_start(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
         consent_request = selectors.request_by_token(clinic=clinic_obj, token=token)
         if consent_request is None or _staff_elsewhere(request, clinic_obj):
             return _problem(request, clinic_obj, "This link is not valid. Please use the most "
-                            "recent e-mail from the clinic.", 404)
+                            "recent e-mail from the clinic.", 404, token_in_url=True)
         try:
             services.check_request_usable(consent_request)
         except services.ConsentLinkUnusable as problem:
-            return _problem(request, clinic_obj, str(problem), problem.status)
+            return _problem(request, clinic_obj, str(problem), problem.status,
+                            token_in_url=True)
     request.session.cycle_key()
     request.session[SESSION_REQUEST] = str(consent_request.pk)
     request.session[SESSION_IDENTITY_OK] = False
-    return _public(redirect("consent_sign", clinic=clinic_obj.slug))
+    return _public(redirect("consent_sign", clinic=clinic_obj.slug), token_in_url=True)
 
 
 @never_cache
@@ -171,10 +177,11 @@ def withdraw_start(request: HttpRequest, clinic: str, token: str) -> HttpRespons
         link = selectors.withdrawal_link_by_token(clinic=clinic_obj, token=token)
         if link is None or _staff_elsewhere(request, clinic_obj):
             return _problem(request, clinic_obj, "This link is not valid. Please use the link "
-                            "in the most recent e-mail from the clinic, or contact them.", 404)
+                            "in the most recent e-mail from the clinic, or contact them.", 404,
+                            token_in_url=True)
     request.session.cycle_key()
     request.session[SESSION_WITHDRAW] = str(link.pk)
-    return _public(redirect("consent_withdraw", clinic=clinic_obj.slug))
+    return _public(redirect("consent_withdraw", clinic=clinic_obj.slug), token_in_url=True)
 
 
 @never_cache

@@ -1,75 +1,144 @@
-// The signature pad on the consent page: draw with finger, pen or mouse; the drawing is sent
-// as a PNG in a hidden field when the form is submitted.
+// The signature pad on the consent page: draw with a finger, a pen or the mouse (pointer
+// events, so touch, stylus and mouse all work the same). The strokes are kept as points, so
+// the drawing is redrawn sharp at the screen's pixel density whenever the pad changes width;
+// on submit it goes to the server as a PNG in a hidden field.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
   const canvas = document.getElementById("signature-pad");
   const form = document.getElementById("sign-form");
-  if (!canvas || !form) return;
+  if (!canvas || !form || !canvas.getContext) return;
   const field = form.elements.signature;
   const clear = document.getElementById("signature-clear");
+  const error = document.getElementById("signature-error");
+  const box = canvas.closest(".signature-box") || canvas.parentElement;
   const context = canvas.getContext("2d");
-  let drawing = false;
-  let drawn = false;
-  let last = null;
+  const INK = "#10233f";
+  const LINE = 2.5; // CSS pixels
 
-  function fitToWidth() {
-    // Keep the drawing surface sharp at the displayed size.
-    const ratio = window.devicePixelRatio || 1;
-    const width = canvas.clientWidth;
-    const height = canvas.clientHeight;
-    const keep = drawn ? canvas.toDataURL("image/png") : null;
-    canvas.width = Math.round(width * ratio);
-    canvas.height = Math.round(height * ratio);
-    context.setTransform(ratio, 0, 0, ratio, 0, 0);
-    context.lineWidth = 2.2;
-    context.lineCap = "round";
-    context.lineJoin = "round";
-    context.strokeStyle = "#10233f";
-    if (keep) {
-      const image = new Image();
-      image.onload = () => context.drawImage(image, 0, 0, width, height);
-      image.src = keep;
-    }
+  // Each stroke is a list of points in units of the pad's width, so a redraw at another width
+  // keeps the shape.
+  let strokes = [];
+  let current = null;
+  let width = 0;
+
+  function ratio() {
+    return Math.min(Math.max(window.devicePixelRatio || 1, 1), 3);
   }
 
-  function point(event) {
-    const box = canvas.getBoundingClientRect();
-    return { x: event.clientX - box.left, y: event.clientY - box.top };
+  function fit() {
+    // The backing store matches the displayed size times the pixel ratio: sharp, not blurred.
+    const cssWidth = canvas.clientWidth;
+    const cssHeight = canvas.clientHeight;
+    if (!cssWidth || !cssHeight) return;
+    const scale = ratio();
+    const pixelWidth = Math.round(cssWidth * scale);
+    const pixelHeight = Math.round(cssHeight * scale);
+    if (canvas.width === pixelWidth && canvas.height === pixelHeight) return;
+    canvas.width = pixelWidth;
+    canvas.height = pixelHeight;
+    width = cssWidth;
+    context.setTransform(scale, 0, 0, scale, 0, 0);
+    redraw();
+  }
+
+  function drawStroke(points) {
+    const at = (p) => ({ x: p.x * width, y: p.y * width });
+    context.lineWidth = LINE;
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    context.strokeStyle = INK;
+    context.fillStyle = INK;
+    if (points.length === 1) {
+      const p = at(points[0]);
+      context.beginPath();
+      context.arc(p.x, p.y, LINE / 2, 0, Math.PI * 2);
+      context.fill();
+      return;
+    }
+    // A smooth line: quadratic curves through the midpoints between samples.
+    context.beginPath();
+    let p = at(points[0]);
+    context.moveTo(p.x, p.y);
+    for (let i = 1; i < points.length - 1; i += 1) {
+      const here = at(points[i]);
+      const next = at(points[i + 1]);
+      context.quadraticCurveTo(here.x, here.y, (here.x + next.x) / 2, (here.y + next.y) / 2);
+    }
+    p = at(points[points.length - 1]);
+    context.lineTo(p.x, p.y);
+    context.stroke();
+  }
+
+  function redraw() {
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    strokes.forEach(drawStroke);
+  }
+
+  function pointOf(event) {
+    const rect = canvas.getBoundingClientRect();
+    return { x: (event.clientX - rect.left) / width, y: (event.clientY - rect.top) / width };
+  }
+
+  function setSigned(signed) {
+    box.classList.toggle("signature-box--signed", signed);
+    if (signed && error) error.hidden = true;
   }
 
   canvas.addEventListener("pointerdown", (event) => {
-    drawing = true;
-    last = point(event);
+    if (event.pointerType === "mouse" && event.button !== 0) return;
+    event.preventDefault();
+    fit();
     canvas.setPointerCapture(event.pointerId);
-    context.beginPath();
-    context.arc(last.x, last.y, 1, 0, Math.PI * 2);
-    context.fillStyle = "#10233f";
-    context.fill();
-    drawn = true;
-    event.preventDefault();
+    current = [pointOf(event)];
+    strokes.push(current);
+    drawStroke(current);
+    setSigned(true);
   });
+
   canvas.addEventListener("pointermove", (event) => {
-    if (!drawing) return;
-    const next = point(event);
-    context.beginPath();
-    context.moveTo(last.x, last.y);
-    context.lineTo(next.x, next.y);
-    context.stroke();
-    last = next;
+    if (!current) return;
     event.preventDefault();
+    const samples = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    for (const sample of samples.length ? samples : [event]) current.push(pointOf(sample));
+    redraw();
   });
-  for (const name of ["pointerup", "pointercancel", "pointerleave"]) {
-    canvas.addEventListener(name, () => { drawing = false; });
+
+  function end() {
+    current = null;
   }
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+  canvas.addEventListener("lostpointercapture", end);
+
   clear.addEventListener("click", () => {
-    context.clearRect(0, 0, canvas.width, canvas.height);
-    drawn = false;
+    strokes = [];
+    current = null;
+    redraw();
     field.value = "";
+    setSigned(false);
   });
-  form.addEventListener("submit", () => {
-    field.value = drawn ? canvas.toDataURL("image/png") : "";
+
+  form.addEventListener("submit", (event) => {
+    if (!strokes.length) {
+      // Nothing drawn: say so next to the pad rather than after a round trip.
+      event.preventDefault();
+      field.value = "";
+      if (error) {
+        error.hidden = false;
+        box.scrollIntoView({ block: "center" });
+      }
+      return;
+    }
+    field.value = canvas.toDataURL("image/png");
   });
-  window.addEventListener("resize", fitToWidth);
-  fitToWidth();
+
+  // Only a change of width redraws: a phone's address bar showing or hiding changes the height
+  // of the window, not the pad.
+  if (window.ResizeObserver) {
+    new ResizeObserver(fit).observe(canvas);
+  } else {
+    window.addEventListener("resize", fit);
+  }
+  fit();
 });
