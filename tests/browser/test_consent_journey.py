@@ -361,9 +361,23 @@ def test_patient_signs_on_a_phone_and_withdraws_as_easily(journey, server, brows
         form_box = pp.locator("#sign-form").bounding_box()
         assert canvas_box["width"] >= form_box["width"] - 2, (canvas_box, form_box)
         assert canvas_box["height"] >= 140, canvas_box
+        # A false start: drawn, cleared, and Sign pressed with an empty pad is stopped in the
+        # page with a message by the pad (not counted as steps: this patient changed their mind).
+        draw_signature(pp, canvas, touch=False)
+        pad = pp.locator(".signature-box")
+        expect(pad).to_have_class(re.compile("signature-box--signed"))
+        pp.get_by_role("button", name="Clear signature").click()
+        expect(pad).not_to_have_class(re.compile("signature-box--signed"))
+        assert canvas.evaluate(
+            "c => !c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some(v => v)"
+        )
+        pp.get_by_role("button", name="Sign", exact=True).click()
+        expect(pp.locator("#signature-error")).to_be_visible()
+        expect(pp).to_have_url(re.compile(rf"/p/{clinic.slug}/sign/$"))
+        check_state(p, "consent-sign-no-signature")
         draw_signature(pp, canvas, touch=phone)
         seen.clicks += 1  # drawing counts as one step
-        expect(pp.get_by_role("button", name="Clear signature")).to_be_visible()
+        expect(pp.locator("#signature-error")).to_be_hidden()
         check_state(p, "consent-sign-filled")
         sign_button = pp.get_by_role("button", name="Sign", exact=True)
         sign_box = sign_button.bounding_box()
@@ -441,7 +455,7 @@ def test_patient_signs_on_a_phone_and_withdraws_as_easily(journey, server, brows
         assert withdraw_box["height"] >= 44, withdraw_box
         seen.clicks += 1
         p.follow(click_target)
-        expect(pp.get_by_text("Withdrawn: Social media.")).to_be_visible()
+        expect(pp.locator(".public-messages")).to_contain_text("Withdrawn: Social media.")
         expect(pp.get_by_role("button", name="Withdraw Social media")).to_have_count(0)
         expect(pp.get_by_role("button", name="Withdraw Clinical record")).to_be_visible()
         p.check("consent-withdrawn")
@@ -557,6 +571,6 @@ def test_admin_edits_the_form_and_records_a_phone_withdrawal(journey, server):
     page.get_by_label("Note (optional)").fill("Rang reception on Monday")
     j.submit("Record withdrawal")
     section = page.locator("#consent")
-    expect(section.locator(".notice", has_text="Consent withdrawn")).to_contain_text("By phone")
+    expect(section.locator(".notice", has_text="Consent withdrawn")).to_contain_text("by phone, recorded by Ada Admin")
     expect(section.locator(".badges .badge--ok")).to_have_count(3)
     j.check("consent-patient-phone-withdrawal")
