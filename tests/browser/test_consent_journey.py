@@ -436,7 +436,9 @@ def test_patient_signs_on_a_phone_and_withdraws_as_easily(journey, server, brows
         j.check("consent-marketing-library")
         # The patient page shows what is valid now, and the evidence of the signature.
         j.visit(patient_path)
-        expect(consent_section.locator(".badges .badge--ok", has_text="Social media")).to_be_visible()
+        expect(
+            consent_section.locator(".badges .badge--ok", has_text="Social media")
+        ).to_be_visible()
         j.check("consent-patient-signed")
         j.follow(consent_section.get_by_role("link", name=re.compile("Signed by Joanne")))
         expect(page.get_by_text(record.text_sha256)).to_be_visible()
@@ -571,6 +573,8 @@ def test_admin_edits_the_form_and_records_a_phone_withdrawal(journey, server):
     page.get_by_label("Note (optional)").fill("Rang reception on Monday")
     j.submit("Record withdrawal")
     section = page.locator("#consent")
-    expect(section.locator(".notice", has_text="Consent withdrawn")).to_contain_text("by phone, recorded by Ada Admin")
+    expect(section.locator(".notice", has_text="Consent withdrawn")).to_contain_text(
+        "by phone, recorded by Ada Admin"
+    )
     expect(section.locator(".badges .badge--ok")).to_have_count(3)
     j.check("consent-patient-phone-withdrawal")
