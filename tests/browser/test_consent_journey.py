@@ -464,19 +464,24 @@ def test_patient_signs_on_a_phone_and_withdraws_as_easily(journey, server, brows
         withdrawal_steps, withdrawal_loads = seen.steps(), seen.loads
         assert withdrawal_steps <= signing_steps, (withdrawal_steps, signing_steps)
         assert withdrawal_loads <= signing_loads, (withdrawal_loads, signing_loads)
-        requests = list(seen.requests)
+        # Signing: 3 pages and 5 actions (continue, two ticks, draw, sign), typing aside;
+        # withdrawing: 2 pages and 1 click.
+        assert (signing_loads, signing_steps, withdrawal_loads, withdrawal_steps) == (3, 8, 2, 3)
+        journey_requests = len(seen.requests)
 
         # The used signing link: a clear page, nothing changed.
         response = p.visit(sign_url, "consent-link-used")
         assert response.status == 410
         expect(pp.get_by_role("alert")).to_contain_text("already been signed")
 
-    # The token was only ever in the first URL, and never in a Referer.
+    # The token was only ever in the first URL, and never in a Referer (not even from the
+    # problem page that the used link, token in its URL, shows).
+    for url, referer in seen.requests:
+        assert sign_token not in referer and withdraw_token not in referer, (url, referer)
+    requests = seen.requests[:journey_requests]
     assert requests and requests[0][0] == sign_url
     # The form posts and assets of the token-free pages do carry a Referer, so it is seen here.
     assert any(referer for _, referer in requests)
-    for url, referer in requests:
-        assert sign_token not in referer and withdraw_token not in referer, (url, referer)
     assert [url for url, _ in requests if sign_token in url] == [sign_url]
     assert [url for url, _ in requests if withdraw_token in url] == [withdraw_url]
 
