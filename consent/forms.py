@@ -21,6 +21,11 @@ class SignForm(forms.Form):
     full_name = forms.CharField(label="Type your full name", max_length=150,
                                 widget=forms.TextInput(attrs={"autocomplete": "name"}))
     signature = forms.CharField(widget=forms.HiddenInput, required=False)
+    typed_signature = forms.BooleanField(
+        required=False,
+        label="I can't draw a signature: my typed name above is my signature",
+        help_text="For signing with a keyboard or a screen reader. It is recorded that you "
+                  "chose this.")
 
     def __init__(self, *args, template: ConsentTemplate, **kwargs) -> None:
         super().__init__(*args, **kwargs)

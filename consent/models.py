@@ -129,6 +129,11 @@ class ConsentRecord(models.Model):
     template = models.ForeignKey(ConsentTemplate, on_delete=models.PROTECT, related_name="+")
     typed_name = models.CharField(max_length=150)
     signature = models.OneToOneField("photos.Blob", on_delete=models.PROTECT, related_name="+")
+    # "typed": the patient could not draw (keyboard or screen reader) and adopted their typed
+    # name as their signature; the image is then our rendering of that name.
+    signature_method = models.CharField(
+        max_length=10, choices=[("drawn", "Drawn"), ("typed", "Typed name adopted")],
+        default="drawn")
     signed_at = models.DateTimeField()
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)

@@ -210,11 +210,29 @@ def signature_png(data_url: str) -> bytes:
     return png
 
 
+def typed_signature_png(name: str) -> bytes:
+    """The typed name drawn as a signature image, for a patient who cannot draw one."""
+    from PIL import ImageDraw, ImageFont
+
+    try:
+        font = ImageFont.truetype("DejaVuSerif-Italic.ttf", 44)
+    except OSError:
+        font = ImageFont.load_default(size=44)
+    image = Image.new("RGBA", (900, 120), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.text((16, 30), " ".join(name.split())[:60], fill=(16, 35, 63, 255), font=font)
+    image = image.crop(image.getbbox() or (0, 0, 900, 120))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
 @dataclass(frozen=True)
 class Signature:
     typed_name: str
     uses_granted: list[str]
     signature_png: bytes
+    method: str = "drawn"
 
 
 def consent_sign(*, consent_request: ConsentRequest, signature: Signature,
@@ -244,7 +262,8 @@ def consent_sign(*, consent_request: ConsentRequest, signature: Signature,
         now = timezone.now()
         consent_record = ConsentRecord.objects.create(
             clinic_id=locked.clinic_id, patient=locked.patient, request=locked,
-            template=template, typed_name=name[:150], signature=signature_blob, signed_at=now,
+            template=template, typed_name=name[:150], signature=signature_blob,
+            signature_method=signature.method, signed_at=now,
             ip=client_ip(request),
             user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[
                 :USER_AGENT_MAX],
@@ -258,7 +277,8 @@ def consent_sign(*, consent_request: ConsentRequest, signature: Signature,
                target=consent_record, patient=locked.patient_id, actor_label=f"patient: {name}",
                details={"template_version": template.version, "granted": granted,
                         "refused": consent_record.uses_refused,
-                        "text_sha256": consent_record.text_sha256})
+                        "text_sha256": consent_record.text_sha256,
+                        "signature": signature.method})
         transaction.on_commit(lambda: _enqueue("send_consent_copy", locked.clinic_id,
                                                record_id=str(consent_record.pk)))
     return consent_record

@@ -129,10 +129,14 @@ def sign(request: HttpRequest, clinic: str) -> HttpResponse:
         form = SignForm(request.POST or None, template=template)
         if request.method == "POST" and form.is_valid():
             try:
+                typed = form.cleaned_data["typed_signature"] and not form.cleaned_data[
+                    "signature"]
                 signature = services.Signature(
                     typed_name=form.cleaned_data["full_name"],
                     uses_granted=form.uses_granted(),
-                    signature_png=services.signature_png(form.cleaned_data["signature"]))
+                    signature_png=services.typed_signature_png(form.cleaned_data["full_name"])
+                    if typed else services.signature_png(form.cleaned_data["signature"]),
+                    method="typed" if typed else "drawn")
                 record = services.consent_sign(consent_request=consent_request,
                                                signature=signature, request=request)
             except ValidationError as error:

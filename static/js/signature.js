@@ -120,6 +120,11 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 
   form.addEventListener("submit", (event) => {
+    const typed = form.elements.typed_signature;
+    if (!strokes.length && typed && typed.checked) {
+      field.value = "";
+      return;
+    }
     if (!strokes.length) {
       // Nothing drawn: say so next to the pad rather than after a round trip.
       event.preventDefault();

@@ -358,3 +358,25 @@ def test_the_token_is_never_logged_or_stored_in_clear(cast, patient):
             cursor.execute(f'SELECT count(*) FROM "{table}" t WHERE t::text LIKE %s',
                            [f"%{token}%"])
             assert cursor.fetchone()[0] == 0, f"token found in {table}"
+
+
+def test_a_patient_who_cannot_draw_may_adopt_the_typed_name(cast, patient,
+                                                           django_capture_on_commit_callbacks):
+    path = send_request(cast, patient)
+    client = Client()
+    open_and_confirm(client, path)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("consent_sign", kwargs={"clinic": cast.clinic_a.slug}),
+                               {"full_name": "Joanne Smith", "use_clinical_record": "on",
+                                "signature": "", "typed_signature": "on"})
+    assert response.status_code == 302
+    with clinic_context(cast.clinic_a.id):
+        record = ConsentRecord.objects.get(patient=patient)
+        from photos import storage
+
+        png = storage.blob_read(record.signature)
+    assert record.signature_method == "typed"
+    assert png.startswith(b"\x89PNG")
+    text = subprocess.run(["pdftotext", "-", "-"], input=mail.outbox[-1].attachments[0][1],
+                          capture_output=True, check=True).stdout.decode()
+    assert "typed name adopted" in " ".join(text.split())
