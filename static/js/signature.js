@@ -82,7 +82,6 @@ document.addEventListener("DOMContentLoaded", () => {
 
   function setSigned(signed) {
     box.classList.toggle("signature-box--signed", signed);
-    if (signed && error) error.hidden = true;
   }
 
   canvas.addEventListener("pointerdown", (event) => {
@@ -105,6 +104,9 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 
   function end() {
+    // The error above the pad goes only once the stroke is finished: hiding it mid-stroke
+    // would move the pad under the finger.
+    if (current && error) error.hidden = true;
     current = null;
   }
   canvas.addEventListener("pointerup", end);

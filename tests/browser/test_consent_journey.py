@@ -243,6 +243,10 @@ def draw_signature(page, canvas, touch: bool) -> None:
     page.mouse.up()
     if not touch:
         return
+    # The error note above the pad goes when the first stroke ends; measure the pad again, as
+    # a finger would follow it.
+    box = canvas.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
     cdp = page.context.new_cdp_session(page)
 
     def touch_event(kind: str, x: float | None = None) -> None:
