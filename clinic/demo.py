@@ -209,8 +209,9 @@ def synthetic_face(seed: int, after: bool = False) -> bytes:
         draw.ellipse((x - 45, 450, x + 45, 500), fill=(250, 250, 250))
         draw.ellipse((x - 18, 457, x + 18, 493), fill=(60, 70, 80))
         brow_y = 410 if after else 420
-        draw.line((x - 60, brow_y + (0 if after else 12), x + 60, brow_y), fill=(70, 50, 40),
-                  width=9)
+        draw.line(
+            (x - 60, brow_y + (0 if after else 12), x + 60, brow_y), fill=(70, 50, 40), width=9
+        )
     draw.line((450, 500, 430, 640, 470, 650), fill=tuple(c - 40 for c in skin), width=6)
     lip = (176, 86, 96)
     fullness = 34 if after else 22
@@ -225,8 +226,9 @@ def synthetic_face(seed: int, after: bool = False) -> bytes:
     return out.getvalue()
 
 
-def _seed_photos_and_consent(clinic: Clinic, patient, by: User, rng: random.Random,
-                             index: int) -> None:
+def _seed_photos_and_consent(
+    clinic: Clinic, patient, by: User, rng: random.Random, index: int
+) -> None:
     from consent import services as consent_services
     from photos import services as photo_services
 
@@ -235,23 +237,36 @@ def _seed_photos_and_consent(clinic: Clinic, patient, by: User, rng: random.Rand
         return
     area = (episode.areas or ["full_face"])[0]
     for after in (False, True):
-        taken = timezone.make_aware(datetime.combine(
-            episode.performed_on + timedelta(days=14 if after else 0), time(10, 30)))
+        taken = timezone.make_aware(
+            datetime.combine(
+                episode.performed_on + timedelta(days=14 if after else 0), time(10, 30)
+            )
+        )
         photo = photo_services.photo_accept(
-            clinic=clinic, patient=patient, by=by,
-            details=photo_services.PhotoDetails(episode=episode,
-                                                stage="after" if after else "before",
-                                                area=area, view="front", taken_at=taken),
+            clinic=clinic,
+            patient=patient,
+            by=by,
+            details=photo_services.PhotoDetails(
+                episode=episode,
+                stage="after" if after else "before",
+                area=area,
+                view="front",
+                taken_at=taken,
+            ),
             filename=f"IMG_{1000 + index * 2 + after}.jpg",
-            data=synthetic_face(index, after=after))
+            data=synthetic_face(index, after=after),
+        )
         photo_services.photo_process(clinic_id=clinic.id, photo_id=photo.id)
-    uses = ["clinical_record"] + rng.sample(["website", "social_media", "print", "training"],
-                                            k=rng.randint(0, 3))
+    uses = ["clinical_record"] + rng.sample(
+        ["website", "social_media", "print", "training"], k=rng.randint(0, 3)
+    )
     request = consent_services.request_send(clinic=clinic, patient=patient, by=by)
     consent_services.consent_sign(
         consent_request=request,
-        signature=consent_services.Signature(typed_name=patient.full_name, uses_granted=uses,
-                                             signature_png=_drawn_signature(rng)))
+        signature=consent_services.Signature(
+            typed_name=patient.full_name, uses_granted=uses, signature_png=_drawn_signature(rng)
+        ),
+    )
     marketing = [u for u in ("social_media", "website") if u in uses]
     if marketing:
         photo = patient.photos.filter(stage="after").first()

@@ -132,8 +132,10 @@ class ConsentRecord(models.Model):
     # "typed": the patient could not draw (keyboard or screen reader) and adopted their typed
     # name as their signature; the image is then our rendering of that name.
     signature_method = models.CharField(
-        max_length=10, choices=[("drawn", "Drawn"), ("typed", "Typed name adopted")],
-        default="drawn")
+        max_length=10,
+        choices=[("drawn", "Drawn"), ("typed", "Typed name adopted")],
+        default="drawn",
+    )
     signed_at = models.DateTimeField()
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)

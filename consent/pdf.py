@@ -21,13 +21,20 @@ def render_consent_pdf(consent_record: ConsentRecord) -> bytes:
 
     labels = dict(ConsentUse.choices)
     signature = base64.b64encode(storage.blob_read(consent_record.signature)).decode()
-    html = render_to_string("consent/pdf.html", {
-        "record": consent_record,
-        "clinic": consent_record.clinic,
-        "patient": consent_record.patient,
-        "paragraphs": [p.strip() for p in consent_record.template.body.split("\n\n") if p.strip()],
-        "choices": [(labels[code], text, code in consent_record.uses_granted, required)
-                    for code, _label, text, required in consent_record.template.uses()],
-        "signature_data_url": f"data:image/png;base64,{signature}",
-    })
+    html = render_to_string(
+        "consent/pdf.html",
+        {
+            "record": consent_record,
+            "clinic": consent_record.clinic,
+            "patient": consent_record.patient,
+            "paragraphs": [
+                p.strip() for p in consent_record.template.body.split("\n\n") if p.strip()
+            ],
+            "choices": [
+                (labels[code], text, code in consent_record.uses_granted, required)
+                for code, _label, text, required in consent_record.template.uses()
+            ],
+            "signature_data_url": f"data:image/png;base64,{signature}",
+        },
+    )
     return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()

@@ -29,12 +29,15 @@ def _timeline(clinic: Clinic, patient_ids) -> dict:
     """Signatures and withdrawals per patient, in time order: (time, kind, uses)."""
     events = defaultdict(list)
     for record in ConsentRecord.objects.filter(clinic=clinic, patient_id__in=patient_ids).only(
-            "patient_id", "signed_at", "uses_granted"):
+        "patient_id", "signed_at", "uses_granted"
+    ):
         events[record.patient_id].append((record.signed_at, "signed", set(record.uses_granted)))
     for withdrawal in ConsentWithdrawal.objects.filter(
-            clinic=clinic, patient_id__in=patient_ids).only("patient_id", "withdrawn_at", "uses"):
+        clinic=clinic, patient_id__in=patient_ids
+    ).only("patient_id", "withdrawn_at", "uses"):
         events[withdrawal.patient_id].append(
-            (withdrawal.withdrawn_at, "withdrawn", set(withdrawal.uses)))
+            (withdrawal.withdrawn_at, "withdrawn", set(withdrawal.uses))
+        )
     for items in events.values():
         items.sort(key=lambda e: (e[0], e[1] == "withdrawn"))
     return events
@@ -95,23 +98,33 @@ def templates_of(*, clinic: Clinic) -> QuerySet[ConsentTemplate]:
 
 
 def request_by_token(*, clinic: Clinic, token: str) -> ConsentRequest | None:
-    return (ConsentRequest.objects.select_related("patient", "template", "clinic")
-            .filter(clinic=clinic, token_hash=token_hash(token)).first())
+    return (
+        ConsentRequest.objects.select_related("patient", "template", "clinic")
+        .filter(clinic=clinic, token_hash=token_hash(token))
+        .first()
+    )
 
 
 def request_get(*, clinic: Clinic, request_id) -> ConsentRequest | None:
-    return (ConsentRequest.objects.select_related("patient", "template", "clinic")
-            .filter(clinic=clinic, pk=request_id).first())
+    return (
+        ConsentRequest.objects.select_related("patient", "template", "clinic")
+        .filter(clinic=clinic, pk=request_id)
+        .first()
+    )
 
 
 def withdrawal_link_by_token(*, clinic: Clinic, token: str) -> WithdrawalLink | None:
-    return (WithdrawalLink.objects.select_related("patient")
-            .filter(clinic=clinic, token_hash=token_hash(token)).first())
+    return (
+        WithdrawalLink.objects.select_related("patient")
+        .filter(clinic=clinic, token_hash=token_hash(token))
+        .first()
+    )
 
 
 def requests_of(*, clinic: Clinic, patient: Patient) -> QuerySet[ConsentRequest]:
     return ConsentRequest.objects.filter(clinic=clinic, patient=patient).select_related(
-        "sent_by", "template")
+        "sent_by", "template"
+    )
 
 
 def records_of(*, clinic: Clinic, patient: Patient) -> QuerySet[ConsentRecord]:
@@ -119,14 +132,17 @@ def records_of(*, clinic: Clinic, patient: Patient) -> QuerySet[ConsentRecord]:
 
 
 def record_get(*, clinic: Clinic, record_id) -> ConsentRecord | None:
-    return (ConsentRecord.objects.select_related("patient", "template", "request", "signature",
-                                                 "pdf")
-            .filter(clinic=clinic, pk=record_id).first())
+    return (
+        ConsentRecord.objects.select_related("patient", "template", "request", "signature", "pdf")
+        .filter(clinic=clinic, pk=record_id)
+        .first()
+    )
 
 
 def withdrawals_of(*, clinic: Clinic, patient: Patient) -> QuerySet[ConsentWithdrawal]:
     return ConsentWithdrawal.objects.filter(clinic=clinic, patient=patient).select_related(
-        "recorded_by")
+        "recorded_by"
+    )
 
 
 def recent_withdrawals(*, clinic: Clinic, patient: Patient) -> list[ConsentWithdrawal]:
@@ -139,8 +155,12 @@ def marketing_library(*, clinic: Clinic, use: str = "") -> list[MarketingItem]:
     """Library items whose photo is ready and whose patient consents to the item's use now.
     Consent is checked here as well as on withdrawal, so a missed removal never shows."""
     items = list(
-        MarketingItem.objects.filter(clinic=clinic, removed_at__isnull=True,
-                                     photo__deleted_at__isnull=True, photo__status="ready")
+        MarketingItem.objects.filter(
+            clinic=clinic,
+            removed_at__isnull=True,
+            photo__deleted_at__isnull=True,
+            photo__status="ready",
+        )
         .filter(**({"use": use} if use else {}))
         .select_related("photo", "photo__patient", "photo__episode")
     )
@@ -151,11 +171,15 @@ def marketing_library(*, clinic: Clinic, use: str = "") -> list[MarketingItem]:
 def withdrawal_link_get(*, clinic: Clinic, link_id) -> WithdrawalLink | None:
     if not link_id:
         return None
-    return WithdrawalLink.objects.select_related("patient").filter(clinic=clinic,
-                                                                   pk=link_id).first()
+    return (
+        WithdrawalLink.objects.select_related("patient").filter(clinic=clinic, pk=link_id).first()
+    )
 
 
 def marketing_item_get(*, clinic: Clinic, item_id) -> MarketingItem | None:
     """A live (not removed) library item."""
-    return (MarketingItem.objects.select_related("photo")
-            .filter(clinic=clinic, pk=item_id, removed_at__isnull=True).first())
+    return (
+        MarketingItem.objects.select_related("photo")
+        .filter(clinic=clinic, pk=item_id, removed_at__isnull=True)
+        .first()
+    )

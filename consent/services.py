@@ -57,23 +57,35 @@ class ConsentMissing(Exception):
 
 # --- templates ----------------------------------------------------------------------------------
 
+
 def template_current(*, clinic: Clinic) -> ConsentTemplate:
     """The clinic's current consent form, starting from the shipped default on first use."""
     template = selectors.current_template(clinic=clinic)
     if template is None:
         template = ConsentTemplate.objects.create(
-            clinic=clinic, version=1, title=defaults.TITLE, body=defaults.BODY,
-            uses_offered=defaults.USES_OFFERED, uses_required=defaults.USES_REQUIRED,
+            clinic=clinic,
+            version=1,
+            title=defaults.TITLE,
+            body=defaults.BODY,
+            uses_offered=defaults.USES_OFFERED,
+            uses_required=defaults.USES_REQUIRED,
             use_texts={str(k): v for k, v in defaults.USE_TEXTS.items()},
         )
     return template
 
 
 @transaction.atomic
-def template_new_version(*, clinic: Clinic, by: User, title: str, body: str,
-                         uses_offered: list[str], uses_required: list[str],
-                         use_texts: dict[str, str], request: HttpRequest | None = None
-                         ) -> ConsentTemplate:
+def template_new_version(
+    *,
+    clinic: Clinic,
+    by: User,
+    title: str,
+    body: str,
+    uses_offered: list[str],
+    uses_required: list[str],
+    use_texts: dict[str, str],
+    request: HttpRequest | None = None,
+) -> ConsentTemplate:
     """Save an edited form as a new version; earlier versions (and what was signed) stay."""
     if not uses_offered:
         raise ValidationError("Offer at least one use.")
@@ -81,17 +93,28 @@ def template_new_version(*, clinic: Clinic, by: User, title: str, body: str,
         raise ValidationError("A required use must also be offered.")
     current = template_current(clinic=clinic)
     template = ConsentTemplate.objects.create(
-        clinic=clinic, version=current.version + 1, title=title.strip(), body=body.strip() + "\n",
+        clinic=clinic,
+        version=current.version + 1,
+        title=title.strip(),
+        body=body.strip() + "\n",
         uses_offered=[u for u in ConsentUse.values if u in uses_offered],
         uses_required=[u for u in ConsentUse.values if u in uses_required],
-        use_texts={u: use_texts.get(u, "").strip() for u in uses_offered}, created_by=by,
+        use_texts={u: use_texts.get(u, "").strip() for u in uses_offered},
+        created_by=by,
     )
-    record(clinic=clinic, action="consent.template_versioned", actor=by, request=request,
-           target=template, details={"version": template.version})
+    record(
+        clinic=clinic,
+        action="consent.template_versioned",
+        actor=by,
+        request=request,
+        target=template,
+        details={"version": template.version},
+    )
     return template
 
 
 # --- requests -----------------------------------------------------------------------------------
+
 
 def _public_url(name: str, clinic: Clinic, token: str) -> str:
     return settings.SITE_URL + reverse(name, kwargs={"clinic": clinic.slug, "token": token})
@@ -104,8 +127,9 @@ def withdrawal_link_create(*, clinic: Clinic, patient: Patient) -> str:
     return _public_url("consent_withdraw_start", clinic, token)
 
 
-def request_send(*, clinic: Clinic, patient: Patient, by: User,
-                 request: HttpRequest | None = None) -> ConsentRequest:
+def request_send(
+    *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None
+) -> ConsentRequest:
     """E-mail the patient a link to sign the current form; earlier open links stop working."""
     if not patient.email:
         raise ValidationError("Add the patient's e-mail address first.")
@@ -117,57 +141,91 @@ def request_send(*, clinic: Clinic, patient: Patient, by: User,
             clinic=clinic, patient=patient, signed_at__isnull=True, revoked_at__isnull=True
         ).update(revoked_at=now)
         consent_request = ConsentRequest.objects.create(
-            clinic=clinic, patient=patient, template=template, token_hash=hashed,
-            sent_to=patient.email, sent_by=by, expires_at=now + settings.CONSENT_LINK_LIFETIME,
+            clinic=clinic,
+            patient=patient,
+            template=template,
+            token_hash=hashed,
+            sent_to=patient.email,
+            sent_by=by,
+            expires_at=now + settings.CONSENT_LINK_LIFETIME,
         )
         withdraw_url = withdrawal_link_create(clinic=clinic, patient=patient)
-        record(clinic=clinic, action="consent.requested", actor=by, request=request,
-               target=consent_request, patient=patient,
-               details={"template_version": template.version, "sent_to": patient.email})
-    body = render_to_string("consent/email/request.txt", {
-        "clinic": clinic, "patient": patient, "request": consent_request,
-        "sign_url": _public_url("consent_sign_start", clinic, token),
-        "withdraw_url": withdraw_url, "sender": by,
-    })
-    send_mail(f"{clinic.name}: your consent to clinical photographs", body, None,
-              [patient.email])
+        record(
+            clinic=clinic,
+            action="consent.requested",
+            actor=by,
+            request=request,
+            target=consent_request,
+            patient=patient,
+            details={"template_version": template.version, "sent_to": patient.email},
+        )
+    body = render_to_string(
+        "consent/email/request.txt",
+        {
+            "clinic": clinic,
+            "patient": patient,
+            "request": consent_request,
+            "sign_url": _public_url("consent_sign_start", clinic, token),
+            "withdraw_url": withdraw_url,
+            "sender": by,
+        },
+    )
+    send_mail(f"{clinic.name}: your consent to clinical photographs", body, None, [patient.email])
     return consent_request
 
 
 def check_request_usable(consent_request: ConsentRequest | None) -> ConsentRequest:
     """The request behind a signing link, or ConsentLinkUnusable saying why not."""
     if consent_request is None:
-        raise ConsentLinkUnusable("This link is not valid. Please use the most recent e-mail "
-                                  "from the clinic, or ask them to send a new one.", 404)
+        raise ConsentLinkUnusable(
+            "This link is not valid. Please use the most recent e-mail "
+            "from the clinic, or ask them to send a new one.",
+            404,
+        )
     if consent_request.signed_at:
-        raise ConsentLinkUnusable("This form has already been signed, so the link no longer "
-                                  "works. Your copy was e-mailed to you.")
+        raise ConsentLinkUnusable(
+            "This form has already been signed, so the link no longer "
+            "works. Your copy was e-mailed to you."
+        )
     if consent_request.revoked_at:
-        raise ConsentLinkUnusable("The clinic has sent you a newer link. Please use the most "
-                                  "recent e-mail.")
+        raise ConsentLinkUnusable(
+            "The clinic has sent you a newer link. Please use the most recent e-mail."
+        )
     if consent_request.locked_at:
-        raise ConsentLinkUnusable("This link is locked after too many attempts to confirm the "
-                                  "date of birth. Please contact the clinic.", 403)
+        raise ConsentLinkUnusable(
+            "This link is locked after too many attempts to confirm the "
+            "date of birth. Please contact the clinic.",
+            403,
+        )
     if timezone.now() >= consent_request.expires_at:
-        raise ConsentLinkUnusable("This link has expired. Please ask the clinic to send a new "
-                                  "one.")
+        raise ConsentLinkUnusable("This link has expired. Please ask the clinic to send a new one.")
     return consent_request
 
 
-def request_confirm_identity(*, consent_request: ConsentRequest, date_of_birth: date,
-                             request: HttpRequest | None = None) -> bool:
+def request_confirm_identity(
+    *, consent_request: ConsentRequest, date_of_birth: date, request: HttpRequest | None = None
+) -> bool:
     """The patient confirms their date of birth, so a forwarded e-mail is not enough.
     Five wrong answers lock the link."""
     with transaction.atomic():
-        locked = ConsentRequest.objects.select_for_update().select_related("patient").get(
-            pk=consent_request.pk)
+        locked = (
+            ConsentRequest.objects.select_for_update()
+            .select_related("patient")
+            .get(pk=consent_request.pk)
+        )
         check_request_usable(locked)
         if locked.patient.date_of_birth == date_of_birth:
             if locked.opened_at is None:
                 locked.opened_at = timezone.now()
                 locked.save(update_fields=["opened_at"])
-            record(clinic=locked.clinic_id, action="consent.opened", request=request,
-                   target=locked, patient=locked.patient_id, actor_label="patient")
+            record(
+                clinic=locked.clinic_id,
+                action="consent.opened",
+                request=request,
+                target=locked,
+                patient=locked.patient_id,
+                actor_label="patient",
+            )
             return True
         locked.failed_checks += 1
         fields = ["failed_checks"]
@@ -175,16 +233,26 @@ def request_confirm_identity(*, consent_request: ConsentRequest, date_of_birth: 
             locked.locked_at = timezone.now()
             fields.append("locked_at")
         locked.save(update_fields=fields)
-        record(clinic=locked.clinic_id, action="consent.identity_failed", request=request,
-               target=locked, patient=locked.patient_id, actor_label="patient",
-               details={"attempts": locked.failed_checks, "locked": bool(locked.locked_at)})
+        record(
+            clinic=locked.clinic_id,
+            action="consent.identity_failed",
+            request=request,
+            target=locked,
+            patient=locked.patient_id,
+            actor_label="patient",
+            details={"attempts": locked.failed_checks, "locked": bool(locked.locked_at)},
+        )
     if locked.locked_at:
-        raise ConsentLinkUnusable("This link is now locked after too many attempts to confirm "
-                                  "the date of birth. Please contact the clinic.", 403)
+        raise ConsentLinkUnusable(
+            "This link is now locked after too many attempts to confirm "
+            "the date of birth. Please contact the clinic.",
+            403,
+        )
     return False
 
 
 # --- signing ------------------------------------------------------------------------------------
+
 
 def signature_png(data_url: str) -> bytes:
     """The drawn signature as PNG bytes, checked: a real, small, not-blank PNG."""
@@ -192,7 +260,7 @@ def signature_png(data_url: str) -> bytes:
     if not data_url.startswith(prefix):
         raise ValidationError("Please draw your signature in the box.")
     try:
-        png = base64.b64decode(data_url[len(prefix):], validate=True)
+        png = base64.b64decode(data_url[len(prefix) :], validate=True)
     except (ValueError, TypeError) as error:
         raise ValidationError("Please draw your signature in the box.") from error
     if len(png) > MAX_SIGNATURE_BYTES:
@@ -235,52 +303,77 @@ class Signature:
     method: str = "drawn"
 
 
-def consent_sign(*, consent_request: ConsentRequest, signature: Signature,
-                 request: HttpRequest | None = None) -> ConsentRecord:
+def consent_sign(
+    *, consent_request: ConsentRequest, signature: Signature, request: HttpRequest | None = None
+) -> ConsentRecord:
     """Record the patient's signature with its evidence and consume the link, atomically."""
     with transaction.atomic():
-        locked = ConsentRequest.objects.select_for_update().select_related(
-            "template", "patient").get(pk=consent_request.pk)
+        locked = (
+            ConsentRequest.objects.select_for_update()
+            .select_related("template", "patient")
+            .get(pk=consent_request.pk)
+        )
         check_request_usable(locked)
         template = locked.template
         offered = set(template.uses_offered)
         granted = [u for u in ConsentUse.values if u in set(signature.uses_granted) & offered]
-        missing = [dict(ConsentUse.choices)[u] for u in template.uses_required
-                   if u not in granted]
+        missing = [dict(ConsentUse.choices)[u] for u in template.uses_required if u not in granted]
         if missing:
             raise ValidationError(
                 f"To go ahead with treatment the clinic needs your consent to: "
-                f"{', '.join(missing)}. Tick it, or contact the clinic if you do not agree.")
+                f"{', '.join(missing)}. Tick it, or contact the clinic if you do not agree."
+            )
         name = " ".join(signature.typed_name.split())
         if len(name) < 2:
             raise ValidationError("Type your full name.")
         text = template.text_shown()
-        signature_blob = storage.blob_store(clinic_id=locked.clinic_id,
-                                            purpose=BlobPurpose.SIGNATURE,
-                                            data=signature.signature_png,
-                                            stage_if_unavailable=True)
+        signature_blob = storage.blob_store(
+            clinic_id=locked.clinic_id,
+            purpose=BlobPurpose.SIGNATURE,
+            data=signature.signature_png,
+            stage_if_unavailable=True,
+        )
         now = timezone.now()
         consent_record = ConsentRecord.objects.create(
-            clinic_id=locked.clinic_id, patient=locked.patient, request=locked,
-            template=template, typed_name=name[:150], signature=signature_blob,
-            signature_method=signature.method, signed_at=now,
+            clinic_id=locked.clinic_id,
+            patient=locked.patient,
+            request=locked,
+            template=template,
+            typed_name=name[:150],
+            signature=signature_blob,
+            signature_method=signature.method,
+            signed_at=now,
             ip=client_ip(request),
             user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[
-                :USER_AGENT_MAX],
-            text_shown=text, text_sha256=hashlib.sha256(text.encode()).hexdigest(),
-            uses_granted=granted, uses_refused=[u for u in template.uses_offered
-                                                if u not in granted],
+                :USER_AGENT_MAX
+            ],
+            text_shown=text,
+            text_sha256=hashlib.sha256(text.encode()).hexdigest(),
+            uses_granted=granted,
+            uses_refused=[u for u in template.uses_offered if u not in granted],
         )
         locked.signed_at = now
         locked.save(update_fields=["signed_at"])
-        record(clinic=locked.clinic_id, action="consent.signed", request=request,
-               target=consent_record, patient=locked.patient_id, actor_label=f"patient: {name}",
-               details={"template_version": template.version, "granted": granted,
-                        "refused": consent_record.uses_refused,
-                        "text_sha256": consent_record.text_sha256,
-                        "signature": signature.method})
-        transaction.on_commit(lambda: _enqueue("send_consent_copy", locked.clinic_id,
-                                               record_id=str(consent_record.pk)))
+        record(
+            clinic=locked.clinic_id,
+            action="consent.signed",
+            request=request,
+            target=consent_record,
+            patient=locked.patient_id,
+            actor_label=f"patient: {name}",
+            details={
+                "template_version": template.version,
+                "granted": granted,
+                "refused": consent_record.uses_refused,
+                "text_sha256": consent_record.text_sha256,
+                "signature": signature.method,
+            },
+        )
+        transaction.on_commit(
+            lambda: _enqueue(
+                "send_consent_copy", locked.clinic_id, record_id=str(consent_record.pk)
+            )
+        )
     return consent_record
 
 
@@ -292,9 +385,17 @@ def _enqueue(task_name: str, clinic_id, **kwargs) -> None:
 
 # --- withdrawal ---------------------------------------------------------------------------------
 
-def consent_withdraw(*, clinic: Clinic, patient: Patient, uses: list[str], channel: str,
-                     by: User | None = None, note: str = "",
-                     request: HttpRequest | None = None) -> ConsentWithdrawal:
+
+def consent_withdraw(
+    *,
+    clinic: Clinic,
+    patient: Patient,
+    uses: list[str],
+    channel: str,
+    by: User | None = None,
+    note: str = "",
+    request: HttpRequest | None = None,
+) -> ConsentWithdrawal:
     """Withdraw uses with immediate effect: marketing items of those uses leave the library,
     the patient is sent a confirmation and the clinic's admins are told."""
     if channel not in WithdrawalChannel.values:
@@ -306,27 +407,43 @@ def consent_withdraw(*, clinic: Clinic, patient: Patient, uses: list[str], chann
             raise ValidationError("There is no active consent to withdraw for that choice.")
         now = timezone.now()
         withdrawal = ConsentWithdrawal.objects.create(
-            clinic=clinic, patient=patient, uses=chosen, withdrawn_at=now, channel=channel,
-            recorded_by=by, note=note.strip()[:300], ip=client_ip(request),
+            clinic=clinic,
+            patient=patient,
+            uses=chosen,
+            withdrawn_at=now,
+            channel=channel,
+            recorded_by=by,
+            note=note.strip()[:300],
+            ip=client_ip(request),
             user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[
-                :USER_AGENT_MAX],
+                :USER_AGENT_MAX
+            ],
         )
         removed = MarketingItem.objects.filter(
             clinic=clinic, photo__patient=patient, use__in=chosen, removed_at__isnull=True
         ).update(removed_at=now, removed_reason="consent withdrawn")
-        record(clinic=clinic, action="consent.withdrawn", actor=by, request=request,
-               target=withdrawal, patient=patient,
-               actor_label="" if by else "patient",
-               details={"uses": chosen, "channel": channel, "marketing_items_removed": removed})
-        transaction.on_commit(lambda: _enqueue("notify_withdrawal", clinic.id,
-                                               withdrawal_id=str(withdrawal.pk)))
+        record(
+            clinic=clinic,
+            action="consent.withdrawn",
+            actor=by,
+            request=request,
+            target=withdrawal,
+            patient=patient,
+            actor_label="" if by else "patient",
+            details={"uses": chosen, "channel": channel, "marketing_items_removed": removed},
+        )
+        transaction.on_commit(
+            lambda: _enqueue("notify_withdrawal", clinic.id, withdrawal_id=str(withdrawal.pk))
+        )
     return withdrawal
 
 
 # --- marketing library ----------------------------------------------------------------------------
 
-def marketing_add(*, clinic: Clinic, photo: Photo, use: str, by: User,
-                  request: HttpRequest | None = None) -> MarketingItem:
+
+def marketing_add(
+    *, clinic: Clinic, photo: Photo, use: str, by: User, request: HttpRequest | None = None
+) -> MarketingItem:
     """Put a photo in the marketing library for one use, only with the patient's consent."""
     if use not in MARKETING_USES:
         raise ValidationError("Choose where the photo will be used.")
@@ -336,24 +453,43 @@ def marketing_add(*, clinic: Clinic, photo: Photo, use: str, by: User,
         if use not in selectors.active_uses(clinic=clinic, patient=photo.patient):
             raise ConsentMissing(
                 f"{photo.patient.full_name} has not consented to "
-                f"“{dict(ConsentUse.choices)[use]}”. Send a consent request first.")
+                f"“{dict(ConsentUse.choices)[use]}”. Send a consent request first."
+            )
         item, created = MarketingItem.objects.get_or_create(
-            clinic=clinic, photo=photo, use=use, removed_at__isnull=True,
+            clinic=clinic,
+            photo=photo,
+            use=use,
+            removed_at__isnull=True,
             defaults={"added_by": by},
         )
         if created:
-            record(clinic=clinic, action="marketing.added", actor=by, request=request,
-                   target=item, patient=photo.patient_id, details={"use": use})
+            record(
+                clinic=clinic,
+                action="marketing.added",
+                actor=by,
+                request=request,
+                target=item,
+                patient=photo.patient_id,
+                details={"use": use},
+            )
     return item
 
 
 @transaction.atomic
-def marketing_remove(*, clinic: Clinic, item: MarketingItem, by: User,
-                     request: HttpRequest | None = None) -> MarketingItem:
+def marketing_remove(
+    *, clinic: Clinic, item: MarketingItem, by: User, request: HttpRequest | None = None
+) -> MarketingItem:
     if item.removed_at is None:
         item.removed_at = timezone.now()
         item.removed_reason = f"removed by {by.full_name or by.email}"
         item.save(update_fields=["removed_at", "removed_reason"])
-        record(clinic=clinic, action="marketing.removed", actor=by, request=request,
-               target=item, patient=item.photo.patient_id, details={"use": item.use})
+        record(
+            clinic=clinic,
+            action="marketing.removed",
+            actor=by,
+            request=request,
+            target=item,
+            patient=item.photo.patient_id,
+            details={"use": item.use},
+        )
     return item

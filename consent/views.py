@@ -43,11 +43,18 @@ def _public(response: HttpResponse, *, token_in_url: bool = False) -> HttpRespon
     return response
 
 
-def _problem(request: HttpRequest, clinic, message: str, status: int, *,
-             token_in_url: bool = False) -> HttpResponse:
-    return _public(render(request, "consent/public/problem.html",
-                          {"public_clinic": clinic, "problem": message}, status=status),
-                   token_in_url=token_in_url)
+def _problem(
+    request: HttpRequest, clinic, message: str, status: int, *, token_in_url: bool = False
+) -> HttpResponse:
+    return _public(
+        render(
+            request,
+            "consent/public/problem.html",
+            {"public_clinic": clinic, "problem": message},
+            status=status,
+        ),
+        token_in_url=token_in_url,
+    )
 
 
 def _clinic_or_404(slug: str):
@@ -67,6 +74,7 @@ def _staff_elsewhere(request: HttpRequest, clinic) -> bool:
 
 # --- the patient signs ------------------------------------------------------------------------
 
+
 @never_cache
 def sign_start(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
     """Opening the e-mailed link (GET or HEAD, by a person or a mail scanner) changes nothing:
@@ -77,13 +85,17 @@ def sign_start(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
     with clinic_context(clinic_obj.id):
         consent_request = selectors.request_by_token(clinic=clinic_obj, token=token)
         if consent_request is None or _staff_elsewhere(request, clinic_obj):
-            return _problem(request, clinic_obj, "This link is not valid. Please use the most "
-                            "recent e-mail from the clinic.", 404, token_in_url=True)
+            return _problem(
+                request,
+                clinic_obj,
+                "This link is not valid. Please use the most recent e-mail from the clinic.",
+                404,
+                token_in_url=True,
+            )
         try:
             services.check_request_usable(consent_request)
         except services.ConsentLinkUnusable as problem:
-            return _problem(request, clinic_obj, str(problem), problem.status,
-                            token_in_url=True)
+            return _problem(request, clinic_obj, str(problem), problem.status, token_in_url=True)
     request.session.cycle_key()
     request.session[SESSION_REQUEST] = str(consent_request.pk)
     request.session[SESSION_IDENTITY_OK] = False
@@ -96,8 +108,9 @@ def sign(request: HttpRequest, clinic: str) -> HttpResponse:
     clinic_obj = _clinic_or_404(clinic)
     request_id = request.session.get(SESSION_REQUEST)
     if not request_id:
-        return _problem(request, clinic_obj, "Please open the link in the clinic's e-mail "
-                        "again to sign.", 400)
+        return _problem(
+            request, clinic_obj, "Please open the link in the clinic's e-mail again to sign.", 400
+        )
     with clinic_context(clinic_obj.id):
         consent_request = selectors.request_get(clinic=clinic_obj, request_id=request_id)
         try:
@@ -105,16 +118,21 @@ def sign(request: HttpRequest, clinic: str) -> HttpResponse:
         except services.ConsentLinkUnusable as problem:
             return _problem(request, clinic_obj, str(problem), problem.status)
         template = consent_request.template
-        context = {"public_clinic": clinic_obj, "consent_request": consent_request,
-                   "template": template,
-                   "paragraphs": [p for p in template.body.split("\n\n") if p.strip()]}
+        context = {
+            "public_clinic": clinic_obj,
+            "consent_request": consent_request,
+            "template": template,
+            "paragraphs": [p for p in template.body.split("\n\n") if p.strip()],
+        }
         if not request.session.get(SESSION_IDENTITY_OK):
             form = IdentityForm(request.POST or None)
             if request.method == "POST" and form.is_valid():
                 try:
                     confirmed = services.request_confirm_identity(
                         consent_request=consent_request,
-                        date_of_birth=form.cleaned_data["date_of_birth"], request=request)
+                        date_of_birth=form.cleaned_data["date_of_birth"],
+                        request=request,
+                    )
                 except services.ConsentLinkUnusable as problem:
                     return _problem(request, clinic_obj, str(problem), problem.status)
                 if confirmed:
@@ -122,23 +140,29 @@ def sign(request: HttpRequest, clinic: str) -> HttpResponse:
                     return _public(redirect("consent_sign", clinic=clinic_obj.slug))
                 consent_request.refresh_from_db()
                 left = services.MAX_DOB_ATTEMPTS - consent_request.failed_checks
-                form.add_error("date_of_birth", "That date of birth does not match the clinic's "
-                               f"record. {left} attempt{'s' if left != 1 else ''} left.")
-            return _public(render(request, "consent/public/identity.html",
-                                  {**context, "form": form}))
+                form.add_error(
+                    "date_of_birth",
+                    "That date of birth does not match the clinic's "
+                    f"record. {left} attempt{'s' if left != 1 else ''} left.",
+                )
+            return _public(
+                render(request, "consent/public/identity.html", {**context, "form": form})
+            )
         form = SignForm(request.POST or None, template=template)
         if request.method == "POST" and form.is_valid():
             try:
-                typed = form.cleaned_data["typed_signature"] and not form.cleaned_data[
-                    "signature"]
+                typed = form.cleaned_data["typed_signature"] and not form.cleaned_data["signature"]
                 signature = services.Signature(
                     typed_name=form.cleaned_data["full_name"],
                     uses_granted=form.uses_granted(),
                     signature_png=services.typed_signature_png(form.cleaned_data["full_name"])
-                    if typed else services.signature_png(form.cleaned_data["signature"]),
-                    method="typed" if typed else "drawn")
-                record = services.consent_sign(consent_request=consent_request,
-                                               signature=signature, request=request)
+                    if typed
+                    else services.signature_png(form.cleaned_data["signature"]),
+                    method="typed" if typed else "drawn",
+                )
+                record = services.consent_sign(
+                    consent_request=consent_request, signature=signature, request=request
+                )
             except ValidationError as error:
                 form.add_error(None, error.messages)
             except services.ConsentLinkUnusable as problem:
@@ -163,14 +187,22 @@ def signed(request: HttpRequest, clinic: str) -> HttpResponse:
         if record is None:
             return _problem(request, clinic_obj, "There is nothing to show here.", 404)
         labels = dict(ConsentUse.choices)
-        return _public(render(request, "consent/public/signed.html", {
-            "public_clinic": clinic_obj, "record": record,
-            "granted": [labels[u] for u in record.uses_granted],
-            "refused": [labels[u] for u in record.uses_refused],
-        }))
+        return _public(
+            render(
+                request,
+                "consent/public/signed.html",
+                {
+                    "public_clinic": clinic_obj,
+                    "record": record,
+                    "granted": [labels[u] for u in record.uses_granted],
+                    "refused": [labels[u] for u in record.uses_refused],
+                },
+            )
+        )
 
 
 # --- the patient withdraws --------------------------------------------------------------------
+
 
 @never_cache
 def withdraw_start(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
@@ -180,9 +212,14 @@ def withdraw_start(request: HttpRequest, clinic: str, token: str) -> HttpRespons
     with clinic_context(clinic_obj.id):
         link = selectors.withdrawal_link_by_token(clinic=clinic_obj, token=token)
         if link is None or _staff_elsewhere(request, clinic_obj):
-            return _problem(request, clinic_obj, "This link is not valid. Please use the link "
-                            "in the most recent e-mail from the clinic, or contact them.", 404,
-                            token_in_url=True)
+            return _problem(
+                request,
+                clinic_obj,
+                "This link is not valid. Please use the link "
+                "in the most recent e-mail from the clinic, or contact them.",
+                404,
+                token_in_url=True,
+            )
     request.session.cycle_key()
     request.session[SESSION_WITHDRAW] = str(link.pk)
     return _public(redirect("consent_withdraw", clinic=clinic_obj.slug), token_in_url=True)
@@ -196,33 +233,57 @@ def withdraw(request: HttpRequest, clinic: str) -> HttpResponse:
     with clinic_context(clinic_obj.id):
         link = selectors.withdrawal_link_get(clinic=clinic_obj, link_id=link_id)
         if link is None:
-            return _problem(request, clinic_obj, "Please open the withdrawal link in the "
-                            "clinic's e-mail again.", 400)
+            return _problem(
+                request,
+                clinic_obj,
+                "Please open the withdrawal link in the clinic's e-mail again.",
+                400,
+            )
         patient = link.patient
         if request.method == "POST":
             use = request.POST.get("use", "")
-            uses = list(selectors.active_uses(clinic=clinic_obj, patient=patient)) if (
-                use == "all") else [use]
+            uses = (
+                list(selectors.active_uses(clinic=clinic_obj, patient=patient))
+                if (use == "all")
+                else [use]
+            )
             try:
                 withdrawal = services.consent_withdraw(
-                    clinic=clinic_obj, patient=patient, uses=uses,
-                    channel=WithdrawalChannel.LINK, request=request)
+                    clinic=clinic_obj,
+                    patient=patient,
+                    uses=uses,
+                    channel=WithdrawalChannel.LINK,
+                    request=request,
+                )
             except ValidationError as error:
                 messages.error(request, " ".join(error.messages))
             else:
                 labels = dict(ConsentUse.choices)
-                messages.success(request, "Withdrawn: " + ", ".join(
-                    labels[u] for u in withdrawal.uses) + ". This takes effect now; a "
-                    "confirmation is on its way by e-mail.")
+                messages.success(
+                    request,
+                    "Withdrawn: "
+                    + ", ".join(labels[u] for u in withdrawal.uses)
+                    + ". This takes effect now; a "
+                    "confirmation is on its way by e-mail.",
+                )
             return _public(redirect("consent_withdraw", clinic=clinic_obj.slug))
         active = selectors.active_uses(clinic=clinic_obj, patient=patient)
-        return _public(render(request, "consent/public/withdraw.html", {
-            "public_clinic": clinic_obj,
-            "active": [(code, label) for code, label in ConsentUse.choices if code in active],
-        }))
+        return _public(
+            render(
+                request,
+                "consent/public/withdraw.html",
+                {
+                    "public_clinic": clinic_obj,
+                    "active": [
+                        (code, label) for code, label in ConsentUse.choices if code in active
+                    ],
+                },
+            )
+        )
 
 
 # --- staff --------------------------------------------------------------------------------------
+
 
 def _patient_or_404(request: HttpRequest, patient_id):
     patient = patient_selectors.patient_get(clinic=request.clinic, patient_id=patient_id)
@@ -232,8 +293,10 @@ def _patient_or_404(request: HttpRequest, patient_id):
 
 
 def _patient_url(clinic_slug: str, patient_id) -> str:
-    return reverse("patient_detail", kwargs={"clinic_slug": clinic_slug,
-                                             "patient_id": patient_id}) + "#consent"
+    return (
+        reverse("patient_detail", kwargs={"clinic_slug": clinic_slug, "patient_id": patient_id})
+        + "#consent"
+    )
 
 
 @require("consent.send")
@@ -242,13 +305,15 @@ def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     try:
-        services.request_send(clinic=request.clinic, patient=patient, by=request.user,
-                              request=request)
+        services.request_send(
+            clinic=request.clinic, patient=patient, by=request.user, request=request
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"Consent request e-mailed to {patient.email}. The link "
-                                  "works for 7 days.")
+        messages.success(
+            request, f"Consent request e-mailed to {patient.email}. The link works for 7 days."
+        )
     return redirect(_patient_url(clinic_slug, patient.pk))
 
 
@@ -260,17 +325,25 @@ def record_withdrawal(request: HttpRequest, clinic_slug: str, patient_id) -> Htt
     form = StaffWithdrawalForm(request.POST or None, active=active)
     if request.method == "POST" and form.is_valid():
         try:
-            services.consent_withdraw(clinic=request.clinic, patient=patient,
-                                      uses=form.cleaned_data["uses"],
-                                      channel=form.cleaned_data["channel"], by=request.user,
-                                      note=form.cleaned_data["note"], request=request)
+            services.consent_withdraw(
+                clinic=request.clinic,
+                patient=patient,
+                uses=form.cleaned_data["uses"],
+                channel=form.cleaned_data["channel"],
+                by=request.user,
+                note=form.cleaned_data["note"],
+                request=request,
+            )
         except ValidationError as error:
             form.add_error(None, error.messages)
         else:
             messages.success(request, "Withdrawal recorded; it takes effect now.")
             return redirect(_patient_url(clinic_slug, patient.pk))
-    return render(request, "consent/record_withdrawal.html",
-                  {"patient": patient, "form": form, "active": active})
+    return render(
+        request,
+        "consent/record_withdrawal.html",
+        {"patient": patient, "form": form, "active": active},
+    )
 
 
 @require("patients.view")
@@ -280,11 +353,16 @@ def consent_record(request: HttpRequest, clinic_slug: str, record_id) -> HttpRes
     if record is None:
         raise Http404("No such consent")
     labels = dict(ConsentUse.choices)
-    return render(request, "consent/record.html", {
-        "record": record, "patient": record.patient,
-        "granted": [labels[u] for u in record.uses_granted],
-        "refused": [labels[u] for u in record.uses_refused],
-    })
+    return render(
+        request,
+        "consent/record.html",
+        {
+            "record": record,
+            "patient": record.patient,
+            "granted": [labels[u] for u in record.uses_granted],
+            "refused": [labels[u] for u in record.uses_refused],
+        },
+    )
 
 
 def _record_blob(request: HttpRequest, record_id, which: str) -> HttpResponse:
@@ -295,14 +373,20 @@ def _record_blob(request: HttpRequest, record_id, which: str) -> HttpResponse:
         data = storage.blob_read(getattr(record, which))
     except storage.BlobUnreadable as error:
         raise Http404("This document cannot be shown") from error
-    audit(clinic=request.clinic, action=f"consent.{which}_viewed", request=request,
-          target=record, patient=record.patient_id)
+    audit(
+        clinic=request.clinic,
+        action=f"consent.{which}_viewed",
+        request=request,
+        target=record,
+        patient=record.patient_id,
+    )
     content_type = "image/png" if which == "signature" else "application/pdf"
     response = HttpResponse(data, content_type=content_type)
     response["Cache-Control"] = "private, no-store"
     if which == "pdf":
         response["Content-Disposition"] = (
-            f'attachment; filename="consent-{record.signed_at:%Y-%m-%d}.pdf"')
+            f'attachment; filename="consent-{record.signed_at:%Y-%m-%d}.pdf"'
+        )
     return response
 
 
@@ -320,27 +404,44 @@ def consent_pdf(request: HttpRequest, clinic_slug: str, record_id) -> HttpRespon
 def consent_templates(request: HttpRequest, clinic_slug: str) -> HttpResponse:
     """The clinic's consent form: edit it (a new version) and see earlier versions."""
     current = services.template_current(clinic=request.clinic)
-    initial = {"title": current.title, "body": current.body, "offered": current.uses_offered,
-               "required": current.uses_required,
-               **{f"text_{code}": current.use_texts.get(code, "") for code in ConsentUse.values}}
+    initial = {
+        "title": current.title,
+        "body": current.body,
+        "offered": current.uses_offered,
+        "required": current.uses_required,
+        **{f"text_{code}": current.use_texts.get(code, "") for code in ConsentUse.values},
+    }
     form = TemplateForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             template = services.template_new_version(
-                clinic=request.clinic, by=request.user, title=form.cleaned_data["title"],
-                body=form.cleaned_data["body"], uses_offered=form.cleaned_data["offered"],
-                uses_required=form.cleaned_data["required"], use_texts=form.use_texts(),
-                request=request)
+                clinic=request.clinic,
+                by=request.user,
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+                uses_offered=form.cleaned_data["offered"],
+                uses_required=form.cleaned_data["required"],
+                use_texts=form.use_texts(),
+                request=request,
+            )
         except ValidationError as error:
             form.add_error(None, error.messages)
         else:
-            messages.success(request, f"Saved as version {template.version}. New requests use "
-                                      "it; signed forms keep the words their patients saw.")
+            messages.success(
+                request,
+                f"Saved as version {template.version}. New requests use "
+                "it; signed forms keep the words their patients saw.",
+            )
             return redirect("consent_templates", clinic_slug=clinic_slug)
-    return render(request, "consent/templates.html", {
-        "form": form, "current": current,
-        "versions": selectors.templates_of(clinic=request.clinic),
-    })
+    return render(
+        request,
+        "consent/templates.html",
+        {
+            "form": form,
+            "current": current,
+            "versions": selectors.templates_of(clinic=request.clinic),
+        },
+    )
 
 
 @require("photos.view")
@@ -348,10 +449,15 @@ def marketing_library(request: HttpRequest, clinic_slug: str) -> HttpResponse:
     """Photos cleared for marketing: only while their patient consents to that use."""
     use = request.GET.get("use", "")
     use = use if use in MARKETING_USES else ""
-    return render(request, "consent/marketing.html", {
-        "items": selectors.marketing_library(clinic=request.clinic, use=use),
-        "use": use, "uses": [c for c in ConsentUse.choices if c[0] in MARKETING_USES],
-    })
+    return render(
+        request,
+        "consent/marketing.html",
+        {
+            "items": selectors.marketing_library(clinic=request.clinic, use=use),
+            "use": use,
+            "uses": [c for c in ConsentUse.choices if c[0] in MARKETING_USES],
+        },
+    )
 
 
 @require("marketing.manage")
@@ -364,9 +470,13 @@ def marketing_add(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespo
     form = MarketingAddForm(request.POST)
     if form.is_valid():
         try:
-            services.marketing_add(clinic=request.clinic, photo=photo,
-                                   use=form.cleaned_data["use"], by=request.user,
-                                   request=request)
+            services.marketing_add(
+                clinic=request.clinic,
+                photo=photo,
+                use=form.cleaned_data["use"],
+                by=request.user,
+                request=request,
+            )
         except services.ConsentMissing as missing:
             messages.error(request, str(missing))
         except ValidationError as error:
@@ -385,7 +495,6 @@ def marketing_remove(request: HttpRequest, clinic_slug: str, item_id) -> HttpRes
         raise Http404("No such item")
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    services.marketing_remove(clinic=request.clinic, item=item, by=request.user,
-                              request=request)
+    services.marketing_remove(clinic=request.clinic, item=item, by=request.user, request=request)
     messages.success(request, "Removed from the marketing library.")
     return redirect("marketing_library", clinic_slug=clinic_slug)

@@ -77,8 +77,10 @@ class EpisodeForm(forms.ModelForm):
 
     def __init__(self, *args, clinic: Clinic, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["treatment_type"].choices = [("", "Choose a treatment…"),
-                                                 *TreatmentType.choices]
+        self.fields["treatment_type"].choices = [
+            ("", "Choose a treatment…"),
+            *TreatmentType.choices,
+        ]
         self.fields["practitioner"].queryset = practitioners_of(clinic=clinic)
         self.fields["practitioner"].label_from_instance = lambda u: u.full_name or u.email
 

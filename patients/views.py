@@ -81,8 +81,11 @@ def patient_detail(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
         clinic=request.clinic, patient=patient, by=request.user, request=request
     )
     episodes = list(selectors.episodes_of(clinic=request.clinic, patient=patient))
-    context = {"patient": patient, "episodes": episodes,
-               "age": patient.age_on(timezone.localdate())}
+    context = {
+        "patient": patient,
+        "episodes": episodes,
+        "age": patient.age_on(timezone.localdate()),
+    }
     if role_can(request.membership.role, "photos.view"):
         context.update(_photo_context(request, patient))
     context["consent"] = _consent_context(request, patient)
@@ -102,8 +105,7 @@ def _consent_context(request: HttpRequest, patient) -> dict:
         "periods": [(labels[u], p) for u, p in periods.items() if p],
         "recent_withdrawals": recent,
         "records": list(consent_selectors.records_of(clinic=request.clinic, patient=patient)),
-        "requests": list(consent_selectors.requests_of(clinic=request.clinic,
-                                                       patient=patient)[:5]),
+        "requests": list(consent_selectors.requests_of(clinic=request.clinic, patient=patient)[:5]),
     }
 
 
@@ -119,10 +121,13 @@ def _photo_context(request: HttpRequest, patient) -> dict:
     if layout == "timeline":
         photos = photos.order_by("-episode__performed_on", "episode_id", "taken_at")
     return {
-        "photos": list(photos), "filters": filters, "layout": layout,
+        "photos": list(photos),
+        "filters": filters,
+        "layout": layout,
         "filters_active": any(filters.values()),
         "filter_query": urlencode({k: v for k, v in filters.items() if v}),
-        "stage_choices": Stage.choices, "area_choices": FacialArea.choices,
+        "stage_choices": Stage.choices,
+        "area_choices": FacialArea.choices,
         "view_choices": View.choices,
     }
 

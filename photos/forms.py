@@ -11,19 +11,22 @@ from photos.models import Stage, View
 class PhotoDetailsForm(forms.Form):
     """What a batch of photos shows; one set of details for every file sent with it."""
 
-    episode = forms.ModelChoiceField(queryset=TreatmentEpisode.objects.none(),
-                                     label="Treatment", empty_label=None)
+    episode = forms.ModelChoiceField(
+        queryset=TreatmentEpisode.objects.none(), label="Treatment", empty_label=None
+    )
     stage = forms.ChoiceField(choices=Stage.choices, initial=Stage.BEFORE)
     area = forms.ChoiceField(choices=FacialArea.choices, label="Facial area")
     view = forms.ChoiceField(choices=View.choices, initial=View.FRONT)
     taken_at = forms.DateTimeField(
-        required=False, label="Taken at",
+        required=False,
+        label="Taken at",
         help_text="Leave empty to use the time the camera recorded (or now).",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
-    notes = forms.CharField(required=False, max_length=500,
-                            widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    notes = forms.CharField(
+        required=False, max_length=500, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
 
     def __init__(self, *args, patient: Patient, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -31,7 +34,8 @@ class PhotoDetailsForm(forms.Form):
         self.fields["episode"].queryset = episodes
         self.fields["episode"].label_from_instance = lambda e: (
             f"{e.get_treatment_type_display()}, {e.performed_on:%d %b %Y}"
-            + (f" ({', '.join(e.area_labels)})" if e.areas else ""))
+            + (f" ({', '.join(e.area_labels)})" if e.areas else "")
+        )
         latest = episodes.first()
         if latest is not None and not self.is_bound:
             self.initial.setdefault("episode", latest.pk)
@@ -47,7 +51,8 @@ class PhotoDetailsForm(forms.Form):
 
 class DeleteForm(forms.Form):
     reason = forms.CharField(
-        max_length=300, label="Why is this photo being deleted?",
+        max_length=300,
+        label="Why is this photo being deleted?",
         help_text="Kept in the audit trail, e.g. 'wrong patient' or 'blurred duplicate'.",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )

@@ -51,8 +51,9 @@ def current_wrapper_id() -> str:
 def _kms_client():
     import boto3
 
-    return boto3.client("kms", region_name=settings.AWS_REGION,
-                        endpoint_url=settings.KMS_ENDPOINT_URL)
+    return boto3.client(
+        "kms", region_name=settings.AWS_REGION, endpoint_url=settings.KMS_ENDPOINT_URL
+    )
 
 
 def _clinic_key_context(clinic_id, version: int) -> bytes:
@@ -63,7 +64,8 @@ def _wrap_clinic_key(clinic_id, version: int, key: bytes) -> tuple[bytes, str]:
     wrapper = current_wrapper_id()
     if wrapper.startswith("kms:"):
         response = _kms_client().encrypt(
-            KeyId=settings.KMS_KEY_ID, Plaintext=key,
+            KeyId=settings.KMS_KEY_ID,
+            Plaintext=key,
             EncryptionContext={"clinic": str(clinic_id), "version": str(version)},
         )
         return response["CiphertextBlob"], wrapper
@@ -81,8 +83,10 @@ def _unwrap_clinic_key(record: ClinicKey) -> bytes:
         return response["Plaintext"]
     master = _master_keys().get(record.wrapped_by)
     if master is None:
-        raise KeyUnavailable(f"clinic key v{record.version} is wrapped by {record.wrapped_by}, "
-                             "which is not configured (MASTER_KEY / MASTER_KEYS_PREVIOUS)")
+        raise KeyUnavailable(
+            f"clinic key v{record.version} is wrapped by {record.wrapped_by}, "
+            "which is not configured (MASTER_KEY / MASTER_KEYS_PREVIOUS)"
+        )
     return unwrap_key(master, wrapped, _clinic_key_context(record.clinic_id, record.version))
 
 
@@ -107,15 +111,19 @@ def forget_cached_keys() -> None:
 @transaction.atomic
 def active_clinic_key(clinic_id) -> tuple[int, bytes]:
     """The clinic's current key version and key, created on first use."""
-    record = (ClinicKey.objects.filter(clinic_id=clinic_id, retired_at__isnull=True)
-              .order_by("-version").first())
+    record = (
+        ClinicKey.objects.filter(clinic_id=clinic_id, retired_at__isnull=True)
+        .order_by("-version")
+        .first()
+    )
     if record is None:
         # Serialise creation on the clinic's row so two first uploads make one key.
         Clinic.objects.select_for_update().filter(pk=clinic_id).exists()
         key = new_data_key()
         wrapped, wrapper = _wrap_clinic_key(clinic_id, 1, key)
         record, created = ClinicKey.objects.get_or_create(
-            clinic_id=clinic_id, version=1,
+            clinic_id=clinic_id,
+            version=1,
             defaults={"wrapped_key": wrapped, "wrapped_by": wrapper},
         )
         if created:
@@ -156,6 +164,7 @@ def unwrap_data_key(blob: Blob) -> bytes:
 
 # --- rotation --------------------------------------------------------------------------------
 
+
 def rewrap_clinic_keys(clinic_id) -> int:
     """Re-wrap the clinic's keys under the current master (or KMS key). Objects untouched."""
     count = 0
@@ -173,23 +182,32 @@ def rewrap_clinic_keys(clinic_id) -> int:
 def rotate_clinic_key(clinic_id) -> tuple[int, int]:
     """Start a new clinic key version and re-wrap every live data key under it; the old version
     is retired. Returns (new version, data keys re-wrapped). Objects are not re-encrypted."""
-    current = ClinicKey.objects.select_for_update().filter(clinic_id=clinic_id).order_by(
-        "-version").first()
+    current = (
+        ClinicKey.objects.select_for_update()
+        .filter(clinic_id=clinic_id)
+        .order_by("-version")
+        .first()
+    )
     version = (current.version + 1) if current else 1
     key = new_data_key()
     wrapped, wrapper = _wrap_clinic_key(clinic_id, version, key)
-    ClinicKey.objects.create(clinic_id=clinic_id, version=version, wrapped_key=wrapped,
-                             wrapped_by=wrapper)
+    ClinicKey.objects.create(
+        clinic_id=clinic_id, version=version, wrapped_key=wrapped, wrapped_by=wrapper
+    )
     rewrapped = 0
-    for blob in Blob.objects.select_for_update().filter(
-        clinic_id=clinic_id, wrapped_key__isnull=False
-    ).exclude(key_version=version).iterator(chunk_size=500):
+    for blob in (
+        Blob.objects.select_for_update()
+        .filter(clinic_id=clinic_id, wrapped_key__isnull=False)
+        .exclude(key_version=version)
+        .iterator(chunk_size=500)
+    ):
         data_key = unwrap_data_key(blob)
         blob.wrapped_key = wrap_key(key, data_key, _data_key_context(clinic_id, blob.id))
         blob.key_version = version
         blob.save(update_fields=["wrapped_key", "key_version"])
         rewrapped += 1
-    ClinicKey.objects.filter(clinic_id=clinic_id, version__lt=version,
-                             retired_at__isnull=True).update(retired_at=timezone.now())
+    ClinicKey.objects.filter(
+        clinic_id=clinic_id, version__lt=version, retired_at__isnull=True
+    ).update(retired_at=timezone.now())
     forget_cached_keys()
     return version, rewrapped

@@ -11,8 +11,9 @@ from photos.models import Photo, PhotoStatus, Stage
 FILTERS = ("episode", "stage", "area", "view")
 
 
-def photos_of(*, clinic: Clinic, patient: Patient, filters: dict[str, str] | None = None
-              ) -> QuerySet[Photo]:
+def photos_of(
+    *, clinic: Clinic, patient: Patient, filters: dict[str, str] | None = None
+) -> QuerySet[Photo]:
     """The patient's photos (not deleted), oldest first, filtered by episode/stage/area/view."""
     qs = Photo.objects.filter(clinic=clinic, patient=patient, deleted_at__isnull=True)
     for name, value in (filters or {}).items():
@@ -23,7 +24,8 @@ def photos_of(*, clinic: Clinic, patient: Patient, filters: dict[str, str] | Non
 
 def photo_get(*, clinic: Clinic, photo_id, include_deleted: bool = False) -> Photo | None:
     qs = Photo.objects.filter(clinic=clinic, pk=photo_id).select_related(
-        "patient", "episode", "taken_by", "original", "display", "thumb")
+        "patient", "episode", "taken_by", "original", "display", "thumb"
+    )
     if not include_deleted:
         qs = qs.filter(deleted_at__isnull=True)
     return qs.first()
@@ -36,13 +38,25 @@ def photos_by_ids(*, clinic: Clinic, ids: list) -> QuerySet[Photo]:
 def ghost_for(*, clinic: Clinic, patient: Patient, area: str, view: str) -> Photo | None:
     """The photo to line a new one up against: the latest ready photo of the same area and
     view, preferring a 'before'."""
-    qs = Photo.objects.filter(clinic=clinic, patient=patient, area=area, view=view,
-                              status=PhotoStatus.READY, deleted_at__isnull=True)
-    return (qs.filter(stage=Stage.BEFORE).order_by("-taken_at").first()
-            or qs.order_by("-taken_at").first())
+    qs = Photo.objects.filter(
+        clinic=clinic,
+        patient=patient,
+        area=area,
+        view=view,
+        status=PhotoStatus.READY,
+        deleted_at__isnull=True,
+    )
+    return (
+        qs.filter(stage=Stage.BEFORE).order_by("-taken_at").first()
+        or qs.order_by("-taken_at").first()
+    )
 
 
 def stuck_photos(*, clinic: Clinic, older_than) -> QuerySet[Photo]:
     """Photos still processing since before ``older_than`` (their task was lost)."""
-    return Photo.objects.filter(clinic=clinic, status=PhotoStatus.PROCESSING,
-                                updated_at__lt=older_than, deleted_at__isnull=True)
+    return Photo.objects.filter(
+        clinic=clinic,
+        status=PhotoStatus.PROCESSING,
+        updated_at__lt=older_than,
+        deleted_at__isnull=True,
+    )

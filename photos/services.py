@@ -43,30 +43,61 @@ class PhotoDetails:
     notes: str = ""
 
 
-def photo_accept(*, clinic: Clinic, patient: Patient, by: User, details: PhotoDetails,
-                 filename: str, data: bytes, request: HttpRequest | None = None) -> Photo:
+def photo_accept(
+    *,
+    clinic: Clinic,
+    patient: Patient,
+    by: User,
+    details: PhotoDetails,
+    filename: str,
+    data: bytes,
+    request: HttpRequest | None = None,
+) -> Photo:
     """Check one uploaded file by its content, record the original's SHA-256, store it
     encrypted and queue its processing. Raises ImageRejected with a message for the user."""
     inspection: Inspection = inspect_upload(data, filename)
     digest = hashlib.sha256(data).hexdigest()
     with transaction.atomic():
         # The original must survive a storage outage once accepted: stage it if need be.
-        original = storage.blob_store(clinic_id=clinic.id, purpose=BlobPurpose.ORIGINAL,
-                                      data=data, stage_if_unavailable=True)
+        original = storage.blob_store(
+            clinic_id=clinic.id, purpose=BlobPurpose.ORIGINAL, data=data, stage_if_unavailable=True
+        )
         taken_at = details.taken_at or _exif_time(inspection) or timezone.now()
         photo = Photo.objects.create(
-            clinic=clinic, patient=patient, episode=details.episode, stage=details.stage,
-            area=details.area, view=details.view, taken_at=taken_at, taken_by=by,
-            notes=details.notes, original=original, original_name=display_name(filename),
-            original_mime=inspection.mime, original_size=len(data), original_sha256=digest,
-            width=inspection.width, height=inspection.height,
+            clinic=clinic,
+            patient=patient,
+            episode=details.episode,
+            stage=details.stage,
+            area=details.area,
+            view=details.view,
+            taken_at=taken_at,
+            taken_by=by,
+            notes=details.notes,
+            original=original,
+            original_name=display_name(filename),
+            original_mime=inspection.mime,
+            original_size=len(data),
+            original_sha256=digest,
+            width=inspection.width,
+            height=inspection.height,
         )
-        record(clinic=clinic, action="photo.uploaded", actor=by, request=request, target=photo,
-               patient=patient, details={"sha256": digest, "bytes": len(data),
-                                         "format": inspection.format,
-                                         "episode": str(details.episode.pk),
-                                         "stage": details.stage, "area": details.area,
-                                         "view": details.view})
+        record(
+            clinic=clinic,
+            action="photo.uploaded",
+            actor=by,
+            request=request,
+            target=photo,
+            patient=patient,
+            details={
+                "sha256": digest,
+                "bytes": len(data),
+                "format": inspection.format,
+                "episode": str(details.episode.pk),
+                "stage": details.stage,
+                "area": details.area,
+                "view": details.view,
+            },
+        )
         transaction.on_commit(lambda: enqueue_processing(clinic.id, photo.id))
     return photo
 
@@ -95,52 +126,84 @@ def photo_process(*, clinic_id, photo_id) -> str:
     """Make the renditions of one photo. Idempotent: a ready or failed photo is left alone.
     Storage errors propagate so the task is retried; unreadable images fail for good."""
     with transaction.atomic():
-        photo = (Photo.objects.select_for_update().select_related("original")
-                 .filter(clinic_id=clinic_id, pk=photo_id).first())
+        photo = (
+            Photo.objects.select_for_update()
+            .select_related("original")
+            .filter(clinic_id=clinic_id, pk=photo_id)
+            .first()
+        )
         if photo is None or photo.status != PhotoStatus.PROCESSING:
             return "skipped"
         storage.blob_flush_staged(photo.original)
         try:
             renditions = make_renditions(storage.blob_read(photo.original))
         except (ImageRejected, storage.BlobUnreadable, OSError, ValueError) as error:
-            reason = str(error) if isinstance(error, ImageRejected) else (
-                "The photo could not be read. Please upload it again.")
+            reason = (
+                str(error)
+                if isinstance(error, ImageRejected)
+                else ("The photo could not be read. Please upload it again.")
+            )
             photo.status = PhotoStatus.FAILED
             photo.failure_reason = reason[:300]
             photo.save(update_fields=["status", "failure_reason", "updated_at"])
-            record(clinic=clinic_id, action="photo.failed", target=photo,
-                   patient=photo.patient_id, details={"reason": reason[:300]})
+            record(
+                clinic=clinic_id,
+                action="photo.failed",
+                target=photo,
+                patient=photo.patient_id,
+                details={"reason": reason[:300]},
+            )
             return "failed"
         photo.display = storage.blob_store(
-            clinic_id=clinic_id, purpose=BlobPurpose.DISPLAY, data=renditions.display,
-            blob_id=rendition_id(photo, BlobPurpose.DISPLAY))
+            clinic_id=clinic_id,
+            purpose=BlobPurpose.DISPLAY,
+            data=renditions.display,
+            blob_id=rendition_id(photo, BlobPurpose.DISPLAY),
+        )
         photo.thumb = storage.blob_store(
-            clinic_id=clinic_id, purpose=BlobPurpose.THUMB, data=renditions.thumb,
-            blob_id=rendition_id(photo, BlobPurpose.THUMB))
+            clinic_id=clinic_id,
+            purpose=BlobPurpose.THUMB,
+            data=renditions.thumb,
+            blob_id=rendition_id(photo, BlobPurpose.THUMB),
+        )
         photo.status = PhotoStatus.READY
         photo.processed_at = timezone.now()
         photo.save(update_fields=["display", "thumb", "status", "processed_at", "updated_at"])
-        record(clinic=clinic_id, action="photo.processed", target=photo, patient=photo.patient_id,
-               details={"display": [renditions.width, renditions.height]})
+        record(
+            clinic=clinic_id,
+            action="photo.processed",
+            target=photo,
+            patient=photo.patient_id,
+            details={"display": [renditions.width, renditions.height]},
+        )
     return "ready"
 
 
-def photo_served(*, clinic: Clinic, photo: Photo, rendition: str, by: User,
-                 request: HttpRequest | None = None) -> bytes:
+def photo_served(
+    *, clinic: Clinic, photo: Photo, rendition: str, by: User, request: HttpRequest | None = None
+) -> bytes:
     """The decrypted bytes of a rendition (or the original), recorded as an access."""
     blob = {"thumb": photo.thumb, "display": photo.display, "original": photo.original}[rendition]
     if blob is None:
         raise storage.BlobUnreadable("this photo has no such rendition yet")
     data = storage.blob_read(blob)
     action = "photo.downloaded" if rendition == "original" else "photo.viewed"
-    record(clinic=clinic, action=action, actor=by, request=request, target=photo,
-           patient=photo.patient_id, details={"rendition": rendition})
+    record(
+        clinic=clinic,
+        action=action,
+        actor=by,
+        request=request,
+        target=photo,
+        patient=photo.patient_id,
+        details={"rendition": rendition},
+    )
     return data
 
 
 @transaction.atomic
-def photo_delete(*, clinic: Clinic, photo: Photo, by: User, reason: str,
-                 request: HttpRequest | None = None) -> Photo:
+def photo_delete(
+    *, clinic: Clinic, photo: Photo, by: User, reason: str, request: HttpRequest | None = None
+) -> Photo:
     """Soft delete with a reason: hidden everywhere at once; the encrypted objects stay until
     the retention rules allow their keys to be destroyed."""
     reason = reason.strip()
@@ -150,8 +213,15 @@ def photo_delete(*, clinic: Clinic, photo: Photo, by: User, reason: str,
     photo.deleted_by = by
     photo.delete_reason = reason[:300]
     photo.save(update_fields=["deleted_at", "deleted_by", "delete_reason", "updated_at"])
-    record(clinic=clinic, action="photo.deleted", actor=by, request=request, target=photo,
-           patient=photo.patient_id, details={"reason": reason[:300]})
+    record(
+        clinic=clinic,
+        action="photo.deleted",
+        actor=by,
+        request=request,
+        target=photo,
+        patient=photo.patient_id,
+        details={"reason": reason[:300]},
+    )
     return photo
 
 

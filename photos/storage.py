@@ -58,8 +58,14 @@ def _write(name: str, ciphertext: bytes) -> None:
         raise StorageUnavailable(f"storage stored {name!r} as {saved!r}")
 
 
-def blob_store(*, clinic_id, purpose: str, data: bytes, blob_id: uuid.UUID | None = None,
-               stage_if_unavailable: bool = False) -> Blob:
+def blob_store(
+    *,
+    clinic_id,
+    purpose: str,
+    data: bytes,
+    blob_id: uuid.UUID | None = None,
+    stage_if_unavailable: bool = False,
+) -> Blob:
     """Encrypt ``data`` under a fresh data key and store it. With ``stage_if_unavailable`` an
     unreachable storage keeps the ciphertext in the database until ``blob_flush_staged``."""
     blob = Blob(id=blob_id or uuid.uuid4(), clinic_id=clinic_id, purpose=purpose, size=len(data))

@@ -33,8 +33,7 @@ def process_photo(*, clinic_id: str, photo_id: str) -> str:
 @shared_task(base=ClinicTask, name="photos.tasks.requeue_stuck_photos")
 def requeue_stuck_photos(*, clinic_id: str) -> int:
     clinic = Clinic.objects.get(pk=clinic_id)
-    return services.photos_requeue_stuck(clinic=clinic,
-                                         older_than=timezone.now() - STUCK_AFTER)
+    return services.photos_requeue_stuck(clinic=clinic, older_than=timezone.now() - STUCK_AFTER)
 
 
 @shared_task(name="photos.tasks.sweep_stuck_photos")

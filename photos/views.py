@@ -55,20 +55,26 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
     patient = _patient_or_404(request, patient_id)
     form = PhotoDetailsForm(request.POST or None, patient=patient)
     if request.method != "POST":
-        return render(request, "photos/upload.html", {"patient": patient, "form": form,
-                                                      "max_mb": MAX_UPLOAD_BYTES // 2**20})
+        return render(
+            request,
+            "photos/upload.html",
+            {"patient": patient, "form": form, "max_mb": MAX_UPLOAD_BYTES // 2**20},
+        )
     files = request.FILES.getlist("files")
     results: list[dict] = []
     problem = ""
     if not form.is_valid():
         problem = "Check the photo details: " + "; ".join(
             f"{form.fields[f].label or f}: {' '.join(e)}" if f in form.fields else " ".join(e)
-            for f, e in form.errors.items())
+            for f, e in form.errors.items()
+        )
     elif not files:
         problem = "Choose at least one photo."
     elif len(files) > services.MAX_FILES_PER_REQUEST:
-        problem = (f"{len(files)} files at once is too many: send at most "
-                   f"{services.MAX_FILES_PER_REQUEST} at a time. Nothing was stored.")
+        problem = (
+            f"{len(files)} files at once is too many: send at most "
+            f"{services.MAX_FILES_PER_REQUEST} at a time. Nothing was stored."
+        )
     else:
         details = services.PhotoDetails(**form.cleaned_data)
         for upload in files:
@@ -77,30 +83,48 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
                 if upload.size > MAX_UPLOAD_BYTES:
                     raise ImageRejected(
                         f"{name} is {upload.size / 2**20:.0f} MB; the limit is "
-                        f"{MAX_UPLOAD_BYTES // 2**20} MB per photo.", "too_large")
-                photo = services.photo_accept(clinic=request.clinic, patient=patient,
-                                              by=request.user, details=details,
-                                              filename=upload.name or "", data=upload.read(),
-                                              request=request)
+                        f"{MAX_UPLOAD_BYTES // 2**20} MB per photo.",
+                        "too_large",
+                    )
+                photo = services.photo_accept(
+                    clinic=request.clinic,
+                    patient=patient,
+                    by=request.user,
+                    details=details,
+                    filename=upload.name or "",
+                    data=upload.read(),
+                    request=request,
+                )
             except ImageRejected as rejection:
                 results.append({"name": name, "ok": False, "message": str(rejection)})
             else:
-                results.append({"name": name, "ok": True, "photo_id": str(photo.pk),
-                                "message": f"{name} uploaded; preparing thumbnails.",
-                                **photo_urls(clinic_slug, photo)})
+                results.append(
+                    {
+                        "name": name,
+                        "ok": True,
+                        "photo_id": str(photo.pk),
+                        "message": f"{name} uploaded; preparing thumbnails.",
+                        **photo_urls(clinic_slug, photo),
+                    }
+                )
     accepted = sum(r["ok"] for r in results)
     if _wants_json(request):
         status = 400 if problem or not accepted else 200
         return JsonResponse({"problem": problem, "results": results}, status=status)
     if problem:
         messages.error(request, problem)
-        return render(request, "photos/upload.html", {"patient": patient, "form": form,
-                                                      "max_mb": MAX_UPLOAD_BYTES // 2**20},
-                      status=400)
+        return render(
+            request,
+            "photos/upload.html",
+            {"patient": patient, "form": form, "max_mb": MAX_UPLOAD_BYTES // 2**20},
+            status=400,
+        )
     for result in results:
         (messages.success if result["ok"] else messages.error)(request, result["message"])
-    return redirect(reverse("patient_detail", kwargs={"clinic_slug": clinic_slug,
-                                                      "patient_id": patient.pk}) + "#photos")
+    return redirect(
+        reverse("patient_detail", kwargs={"clinic_slug": clinic_slug, "patient_id": patient.pk})
+        + "#photos"
+    )
 
 
 @require("photos.view")
@@ -114,8 +138,15 @@ def photo_status(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResp
         except ValueError:
             continue
     photos = selectors.photos_of(clinic=request.clinic, patient=patient).filter(pk__in=ids)
-    items = [{"id": str(p.pk), "status": p.status, "failure_reason": p.failure_reason,
-              **photo_urls(clinic_slug, p)} for p in photos]
+    items = [
+        {
+            "id": str(p.pk),
+            "status": p.status,
+            "failure_reason": p.failure_reason,
+            **photo_urls(clinic_slug, p),
+        }
+        for p in photos
+    ]
     return JsonResponse({"photos": items}, headers={"Cache-Control": NO_STORE})
 
 
@@ -123,15 +154,22 @@ def photo_status(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResp
 def photo_ghost(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResponse:
     """The earlier photo of the same area and view, to line a new one up against."""
     patient = _patient_or_404(request, patient_id)
-    photo = selectors.ghost_for(clinic=request.clinic, patient=patient,
-                                area=request.GET.get("area", ""),
-                                view=request.GET.get("view", ""))
+    photo = selectors.ghost_for(
+        clinic=request.clinic,
+        patient=patient,
+        area=request.GET.get("area", ""),
+        view=request.GET.get("view", ""),
+    )
     if photo is None:
         return JsonResponse({"found": False}, headers={"Cache-Control": NO_STORE})
-    return JsonResponse({
-        "found": True, "url": photo_urls(clinic_slug, photo)["display"],
-        "label": f"{photo.get_stage_display()} · {photo.taken_at:%d %b %Y}",
-    }, headers={"Cache-Control": NO_STORE})
+    return JsonResponse(
+        {
+            "found": True,
+            "url": photo_urls(clinic_slug, photo)["display"],
+            "label": f"{photo.get_stage_display()} · {photo.taken_at:%d %b %Y}",
+        },
+        headers={"Cache-Control": NO_STORE},
+    )
 
 
 @require("photos.view")
@@ -139,23 +177,36 @@ def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
     """The viewer: one photo large, with its details and previous/next of the same patient."""
     photo = _photo_or_404(request, photo_id)
     filters = {k: request.GET.get(k, "") for k in selectors.FILTERS}
-    siblings = list(selectors.photos_of(clinic=request.clinic, patient=photo.patient,
-                                        filters=filters).values_list("id", flat=True))
+    siblings = list(
+        selectors.photos_of(
+            clinic=request.clinic, patient=photo.patient, filters=filters
+        ).values_list("id", flat=True)
+    )
     if photo.pk not in siblings:
-        siblings = list(selectors.photos_of(clinic=request.clinic, patient=photo.patient)
-                        .values_list("id", flat=True))
+        siblings = list(
+            selectors.photos_of(clinic=request.clinic, patient=photo.patient).values_list(
+                "id", flat=True
+            )
+        )
         filters = {}
     index = siblings.index(photo.pk)
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
-    return render(request, "photos/detail.html", {
-        "photo": photo, "patient": photo.patient,
-        "previous_id": siblings[index - 1] if index > 0 else None,
-        "next_id": siblings[index + 1] if index + 1 < len(siblings) else None,
-        "position": index + 1, "total": len(siblings), "nav_query": query,
-        "delete_form": DeleteForm(),
-        "marketing_uses": [c for c in ConsentUse.choices if c[0] in MARKETING_USES],
-        "marketing_items": list(photo.marketing_items.filter(removed_at__isnull=True)),
-    })
+    return render(
+        request,
+        "photos/detail.html",
+        {
+            "photo": photo,
+            "patient": photo.patient,
+            "previous_id": siblings[index - 1] if index > 0 else None,
+            "next_id": siblings[index + 1] if index + 1 < len(siblings) else None,
+            "position": index + 1,
+            "total": len(siblings),
+            "nav_query": query,
+            "delete_form": DeleteForm(),
+            "marketing_uses": [c for c in ConsentUse.choices if c[0] in MARKETING_USES],
+            "marketing_items": list(photo.marketing_items.filter(removed_at__isnull=True)),
+        },
+    )
 
 
 def _serve(request: HttpRequest, photo_id, rendition: str) -> HttpResponse:
@@ -163,27 +214,39 @@ def _serve(request: HttpRequest, photo_id, rendition: str) -> HttpResponse:
     if rendition != "original" and photo.status != PhotoStatus.READY:
         raise Http404("Not ready")
     try:
-        data = services.photo_served(clinic=request.clinic, photo=photo, rendition=rendition,
-                                     by=request.user, request=request)
+        data = services.photo_served(
+            clinic=request.clinic,
+            photo=photo,
+            rendition=rendition,
+            by=request.user,
+            request=request,
+        )
     except BlobUnreadable as error:
         raise Http404("This photo cannot be shown") from error
     except StorageUnavailable:
-        return HttpResponse("Photo storage is unreachable; try again shortly.", status=503,
-                            content_type="text/plain")
+        return HttpResponse(
+            "Photo storage is unreachable; try again shortly.",
+            status=503,
+            content_type="text/plain",
+        )
     content_type = photo.original_mime if rendition == "original" else "image/jpeg"
     response = HttpResponse(data, content_type=content_type)
     response["Cache-Control"] = NO_STORE
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     if rendition == "original":
-        response["Content-Disposition"] = (
-            f'attachment; filename="{_download_name(photo)}"')
+        response["Content-Disposition"] = f'attachment; filename="{_download_name(photo)}"'
     return response
 
 
 def _download_name(photo: Photo) -> str:
-    extension = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
-                 "image/heic": "heic", "image/heif": "heif"}.get(photo.original_mime, "bin")
+    extension = {
+        "image/jpeg": "jpg",
+        "image/png": "png",
+        "image/webp": "webp",
+        "image/heic": "heic",
+        "image/heif": "heif",
+    }.get(photo.original_mime, "bin")
     stem = f"photo-{photo.taken_at:%Y%m%d}-{photo.area}-{photo.view}-{str(photo.pk)[:8]}"
     return f"{stem}.{extension}"
 
@@ -212,10 +275,19 @@ def photo_delete(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
     if not form.is_valid():
         messages.error(request, "Give a reason for deleting the photo; nothing was deleted.")
         return redirect("photo_detail", clinic_slug=clinic_slug, photo_id=photo.pk)
-    services.photo_delete(clinic=request.clinic, photo=photo, by=request.user,
-                          reason=form.cleaned_data["reason"], request=request)
-    messages.success(request, "Photo deleted. It no longer appears anywhere; the audit trail "
-                              "keeps the reason.")
-    return redirect(reverse("patient_detail", kwargs={"clinic_slug": clinic_slug,
-                                                      "patient_id": photo.patient_id})
-                    + "#photos")
+    services.photo_delete(
+        clinic=request.clinic,
+        photo=photo,
+        by=request.user,
+        reason=form.cleaned_data["reason"],
+        request=request,
+    )
+    messages.success(
+        request, "Photo deleted. It no longer appears anywhere; the audit trail keeps the reason."
+    )
+    return redirect(
+        reverse(
+            "patient_detail", kwargs={"clinic_slug": clinic_slug, "patient_id": photo.patient_id}
+        )
+        + "#photos"
+    )

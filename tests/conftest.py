@@ -295,9 +295,13 @@ class CeleryWorker:
         self.extra_env: dict[str, str] = {}
         self.s3_env = {}
         if s3 is not None:
-            self.s3_env = {"S3_BUCKET": s3.bucket, "S3_ENDPOINT_URL": s3.endpoint,
-                           "S3_ACCESS_KEY_ID": "test", "S3_SECRET_ACCESS_KEY": "test",
-                           "S3_REGION": "eu-west-2"}
+            self.s3_env = {
+                "S3_BUCKET": s3.bucket,
+                "S3_ENDPOINT_URL": s3.endpoint,
+                "S3_ACCESS_KEY_ID": "test",
+                "S3_SECRET_ACCESS_KEY": "test",
+                "S3_REGION": "eu-west-2",
+            }
 
     def env(self) -> dict[str, str]:
         db = connections["default"].settings_dict

@@ -104,18 +104,29 @@ def photo_jpeg(size=(800, 600)) -> bytes:
     return out.getvalue()
 
 
-def make_ready_photo(clinic: Clinic, patient, episode, by: User, data: bytes | None = None,
-                     **details):
+def make_ready_photo(
+    clinic: Clinic, patient, episode, by: User, data: bytes | None = None, **details
+):
     """A photo accepted and processed in-process (no worker)."""
     from photos import services as photo_services
 
-    spec = {"episode": episode, "stage": "before", "area": "lips", "view": "front",
-            "taken_at": None}
+    spec = {
+        "episode": episode,
+        "stage": "before",
+        "area": "lips",
+        "view": "front",
+        "taken_at": None,
+    }
     spec.update(details)
     with clinic_context(clinic.id):
         photo = photo_services.photo_accept(
-            clinic=clinic, patient=patient, by=by, details=photo_services.PhotoDetails(**spec),
-            filename="photo.jpg", data=data or photo_jpeg())
+            clinic=clinic,
+            patient=patient,
+            by=by,
+            details=photo_services.PhotoDetails(**spec),
+            filename="photo.jpg",
+            data=data or photo_jpeg(),
+        )
         photo_services.photo_process(clinic_id=clinic.id, photo_id=photo.id)
         photo.refresh_from_db()
     return photo
@@ -127,8 +138,9 @@ def signature_png() -> bytes:
     from PIL import Image, ImageDraw
 
     image = Image.new("RGBA", (300, 100), (0, 0, 0, 0))
-    ImageDraw.Draw(image).line([(10, 80), (80, 20), (150, 70), (290, 30)], fill=(16, 35, 63, 255),
-                               width=3)
+    ImageDraw.Draw(image).line(
+        [(10, 80), (80, 20), (150, 70), (290, 30)], fill=(16, 35, 63, 255), width=3
+    )
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
@@ -142,6 +154,7 @@ def make_signed_consent(clinic: Clinic, patient, by: User, uses=("clinical_recor
         request = consent_services.request_send(clinic=clinic, patient=patient, by=by)
         return consent_services.consent_sign(
             consent_request=request,
-            signature=consent_services.Signature(typed_name=patient.full_name,
-                                                 uses_granted=list(uses),
-                                                 signature_png=signature_png()))
+            signature=consent_services.Signature(
+                typed_name=patient.full_name, uses_granted=list(uses), signature_png=signature_png()
+            ),
+        )

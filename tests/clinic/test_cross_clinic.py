@@ -74,15 +74,21 @@ def clinic_a_objects(cast):
     with clinic_context(cast.clinic_a.id):
         membership = cast.clinic_a.memberships.get(user=cast.practitioner)
     photo = make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner)
-    consent = f.make_signed_consent(cast.clinic_a, patient, cast.practitioner,
-                                    uses=["clinical_record", "website"])
+    consent = f.make_signed_consent(
+        cast.clinic_a, patient, cast.practitioner, uses=["clinical_record", "website"]
+    )
     from consent.services import marketing_add
 
     with clinic_context(cast.clinic_a.id):
-        item = marketing_add(clinic=cast.clinic_a, photo=photo, use="website",
-                             by=cast.practitioner)
-    return {"patient": patient, "episode": episode, "membership": membership, "photo": photo,
-            "consent": consent, "marketing_item": item}
+        item = marketing_add(clinic=cast.clinic_a, photo=photo, use="website", by=cast.practitioner)
+    return {
+        "patient": patient,
+        "episode": episode,
+        "membership": membership,
+        "photo": photo,
+        "consent": consent,
+        "marketing_item": item,
+    }
 
 
 @pytest.mark.parametrize("name", sorted(MATRIX))

@@ -10,8 +10,9 @@ from tests.conftest import ROOT
 
 def test_readme_permissions_table_matches_the_code():
     readme = (ROOT / "README.md").read_text()
-    table = re.search(r"<!-- permissions-table -->(.*?)<!-- /permissions-table -->", readme,
-                      re.S).group(1)
+    table = re.search(
+        r"<!-- permissions-table -->(.*?)<!-- /permissions-table -->", readme, re.S
+    ).group(1)
     rows = {}
     for line in table.strip().splitlines()[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]

@@ -66,15 +66,21 @@ def test_raw_sql_as_app_role_sees_nothing_of_clinic_a_from_b_or_without_context(
     patient = f.make_patient(cast.clinic_a, cast.admin, email="rls@example.com")
     episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
     photo = f.make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner)
-    f.make_signed_consent(cast.clinic_a, patient, cast.practitioner,
-                          uses=["clinical_record", "website"])
+    f.make_signed_consent(
+        cast.clinic_a, patient, cast.practitioner, uses=["clinical_record", "website"]
+    )
     from clinic.services import staff_invite
     from consent.services import consent_withdraw, marketing_add
 
     with clinic_context(cast.clinic_a.id):
         marketing_add(clinic=cast.clinic_a, photo=photo, use="website", by=cast.practitioner)
-        consent_withdraw(clinic=cast.clinic_a, patient=patient, uses=["website"],
-                         channel="phone", by=cast.practitioner)
+        consent_withdraw(
+            clinic=cast.clinic_a,
+            patient=patient,
+            uses=["website"],
+            channel="phone",
+            by=cast.practitioner,
+        )
 
     with clinic_context(cast.clinic_a.id):
         staff_invite(

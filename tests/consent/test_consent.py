@@ -27,15 +27,17 @@ DOB = date(1985, 3, 14)
 
 @pytest.fixture
 def patient(cast):
-    return f.make_patient(cast.clinic_a, cast.admin, email="joanne@example.com",
-                          date_of_birth=DOB)
+    return f.make_patient(cast.clinic_a, cast.admin, email="joanne@example.com", date_of_birth=DOB)
 
 
 def send_request(cast, patient) -> str:
     """Send from the patient page; return the signing path from the e-mail."""
     staff = f.verified_client(cast.practitioner)
-    staff.post(reverse("consent_request", kwargs={"clinic_slug": cast.clinic_a.slug,
-                                                  "patient_id": patient.pk}))
+    staff.post(
+        reverse(
+            "consent_request", kwargs={"clinic_slug": cast.clinic_a.slug, "patient_id": patient.pk}
+        )
+    )
     body = mail.outbox[-1].body
     return re.search(r"http://testserver(/p/\S+/sign/\S+/)", body).group(1)
 
@@ -53,8 +55,10 @@ def open_and_confirm(client: Client, path: str, dob=DOB):
 def sign_post(client: Client, cast, uses=("clinical_record", "social_media"), name="Joanne Smith"):
     import base64
 
-    data = {"full_name": name,
-            "signature": "data:image/png;base64," + base64.b64encode(f.signature_png()).decode()}
+    data = {
+        "full_name": name,
+        "signature": "data:image/png;base64," + base64.b64encode(f.signature_png()).decode(),
+    }
     data.update({f"use_{u}": "on" for u in uses})
     return client.post(reverse("consent_sign", kwargs={"clinic": cast.clinic_a.slug}), data)
 
@@ -64,32 +68,49 @@ def test_active_uses_over_a_sequence(cast, patient):
         with clinic_context(cast.clinic_a.id):
             return selectors.active_uses(clinic=cast.clinic_a, patient=patient)
 
-    f.make_signed_consent(cast.clinic_a, patient, cast.practitioner,
-                          uses=["clinical_record", "social_media"])
+    f.make_signed_consent(
+        cast.clinic_a, patient, cast.practitioner, uses=["clinical_record", "social_media"]
+    )
     assert at_now() == {"clinical_record", "social_media"}
     first_signed = timezone.now()
     with clinic_context(cast.clinic_a.id):
-        services.consent_withdraw(clinic=cast.clinic_a, patient=patient, uses=["social_media"],
-                                  channel="phone", by=cast.practitioner)
+        services.consent_withdraw(
+            clinic=cast.clinic_a,
+            patient=patient,
+            uses=["social_media"],
+            channel="phone",
+            by=cast.practitioner,
+        )
     assert at_now() == {"clinical_record"}
     with clinic_context(cast.clinic_a.id):
-        services.template_new_version(clinic=cast.clinic_a, by=cast.admin, title="New form",
-                                      body="Changed words.", uses_offered=["clinical_record",
-                                                                           "website",
-                                                                           "training"],
-                                      uses_required=["clinical_record"], use_texts={})
-    f.make_signed_consent(cast.clinic_a, patient, cast.practitioner,
-                          uses=["clinical_record", "website"])
+        services.template_new_version(
+            clinic=cast.clinic_a,
+            by=cast.admin,
+            title="New form",
+            body="Changed words.",
+            uses_offered=["clinical_record", "website", "training"],
+            uses_required=["clinical_record"],
+            use_texts={},
+        )
+    f.make_signed_consent(
+        cast.clinic_a, patient, cast.practitioner, uses=["clinical_record", "website"]
+    )
     assert at_now() == {"clinical_record", "website"}
     with clinic_context(cast.clinic_a.id):
-        services.consent_withdraw(clinic=cast.clinic_a, patient=patient,
-                                  uses=["clinical_record", "website"], channel="email",
-                                  by=cast.practitioner)
+        services.consent_withdraw(
+            clinic=cast.clinic_a,
+            patient=patient,
+            uses=["clinical_record", "website"],
+            channel="email",
+            by=cast.practitioner,
+        )
     assert at_now() == set()
     with clinic_context(cast.clinic_a.id):
         # History: at the first signature the two original uses were active.
-        assert selectors.active_uses(clinic=cast.clinic_a, patient=patient,
-                                     at=first_signed) == {"clinical_record", "social_media"}
+        assert selectors.active_uses(clinic=cast.clinic_a, patient=patient, at=first_signed) == {
+            "clinical_record",
+            "social_media",
+        }
         periods = selectors.consent_periods(clinic=cast.clinic_a, patient=patient)
     assert len(periods["clinical_record"]) == 1 and periods["clinical_record"][0].end
     assert len(periods["social_media"]) == 1
@@ -124,7 +145,9 @@ def test_opening_the_link_with_get_or_head_changes_nothing(cast, patient):
     assert open_and_confirm(Client(), path).status_code == 302
 
 
-def test_patient_signs_and_the_evidence_is_complete(cast, patient, django_capture_on_commit_callbacks):
+def test_patient_signs_and_the_evidence_is_complete(
+    cast, patient, django_capture_on_commit_callbacks
+):
     path = send_request(cast, patient)
     client = Client(HTTP_USER_AGENT="PhoneBrowser/1.0")
     open_and_confirm(client, path)
@@ -133,7 +156,8 @@ def test_patient_signs_and_the_evidence_is_complete(cast, patient, django_captur
     assert response.status_code == 302
     with clinic_context(cast.clinic_a.id):
         record = ConsentRecord.objects.select_related("template", "signature", "pdf").get(
-            patient=patient)
+            patient=patient
+        )
         consent_request = record.request
     assert record.uses_granted == ["clinical_record", "social_media"]
     assert "website" in record.uses_refused
@@ -151,8 +175,9 @@ def test_patient_signs_and_the_evidence_is_complete(cast, patient, django_captur
     assert copy.to == ["joanne@example.com"]
     (name, pdf, mime) = copy.attachments[0]
     assert mime == "application/pdf" and pdf.startswith(b"%PDF")
-    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True,
-                          check=True).stdout.decode()
+    text = subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
     assert "Your consent to clinical photographs" in text
     assert "Social media" in text and "Joanne Smith" in text
     assert record.text_sha256 in "".join(text.split())
@@ -178,9 +203,10 @@ def test_a_signature_must_be_drawn(cast, patient):
     path = send_request(cast, patient)
     client = Client()
     open_and_confirm(client, path)
-    response = client.post(reverse("consent_sign", kwargs={"clinic": cast.clinic_a.slug}),
-                           {"full_name": "Joanne Smith", "use_clinical_record": "on",
-                            "signature": ""})
+    response = client.post(
+        reverse("consent_sign", kwargs={"clinic": cast.clinic_a.slug}),
+        {"full_name": "Joanne Smith", "use_clinical_record": "on", "signature": ""},
+    )
     assert "Please draw your signature" in response.content.decode()
 
 
@@ -190,7 +216,8 @@ def test_wrong_date_of_birth_then_lockout_after_five(cast, patient):
     response = open_and_confirm(client, path, dob=date(1990, 1, 1))
     assert response.status_code == 200
     assert "does not match" in response.content.decode() and "4 attempts left" in (
-        response.content.decode())
+        response.content.decode()
+    )
     for _ in range(3):
         open_and_confirm(client, path, dob=date(1990, 1, 1))
     response = open_and_confirm(client, path, dob=date(1990, 1, 1))
@@ -212,7 +239,8 @@ def test_expired_superseded_and_tampered_links(cast, patient):
     assert tampered.status_code == 404 and "not valid" in tampered.content.decode()
     with clinic_context(cast.clinic_a.id):
         ConsentRequest.objects.filter(patient=patient).update(
-            expires_at=timezone.now() - timedelta(seconds=1))
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
     expired = Client().get(second)
     assert expired.status_code == 410 and "expired" in expired.content.decode()
 
@@ -232,11 +260,17 @@ def test_a_token_of_clinic_a_is_refused_under_clinic_b(cast, patient):
 def test_editing_a_signed_template_makes_a_new_version_and_the_old_signature_holds(cast, patient):
     record = f.make_signed_consent(cast.clinic_a, patient, cast.practitioner)
     admin = f.verified_client(cast.admin)
-    response = admin.post(reverse("consent_templates", kwargs={"clinic_slug": cast.clinic_a.slug}), {
-        "title": "Photo consent (revised)", "body": "New wording for everyone.",
-        "offered": ["clinical_record", "website"], "required": ["clinical_record"],
-        "text_clinical_record": "For your care.", "text_website": "On our website.",
-    })
+    response = admin.post(
+        reverse("consent_templates", kwargs={"clinic_slug": cast.clinic_a.slug}),
+        {
+            "title": "Photo consent (revised)",
+            "body": "New wording for everyone.",
+            "offered": ["clinical_record", "website"],
+            "required": ["clinical_record"],
+            "text_clinical_record": "For your care.",
+            "text_website": "On our website.",
+        },
+    )
     assert response.status_code == 302
     with clinic_context(cast.clinic_a.id):
         current = selectors.current_template(clinic=cast.clinic_a)
@@ -244,21 +278,28 @@ def test_editing_a_signed_template_makes_a_new_version_and_the_old_signature_hol
     assert current.version == 2 and record.template.version == 1
     assert record.text_matches_hash()
     assert "Your consent to clinical photographs" in record.text_shown
-    page = admin.get(reverse("consent_record", kwargs={"clinic_slug": cast.clinic_a.slug,
-                                                       "record_id": record.pk}))
+    page = admin.get(
+        reverse(
+            "consent_record", kwargs={"clinic_slug": cast.clinic_a.slug, "record_id": record.pk}
+        )
+    )
     assert "Your consent to clinical photographs" in page.content.decode()
     assert "matches" in page.content.decode()
 
 
 def test_patient_withdraws_social_media_in_one_click_and_the_library_drops_the_photo(
-        cast, patient, django_capture_on_commit_callbacks):
+    cast, patient, django_capture_on_commit_callbacks
+):
     episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
     photo = f.make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner)
-    f.make_signed_consent(cast.clinic_a, patient, cast.practitioner,
-                          uses=["clinical_record", "social_media"])
+    f.make_signed_consent(
+        cast.clinic_a, patient, cast.practitioner, uses=["clinical_record", "social_media"]
+    )
     staff = f.verified_client(cast.practitioner)
-    staff.post(reverse("marketing_add", kwargs={"clinic_slug": cast.clinic_a.slug,
-                                                "photo_id": photo.pk}), {"use": "social_media"})
+    staff.post(
+        reverse("marketing_add", kwargs={"clinic_slug": cast.clinic_a.slug, "photo_id": photo.pk}),
+        {"use": "social_media"},
+    )
     library = reverse("marketing_library", kwargs={"clinic_slug": cast.clinic_a.slug})
     assert str(photo.pk) in staff.get(library).content.decode()
     path = withdraw_path(mail.outbox[0])  # the request e-mail carries it too
@@ -266,8 +307,11 @@ def test_patient_withdraws_social_media_in_one_click_and_the_library_drops_the_p
     page = client.get(client.get(path)["Location"])
     assert "Social media" in page.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("consent_withdraw", kwargs={"clinic": cast.clinic_a.slug}),
-                               {"use": "social_media"}, follow=True)
+        response = client.post(
+            reverse("consent_withdraw", kwargs={"clinic": cast.clinic_a.slug}),
+            {"use": "social_media"},
+            follow=True,
+        )
     assert "Withdrawn: Social media" in response.content.decode()
     with clinic_context(cast.clinic_a.id):
         assert selectors.active_uses(clinic=cast.clinic_a, patient=patient) == {"clinical_record"}
@@ -277,19 +321,24 @@ def test_patient_withdraws_social_media_in_one_click_and_the_library_drops_the_p
     assert any("withdrawal is recorded" in s for s in subjects)
     admin_mail = [m for m in mail.outbox if m.subject.startswith("Consent withdrawn")][0]
     assert cast.admin.email in admin_mail.to
-    patient_page = staff.get(reverse("patient_detail", kwargs={"clinic_slug": cast.clinic_a.slug,
-                                                                "patient_id": patient.pk}))
+    patient_page = staff.get(
+        reverse(
+            "patient_detail", kwargs={"clinic_slug": cast.clinic_a.slug, "patient_id": patient.pk}
+        )
+    )
     assert "Consent withdrawn" in patient_page.content.decode()
 
 
 def test_library_hides_a_photo_at_once_even_before_any_cleanup(cast, patient):
     episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
     photo = f.make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner)
-    f.make_signed_consent(cast.clinic_a, patient, cast.practitioner,
-                          uses=["clinical_record", "website"])
+    f.make_signed_consent(
+        cast.clinic_a, patient, cast.practitioner, uses=["clinical_record", "website"]
+    )
     with clinic_context(cast.clinic_a.id):
-        services.marketing_add(clinic=cast.clinic_a, photo=photo, use="website",
-                               by=cast.practitioner)
+        services.marketing_add(
+            clinic=cast.clinic_a, photo=photo, use="website", by=cast.practitioner
+        )
         # A later signature without website consent replaces the earlier choice.
     f.make_signed_consent(cast.clinic_a, patient, cast.practitioner, uses=["clinical_record"])
     with clinic_context(cast.clinic_a.id):
@@ -300,22 +349,28 @@ def test_photo_cannot_enter_the_library_without_consent(cast, patient):
     episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
     photo = f.make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner)
     staff = f.verified_client(cast.practitioner)
-    response = staff.post(reverse("marketing_add", kwargs={"clinic_slug": cast.clinic_a.slug,
-                                                           "photo_id": photo.pk}),
-                          {"use": "website"}, follow=True)
+    response = staff.post(
+        reverse("marketing_add", kwargs={"clinic_slug": cast.clinic_a.slug, "photo_id": photo.pk}),
+        {"use": "website"},
+        follow=True,
+    )
     assert "has not consented" in response.content.decode()
     with clinic_context(cast.clinic_a.id):
         assert not MarketingItem.objects.filter(photo=photo).exists()
 
 
 def test_staff_record_a_withdrawal_taken_by_phone(cast, patient):
-    f.make_signed_consent(cast.clinic_a, patient, cast.practitioner,
-                          uses=["clinical_record", "training"])
+    f.make_signed_consent(
+        cast.clinic_a, patient, cast.practitioner, uses=["clinical_record", "training"]
+    )
     staff = f.verified_client(cast.practitioner)
-    url = reverse("consent_record_withdrawal", kwargs={"clinic_slug": cast.clinic_a.slug,
-                                                       "patient_id": patient.pk})
-    response = staff.post(url, {"uses": ["training"], "channel": "phone",
-                                "note": "Called on Monday"})
+    url = reverse(
+        "consent_record_withdrawal",
+        kwargs={"clinic_slug": cast.clinic_a.slug, "patient_id": patient.pk},
+    )
+    response = staff.post(
+        url, {"uses": ["training"], "channel": "phone", "note": "Called on Monday"}
+    )
     assert response.status_code == 302
     with clinic_context(cast.clinic_a.id):
         withdrawal = patient.consent_withdrawals.get()
@@ -328,8 +383,11 @@ def test_staff_record_a_withdrawal_taken_by_phone(cast, patient):
 
 
 def test_the_token_is_never_logged_or_stored_in_clear(cast, patient):
-    console = next(h for h in logging.getLogger().handlers
-                   if any(type(flt).__name__ == "RedactTokensFilter" for flt in h.filters))
+    console = next(
+        h
+        for h in logging.getLogger().handlers
+        if any(type(flt).__name__ == "RedactTokensFilter" for flt in h.filters)
+    )
     stream = io.StringIO()
     previous = console.setStream(stream)
     logging.getLogger("django.request").setLevel(logging.INFO)
@@ -349,26 +407,38 @@ def test_the_token_is_never_logged_or_stored_in_clear(cast, patient):
     # Nowhere in the database either (checked as a superuser, across every table).
     dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={connection.settings_dict['NAME']}"
     with psycopg.connect(dsn) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+        ]
     # The test's own transaction is not visible to another connection: search through ours.
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('app.clinic_id', %s, true)", [str(cast.clinic_a.id)])
         for table in tables:
-            cursor.execute(f'SELECT count(*) FROM "{table}" t WHERE t::text LIKE %s',
-                           [f"%{token}%"])
+            cursor.execute(
+                f'SELECT count(*) FROM "{table}" t WHERE t::text LIKE %s', [f"%{token}%"]
+            )
             assert cursor.fetchone()[0] == 0, f"token found in {table}"
 
 
-def test_a_patient_who_cannot_draw_may_adopt_the_typed_name(cast, patient,
-                                                           django_capture_on_commit_callbacks):
+def test_a_patient_who_cannot_draw_may_adopt_the_typed_name(
+    cast, patient, django_capture_on_commit_callbacks
+):
     path = send_request(cast, patient)
     client = Client()
     open_and_confirm(client, path)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("consent_sign", kwargs={"clinic": cast.clinic_a.slug}),
-                               {"full_name": "Joanne Smith", "use_clinical_record": "on",
-                                "signature": "", "typed_signature": "on"})
+        response = client.post(
+            reverse("consent_sign", kwargs={"clinic": cast.clinic_a.slug}),
+            {
+                "full_name": "Joanne Smith",
+                "use_clinical_record": "on",
+                "signature": "",
+                "typed_signature": "on",
+            },
+        )
     assert response.status_code == 302
     with clinic_context(cast.clinic_a.id):
         record = ConsentRecord.objects.get(patient=patient)
@@ -377,6 +447,10 @@ def test_a_patient_who_cannot_draw_may_adopt_the_typed_name(cast, patient,
         png = storage.blob_read(record.signature)
     assert record.signature_method == "typed"
     assert png.startswith(b"\x89PNG")
-    text = subprocess.run(["pdftotext", "-", "-"], input=mail.outbox[-1].attachments[0][1],
-                          capture_output=True, check=True).stdout.decode()
+    text = subprocess.run(
+        ["pdftotext", "-", "-"],
+        input=mail.outbox[-1].attachments[0][1],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     assert "typed name adopted" in " ".join(text.split())

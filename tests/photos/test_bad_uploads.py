@@ -22,11 +22,13 @@ BAD_FILES = {
     "text renamed .jpg": ("notes.jpg", lambda: b"Patient notes\nline two\n" * 20, "text"),
     "PDF renamed .jpg": ("scan.jpg", images.minimal_pdf, "PDF"),
     "60000x60000 PNG": ("bomb.png", images.png_bomb, "megapixels"),
-    "10000x10000 JPEG": ("huge.jpg", lambda: images.jpeg_claiming_size(10000, 10000),
-                         "megapixels"),
+    "10000x10000 JPEG": ("huge.jpg", lambda: images.jpeg_claiming_size(10000, 10000), "megapixels"),
     "500-frame GIF": ("anim.gif", lambda: images.animated("GIF", 500), "GIF"),
-    "path and NUL in the name": ("../../etc/pass\x00wd.jpg", lambda: b"not an image at all",
-                                 "passwd.jpg"),
+    "path and NUL in the name": (
+        "../../etc/pass\x00wd.jpg",
+        lambda: b"not an image at all",
+        "passwd.jpg",
+    ),
 }
 
 

@@ -20,11 +20,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--clinic", metavar="SLUG")
-        parser.add_argument("--new-clinic-key", action="store_true",
-                            help="also start a new clinic key version and re-wrap data keys")
+        parser.add_argument(
+            "--new-clinic-key",
+            action="store_true",
+            help="also start a new clinic key version and re-wrap data keys",
+        )
 
-    def handle(self, *args, clinic: str | None = None, new_clinic_key: bool = False,
-               **options) -> None:
+    def handle(
+        self, *args, clinic: str | None = None, new_clinic_key: bool = False, **options
+    ) -> None:
         clinics = Clinic.objects.order_by("slug")
         if clinic:
             clinics = clinics.filter(slug=clinic)
@@ -34,12 +38,16 @@ class Command(BaseCommand):
         for target in clinics:
             with clinic_context(target.id):
                 rewrapped = keys.rewrap_clinic_keys(target.id)
-                details = {"clinic_keys_rewrapped": rewrapped,
-                           "wrapped_by": keys.current_wrapper_id()}
+                details = {
+                    "clinic_keys_rewrapped": rewrapped,
+                    "wrapped_by": keys.current_wrapper_id(),
+                }
                 if new_clinic_key:
                     version, data_keys = keys.rotate_clinic_key(target.id)
                     details.update(new_version=version, data_keys_rewrapped=data_keys)
-                record(clinic=target, action="keys.rotated", actor_label="rotate_keys",
-                       details=details)
-            self.stdout.write(f"{target.slug}: " + ", ".join(f"{k}={v}"
-                                                              for k, v in details.items()))
+                record(
+                    clinic=target, action="keys.rotated", actor_label="rotate_keys", details=details
+                )
+            self.stdout.write(
+                f"{target.slug}: " + ", ".join(f"{k}={v}" for k, v in details.items())
+            )
