@@ -108,3 +108,15 @@ class PasswordChangeForm(forms.Form):
         password = self.cleaned_data["new_password"]
         password_validation.validate_password(password, self.user)
         return password
+
+
+class ClinicSettingsForm(forms.Form):
+    name = forms.CharField(label="Clinic name", max_length=150)
+    logo = forms.FileField(
+        required=False,
+        label="Logo",
+        help_text="PNG, JPEG or WebP, under 2 MB. Shown to patients on the "
+        "consent pages and on PDF copies.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+    remove_logo = forms.BooleanField(required=False, label="Remove the current logo")

@@ -74,10 +74,16 @@ class Clinic(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     slug = models.SlugField(max_length=60, unique=True)
     name = models.CharField(max_length=150)
+    # The clinic's logo for patient-facing pages and PDFs: a PNG we re-encoded, at most 512 px.
+    logo = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_logo(self) -> bool:
+        return bool(self.logo)
 
 
 class Role(models.TextChoices):

@@ -26,6 +26,7 @@ PERMISSIONS: dict[str, str] = {
     "consent.templates": "Edit the clinic's consent form",
     "marketing.manage": "Add photos to the marketing library (with consent)",
     "staff.manage": "Invite staff, change roles, deactivate",
+    "clinic.settings": "Change the clinic's name and logo",
     "audit.view": "Read the audit trail",
     "export.create": "Export records for insurers and subject-access requests",
 }

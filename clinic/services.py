@@ -297,3 +297,78 @@ def password_change(*, user: User, new_password: str, request: HttpRequest | Non
     user.renew_security_stamp()
     user.save(update_fields=["password", "security_stamp"])
     record_for_user_clinics(user=user, action="auth.password_changed", request=request)
+
+
+# --- branding --------------------------------------------------------------------------------
+
+LOGO_MAX_BYTES = 2 * 1024 * 1024
+LOGO_MAX_SIDE = 512
+
+
+def logo_png(data: bytes) -> bytes:
+    """An uploaded logo checked by content and re-encoded as a small PNG (no metadata)."""
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise ValidationError("The logo file is empty.")
+    if len(data) > LOGO_MAX_BYTES:
+        raise ValidationError("The logo must be under 2 MB.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"])
+            if image.width * image.height > 16_000_000:
+                raise ValidationError("The logo is too large; use an image under 4000 x 4000.")
+            image.load()
+    except (
+        UnidentifiedImageError,
+        OSError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as error:
+        raise ValidationError("The logo must be a PNG, JPEG or WebP image.") from error
+    image = image.convert("RGBA")
+    image.thumbnail((LOGO_MAX_SIDE, LOGO_MAX_SIDE))
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+@transaction.atomic
+def clinic_update_branding(
+    *,
+    clinic: Clinic,
+    by: User,
+    name: str,
+    logo: bytes | None = None,
+    remove_logo: bool = False,
+    request: HttpRequest | None = None,
+) -> Clinic:
+    """Rename the clinic and set or remove its logo (shown to patients and on PDFs)."""
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError("The clinic needs a name.")
+    changes = []
+    if name != clinic.name:
+        clinic.name = name
+        changes.append("name")
+    if logo is not None:
+        clinic.logo = logo_png(logo)
+        changes.append("logo")
+    elif remove_logo and clinic.logo:
+        clinic.logo = None
+        changes.append("logo removed")
+    if changes:
+        clinic.save(update_fields=["name", "logo"])
+        record(
+            clinic=clinic,
+            action="clinic.branding_changed",
+            actor=by,
+            request=request,
+            target=clinic,
+            details={"changed": changes},
+        )
+    return clinic

@@ -57,6 +57,7 @@ clinic_patterns = [
     path(
         "marketing/<uuid:item_id>/remove/", consent_views.marketing_remove, name="marketing_remove"
     ),
+    path("settings/", views.clinic_settings, name="clinic_settings"),
     path("staff/", views.staff_list, name="staff_list"),
     path("staff/<uuid:membership_id>/", views.staff_detail, name="staff_detail"),
 ]
@@ -73,6 +74,7 @@ urlpatterns = [
     # The patient's own pages: no account, reached from e-mailed links.
     path("p/<slug:clinic>/sign/<str:token>/", consent_views.sign_start, name="consent_sign_start"),
     path("p/<slug:clinic>/sign/", consent_views.sign, name="consent_sign"),
+    path("p/<slug:clinic>/logo.png", views.clinic_logo, name="clinic_logo"),
     path("p/<slug:clinic>/signed/", consent_views.signed, name="consent_signed"),
     path(
         "p/<slug:clinic>/withdraw/<str:token>/",

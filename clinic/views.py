@@ -21,6 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic import selectors, services
 from clinic.forms import (
+    ClinicSettingsForm,
     EnrolForm,
     InviteForm,
     LoginForm,
@@ -404,3 +405,38 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@require("clinic.settings")
+def clinic_settings(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+    """The clinic's name and logo."""
+    form = ClinicSettingsForm(
+        request.POST or None, request.FILES or None, initial={"name": request.clinic.name}
+    )
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["logo"]
+        try:
+            services.clinic_update_branding(
+                clinic=request.clinic,
+                by=request.user,
+                name=form.cleaned_data["name"],
+                logo=upload.read() if upload else None,
+                remove_logo=form.cleaned_data["remove_logo"],
+                request=request,
+            )
+        except ValidationError as error:
+            form.add_error("logo" if upload else None, error.messages)
+        else:
+            messages.success(request, "Clinic settings saved.")
+            return redirect("clinic_settings", clinic_slug=clinic_slug)
+    return render(request, "clinic/settings.html", {"form": form})
+
+
+def clinic_logo(request: HttpRequest, clinic: str) -> HttpResponse:
+    """The clinic's logo, public (it is on every consent page and e-mailed PDF)."""
+    found = selectors.clinic_by_slug(clinic)
+    if found is None or not found.logo:
+        raise Http404("No logo")
+    response = HttpResponse(bytes(found.logo), content_type="image/png")
+    response["Cache-Control"] = "public, max-age=3600"
+    return response

@@ -54,6 +54,7 @@ MATRIX = {
     "marketing_library": lambda o: {},
     "marketing_add": lambda o: {"photo_id": o["photo"].pk},
     "marketing_remove": lambda o: {"item_id": o["marketing_item"].pk},
+    "clinic_settings": lambda o: {},
     "staff_list": lambda o: {},
     "staff_detail": lambda o: {"membership_id": o["membership"].pk},
 }
