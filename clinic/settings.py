@@ -277,6 +277,8 @@ CSRF_COOKIE_HTTPONLY = True
 # Django refuses bodies with more files than this outright; the upload view has its own, lower
 # limit (100 photos) so that it can say so clearly.
 DATA_UPLOAD_MAX_NUMBER_FILES = 1000
+# Uploads stay in memory (bounded), never in a plaintext temporary file.
+FILE_UPLOAD_HANDLERS = ["photos.uploads.BoundedMemoryUploadHandler"]
 
 INVITATION_LIFETIME = timedelta(days=env.int("INVITATION_DAYS", default=7))
 CONSENT_LINK_LIFETIME = timedelta(days=env.int("CONSENT_LINK_DAYS", default=7))

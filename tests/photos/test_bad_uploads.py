@@ -48,3 +48,35 @@ def test_bad_upload_is_refused_with_a_clear_message_and_nothing_is_stored(cast, 
     with clinic_context(cast.clinic_a.id):
         assert not Photo.objects.filter(clinic=cast.clinic_a).exists()
         assert not Blob.objects.filter(clinic=cast.clinic_a).exists()
+
+
+def test_uploads_never_touch_disk_in_plaintext(cast, monkeypatch):
+    """A large upload stays in memory: Django's temporary-file spooling is never used."""
+    from django.core.files import uploadedfile
+
+    spooled = []
+    original_init = uploadedfile.TemporaryUploadedFile.__init__
+
+    def recording_init(self, *args, **kwargs):
+        spooled.append(args)
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(uploadedfile.TemporaryUploadedFile, "__init__", recording_init)
+    patient = f.make_patient(cast.clinic_a, cast.admin)
+    episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
+    client = f.verified_client(cast.practitioner)
+    big = images.encode(images.photo_like(3000, 2250, grain=60), "JPEG", quality=97)
+    assert len(big) > 2.5 * 2**20  # over Django's in-memory default
+    response = upload(client, cast.clinic_a, patient, episode, [("big.jpg", big)])
+    assert response.status_code == 200, response.content
+    assert spooled == []
+
+
+def test_a_file_over_the_limit_is_refused_by_its_real_size(cast):
+    patient = f.make_patient(cast.clinic_a, cast.admin)
+    episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
+    client = f.verified_client(cast.practitioner)
+    huge = images.encode(images.photo_like(400, 300), "JPEG") + b"\0" * (60 * 2**20)
+    response = upload(client, cast.clinic_a, patient, episode, [("sixty.jpg", huge)])
+    assert response.status_code == 400
+    assert "60 MB" in response.json()["results"][0]["message"]
