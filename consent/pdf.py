@@ -35,9 +35,10 @@ def render_consent_pdf(consent_record: ConsentRecord) -> bytes:
                 for code, _label, text, required in consent_record.template.uses()
             ],
             "signature_data_url": f"data:image/png;base64,{signature}",
-        "logo_data_url": "data:image/png;base64,"
-        + base64.b64encode(bytes(consent_record.clinic.logo)).decode()
-        if consent_record.clinic.logo else "",
+            "logo_data_url": "data:image/png;base64,"
+            + base64.b64encode(bytes(consent_record.clinic.logo)).decode()
+            if consent_record.clinic.logo
+            else "",
         },
     )
     return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()

@@ -83,7 +83,9 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
                 if getattr(upload, "over_limit", False) and upload.size <= MAX_UPLOAD_BYTES:
                     raise ImageRejected(
                         f"{name} did not fit in this upload with the others; send fewer "
-                        "photos at a time.", "too_large")
+                        "photos at a time.",
+                        "too_large",
+                    )
                 if upload.size > MAX_UPLOAD_BYTES:
                     raise ImageRejected(
                         f"{name} is {upload.size / 2**20:.0f} MB; the limit is "
