@@ -182,10 +182,41 @@ def crypto_figures() -> dict[str, float]:
     }
 
 
+def search_figures() -> dict[str, float]:
+    """benchmarks/search.py in a throw-away PostgreSQL database (skipped without PostgreSQL)."""
+    import subprocess
+
+    import psycopg
+
+    name = f"clinicphotos_bench_{os.getpid()}"
+    admin = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+    except psycopg.OperationalError as error:
+        print(f"patient search figures skipped: {error}", file=sys.stderr)
+        return {}
+    try:
+        env = {**os.environ, "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}"}
+        env.pop("REDIS_URL", None)
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "search.py")],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(result.stdout.strip().splitlines()[-1])
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         figures = photo_figures(Path(tmp)) | heic_figures(Path(tmp)) | crypto_figures()
+    figures |= search_figures()
     figures["pipeline_vs_naive"] = figures["photo_pipeline_ms"] / figures["photo_naive_ms"]
     figures["heic_pipeline_vs_decode"] = figures["heic_pipeline_ms"] / figures["heic_decode_ms"]
     figures["encrypt_vs_raw"] = figures["encrypt_mb_s"] / figures["aesgcm_raw_mb_s"]
