@@ -9,8 +9,17 @@ import re
 TOKEN_PATH = re.compile(r"(/(?:invite|p/[\w-]+/(?:sign|withdraw))/(?:[\w-]+/)?)[A-Za-z0-9_\-]{20,}")
 
 
+# The same paths URL-encoded, as in a ?next= parameter.
+ENCODED_TOKEN_PATH = re.compile(
+    r"((?:%2F|/)(?:invite|p(?:%2F|/)[\w-]+(?:%2F|/)(?:sign|withdraw))(?:%2F|/)"
+    r"(?:[\w-]+(?:%2F|/))?)[A-Za-z0-9_\-]{20,}",
+    re.IGNORECASE,
+)
+
+
 def redact(text: str) -> str:
-    return TOKEN_PATH.sub(r"\1[redacted]", text)
+    text = TOKEN_PATH.sub(r"\1[redacted]", text)
+    return ENCODED_TOKEN_PATH.sub(r"\1[redacted]", text)
 
 
 class RedactTokensFilter(logging.Filter):

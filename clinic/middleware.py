@@ -78,4 +78,8 @@ class ClinicMiddleware:
                 return page_not_found(request, Http404("No such clinic"))
             request.clinic = clinic
             request.membership = membership
-            return self.get_response(request)
+            response = self.get_response(request)
+        # Patient data must not linger in a shared tablet's browser cache after sign-out.
+        if "Cache-Control" not in response:
+            response["Cache-Control"] = "private, no-store"
+        return response

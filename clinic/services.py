@@ -20,7 +20,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.services import record
 from clinic import selectors
 from clinic.models import Clinic, Invitation, Membership, Role, User
-from clinic.tenancy import clinic_context
+from clinic.tenancy import clinic_context, user_context
 from clinic.tokens import new_token
 
 
@@ -288,6 +288,25 @@ def two_factor_reset(*, user: User, request: HttpRequest | None = None) -> None:
     user.renew_security_stamp()
     user.save(update_fields=["security_stamp"])
     record_for_user_clinics(user=user, action="auth.2fa_reset", request=request)
+
+
+def staff_reset_two_factor(
+    *, clinic: Clinic, membership: Membership, by: User, request: HttpRequest | None = None
+) -> None:
+    """An admin resets a lost authenticator, only for someone who works at this clinic alone:
+    one clinic's admin must not weaken the sign-in of an account other clinics rely on."""
+    with user_context(membership.user_id):
+        elsewhere = (
+            Membership.objects.filter(user_id=membership.user_id, is_active=True)
+            .exclude(clinic=clinic)
+            .exists()
+        )
+    if elsewhere:
+        raise ValidationError(
+            f"{membership.user} also works at another clinic, so only they can "
+            "reset their two-factor sign-in, from their account page."
+        )
+    two_factor_reset(user=membership.user, request=request)
 
 
 @transaction.atomic

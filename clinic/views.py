@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 from django_otp import login as otp_login
@@ -109,6 +110,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("login")
 
 
+@never_cache
 def two_factor_setup(request: HttpRequest) -> HttpResponse:
     """First sign-in: scan the QR code (drawn on this server) and confirm one code."""
     if not request.user.is_authenticated:
@@ -156,6 +158,7 @@ def _b32(device: TOTPDevice) -> str:
     return " ".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
+@never_cache
 def two_factor_verify(request: HttpRequest) -> HttpResponse:
     """Step two on every sign-in: a TOTP code (never the same one twice) or a backup code."""
     if not request.user.is_authenticated:
@@ -212,6 +215,7 @@ def _match_token(user: User, token: str):
     return None
 
 
+@never_cache
 def backup_codes(request: HttpRequest) -> HttpResponse:
     """Shows freshly issued backup codes, once."""
     if not request.user.is_authenticated or not request.user.is_verified():
@@ -222,6 +226,7 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/backup_codes.html", {"codes": codes})
 
 
+@never_cache
 def account(request: HttpRequest) -> HttpResponse:
     """Your own account: password, authenticator, backup codes."""
     if not request.user.is_authenticated or not request.user.is_verified():
@@ -266,6 +271,7 @@ def account(request: HttpRequest) -> HttpResponse:
     )
 
 
+@never_cache
 def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
     """An invited person joins: a new account with a password, or an existing one signed in.
     (The clinic in this public link is not ``clinic_slug``: that name marks staff-only URLs.)"""
@@ -388,7 +394,9 @@ def staff_detail(request: HttpRequest, clinic_slug: str, membership_id) -> HttpR
                 messages.success(request, f"{membership.user} can no longer open this clinic.")
                 return redirect("staff_list", clinic_slug=clinic_slug)
             if action == "reset_2fa" and membership.is_active:
-                services.two_factor_reset(user=membership.user, request=request)
+                services.staff_reset_two_factor(
+                    clinic=request.clinic, membership=membership, by=request.user, request=request
+                )
                 messages.success(
                     request,
                     f"{membership.user} will set up two-factor sign-in "

@@ -110,4 +110,9 @@ def notify_withdrawal(*, clinic_id: str, withdrawal_id: str) -> None:
                 "uses": uses,
             },
         )
-        send_mail(f"Consent withdrawn: {patient.full_name} ({', '.join(uses)})", body, None, admins)
+        send_mail(
+            " ".join(f"Consent withdrawn: {patient.full_name} ({', '.join(uses)})".split()),
+            body,
+            None,
+            admins,
+        )

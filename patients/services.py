@@ -37,6 +37,16 @@ def _check_email_free(clinic: Clinic, email: str, exclude_id=None) -> None:
         )
 
 
+def _tidy(data: dict[str, Any]) -> dict[str, Any]:
+    """Names and e-mail on one line, single-spaced: they end up in e-mail subjects and PDFs."""
+    for field in ("first_name", "last_name"):
+        if field in data:
+            data[field] = " ".join(str(data[field]).split())
+    if "email" in data:
+        data["email"] = data["email"].strip().lower()
+    return data
+
+
 def _changes(obj: Any, data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, list[str]]:
     changed = {}
     for field in fields:
@@ -50,7 +60,7 @@ def patient_create(
     *, clinic: Clinic, by: User, request: HttpRequest | None = None, **data: Any
 ) -> Patient:
     """Register a new patient with the clinic."""
-    data["email"] = data.get("email", "").strip().lower()
+    data = _tidy({"email": "", **data})
     _check_email_free(clinic, data["email"])
     patient = Patient(clinic=clinic, created_by=by, **{f: data.get(f, "") for f in PATIENT_FIELDS})
     patient.refresh_search_fields()
@@ -71,8 +81,8 @@ def patient_update(
     *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None, **data: Any
 ) -> Patient:
     """Change a patient's details; the audit event names the fields that changed."""
+    data = _tidy(data)
     if "email" in data:
-        data["email"] = data["email"].strip().lower()
         _check_email_free(clinic, data["email"], exclude_id=patient.pk)
     changed = _changes(patient, data, PATIENT_FIELDS)
     if not changed:

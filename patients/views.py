@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -110,12 +109,7 @@ def _consent_context(request: HttpRequest, patient) -> dict:
 
 
 def _photo_context(request: HttpRequest, patient) -> dict:
-    filters = {name: request.GET.get(name, "")[:40] for name in photo_selectors.FILTERS}
-    if filters["episode"]:
-        try:
-            uuid.UUID(filters["episode"])
-        except ValueError:
-            filters["episode"] = ""
+    filters = photo_selectors.clean_filters(request.GET)
     photos = photo_selectors.photos_of(clinic=request.clinic, patient=patient, filters=filters)
     layout = "grid" if request.GET.get("layout") == "grid" else "timeline"
     if layout == "timeline":

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import QuerySet
 
 from clinic.models import Clinic
 from patients.models import Patient
-from photos.models import Photo, PhotoStatus, Stage
+from patients.vocab import FacialArea
+from photos.models import Photo, PhotoStatus, Stage, View
 
 FILTERS = ("episode", "stage", "area", "view")
 
@@ -16,10 +19,27 @@ def photos_of(
 ) -> QuerySet[Photo]:
     """The patient's photos (not deleted), oldest first, filtered by episode/stage/area/view."""
     qs = Photo.objects.filter(clinic=clinic, patient=patient, deleted_at__isnull=True)
-    for name, value in (filters or {}).items():
-        if name in FILTERS and value:
+    for name, value in clean_filters(filters or {}).items():
+        if value:
             qs = qs.filter(**{f"{name}_id" if name == "episode" else name: value})
     return qs.select_related("episode", "taken_by")
+
+
+def clean_filters(filters: dict[str, str]) -> dict[str, str]:
+    """Only known filters with valid values (from a URL anything may arrive); others are ''."""
+    allowed = {"stage": Stage.values, "area": FacialArea.values, "view": View.values}
+    cleaned = {}
+    for name in FILTERS:
+        value = (filters.get(name) or "")[:40]
+        if name == "episode":
+            try:
+                value = str(uuid.UUID(value)) if value else ""
+            except ValueError:
+                value = ""
+        elif value not in allowed[name]:
+            value = ""
+        cleaned[name] = value
+    return cleaned
 
 
 def photo_get(*, clinic: Clinic, photo_id, include_deleted: bool = False) -> Photo | None:

@@ -11,11 +11,16 @@ from __future__ import annotations
 import io
 
 from django.core.files.uploadedfile import InMemoryUploadedFile
-from django.core.files.uploadhandler import FileUploadHandler
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 
 from photos.imaging import MAX_UPLOAD_BYTES
 
 MAX_REQUEST_KEPT_BYTES = 5 * MAX_UPLOAD_BYTES
+
+
+# The only views that take files. Any other URL (the login page, a consent page) gets its files
+# skipped unread, so an anonymous POST cannot make the server hold them.
+UPLOAD_VIEWS = frozenset({"photo_upload", "clinic_settings"})
 
 
 class BoundedMemoryUploadHandler(FileUploadHandler):
@@ -25,7 +30,14 @@ class BoundedMemoryUploadHandler(FileUploadHandler):
         super().__init__(request)
         self.kept_in_request = 0
 
+    def _accepts_files(self) -> bool:
+        match = getattr(self.request, "resolver_match", None)
+        user = getattr(self.request, "user", None)
+        return bool(match and match.url_name in UPLOAD_VIEWS and user and user.is_authenticated)
+
     def new_file(self, *args, **kwargs) -> None:
+        if not self._accepts_files():
+            raise SkipFile()
         super().new_file(*args, **kwargs)
         self.buffer = io.BytesIO()
         self.size = 0

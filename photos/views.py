@@ -182,7 +182,7 @@ def photo_ghost(request: HttpRequest, clinic_slug: str, patient_id) -> JsonRespo
 def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
     """The viewer: one photo large, with its details and previous/next of the same patient."""
     photo = _photo_or_404(request, photo_id)
-    filters = {k: request.GET.get(k, "") for k in selectors.FILTERS}
+    filters = selectors.clean_filters(request.GET)
     siblings = list(
         selectors.photos_of(
             clinic=request.clinic, patient=photo.patient, filters=filters
