@@ -28,47 +28,12 @@ REPEATS = 7
 
 
 def _load(clinic, count: int, rng: random.Random) -> None:
+    from clinic.demo import FIRST, LAST
     from patients.models import Patient, normalise_name, phone_digits
 
-    first = [
-        "Olivia",
-        "Amara",
-        "Sophie",
-        "Grace",
-        "Isla",
-        "Priya",
-        "Hannah",
-        "Chloe",
-        "Zara",
-        "Joanne",
-        "Lucy",
-        "Megan",
-        "Aisha",
-        "Ella",
-        "Freya",
-        "Jade",
-        "Holly",
-        "Kate",
-    ]
-    last = [
-        "Smith",
-        "Jones",
-        "Taylor",
-        "Brown",
-        "Williams",
-        "Wilson",
-        "Patel",
-        "Khan",
-        "Evans",
-        "Thomas",
-        "Roberts",
-        "Walker",
-        "Wright",
-        "Green",
-        "Hall",
-        "Clarke",
-        "Smithson",
-    ]
+    # The demo's names, plus near-misses so "jo smi" has to tell Joanne Smith from Smithson.
+    first = [*FIRST, "Joanne"]
+    last = [*LAST, "Smithson"]
     batch = []
     for i in range(count):
         f, surname = rng.choice(first), rng.choice(last)

@@ -24,7 +24,7 @@ from consent.forms import (
     TemplateForm,
 )
 from consent.models import MARKETING_USES, ConsentUse, WithdrawalChannel
-from patients import selectors as patient_selectors
+from patients.views import patient_or_404
 from photos import selectors as photo_selectors
 from photos import storage
 
@@ -285,13 +285,6 @@ def withdraw(request: HttpRequest, clinic: str) -> HttpResponse:
 # --- staff --------------------------------------------------------------------------------------
 
 
-def _patient_or_404(request: HttpRequest, patient_id):
-    patient = patient_selectors.patient_get(clinic=request.clinic, patient_id=patient_id)
-    if patient is None:
-        raise Http404("No such patient")
-    return patient
-
-
 def _patient_url(clinic_slug: str, patient_id) -> str:
     return (
         reverse("patient_detail", kwargs={"clinic_slug": clinic_slug, "patient_id": patient_id})
@@ -301,7 +294,7 @@ def _patient_url(clinic_slug: str, patient_id) -> str:
 
 @require("consent.send")
 def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
-    patient = _patient_or_404(request, patient_id)
+    patient = patient_or_404(request, patient_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     try:
@@ -320,7 +313,7 @@ def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
 @require("consent.send")
 def record_withdrawal(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """Staff record a withdrawal the patient asked for in person, by phone or in writing."""
-    patient = _patient_or_404(request, patient_id)
+    patient = patient_or_404(request, patient_id)
     active = selectors.active_uses(clinic=request.clinic, patient=patient)
     form = StaffWithdrawalForm(request.POST or None, active=active)
     if request.method == "POST" and form.is_valid():

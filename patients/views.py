@@ -23,7 +23,8 @@ from photos.models import Stage, View
 PAGE_SIZE = 25
 
 
-def _patient_or_404(request: HttpRequest, patient_id):
+def patient_or_404(request: HttpRequest, patient_id):
+    """The open clinic's patient, or a 404 (another clinic's id looks like no patient at all)."""
     patient = selectors.patient_get(clinic=request.clinic, patient_id=patient_id)
     if patient is None:
         raise Http404("No such patient")
@@ -75,7 +76,7 @@ def patient_create(request: HttpRequest, clinic_slug: str) -> HttpResponse:
 
 @require("patients.view")
 def patient_detail(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
-    patient = _patient_or_404(request, patient_id)
+    patient = patient_or_404(request, patient_id)
     services.patient_viewed(
         clinic=request.clinic, patient=patient, by=request.user, request=request
     )
@@ -128,7 +129,7 @@ def _photo_context(request: HttpRequest, patient) -> dict:
 
 @require("patients.edit")
 def patient_edit(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
-    patient = _patient_or_404(request, patient_id)
+    patient = patient_or_404(request, patient_id)
     form = PatientForm(
         request.POST or None,
         instance=None,
@@ -153,7 +154,7 @@ def patient_edit(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
 
 @require("patients.edit")
 def patient_archive(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
-    patient = _patient_or_404(request, patient_id)  # before the method check: 404 comes first
+    patient = patient_or_404(request, patient_id)  # before the method check: 404 comes first
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     if request.POST.get("restore"):
@@ -171,7 +172,7 @@ def patient_archive(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
 
 @require("episodes.edit")
 def episode_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
-    patient = _patient_or_404(request, patient_id)
+    patient = patient_or_404(request, patient_id)
     initial = {"performed_on": timezone.localdate()}
     if request.membership.role in ("practitioner", "admin"):
         initial["practitioner"] = request.user.pk

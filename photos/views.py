@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from clinic.permissions import require
 from consent.models import MARKETING_USES, ConsentUse
-from patients import selectors as patient_selectors
+from patients.views import patient_or_404
 from photos import selectors, services
 from photos.forms import DeleteForm, PhotoDetailsForm
 from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, display_name
@@ -20,13 +20,6 @@ from photos.models import Photo, PhotoStatus
 from photos.storage import BlobUnreadable, StorageUnavailable
 
 NO_STORE = "private, no-store, max-age=0"
-
-
-def _patient_or_404(request: HttpRequest, patient_id):
-    patient = patient_selectors.patient_get(clinic=request.clinic, patient_id=patient_id)
-    if patient is None:
-        raise Http404("No such patient")
-    return patient
 
 
 def _photo_or_404(request: HttpRequest, photo_id) -> Photo:
@@ -52,7 +45,7 @@ def photo_urls(clinic_slug: str, photo: Photo) -> dict[str, str]:
 @require("photos.upload")
 def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """Choose, drop or capture photos; each file is checked by content and stored encrypted."""
-    patient = _patient_or_404(request, patient_id)
+    patient = patient_or_404(request, patient_id)
     form = PhotoDetailsForm(request.POST or None, patient=patient)
     if request.method != "POST":
         return render(
@@ -136,7 +129,7 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
 @require("photos.view")
 def photo_status(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResponse:
     """Processing state of the patient's photos, for the page to update without a reload."""
-    patient = _patient_or_404(request, patient_id)
+    patient = patient_or_404(request, patient_id)
     ids = []
     for value in request.GET.get("ids", "").split(",")[:200]:
         try:
@@ -159,7 +152,7 @@ def photo_status(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResp
 @require("photos.view")
 def photo_ghost(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResponse:
     """The earlier photo of the same area and view, to line a new one up against."""
-    patient = _patient_or_404(request, patient_id)
+    patient = patient_or_404(request, patient_id)
     photo = selectors.ghost_for(
         clinic=request.clinic,
         patient=patient,

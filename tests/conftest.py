@@ -108,6 +108,12 @@ def superuser() -> Iterator[psycopg.Connection]:
         yield conn
 
 
+def superuser_test_db_dsn() -> str:
+    """The test database as the cluster's superuser: what a malicious DBA could do, and a
+    second connection that sees only committed data."""
+    return f"host=127.0.0.1 port=5432 user=postgres dbname={connections['default'].settings_dict['NAME']}"
+
+
 def _create_roles(conn: psycopg.Connection) -> None:
     # Parallel workers share the cluster's roles: one at a time, or ALTER ROLE collides.
     conn.execute("SELECT pg_advisory_lock(727001)")
@@ -212,6 +218,23 @@ class S3Server:
             self.process = None
 
 
+def s3_blob_storage(endpoint: str, bucket: str) -> dict:
+    """The STORAGES entry for a test S3 server, configured as production configures S3."""
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint,
+            "region_name": "eu-west-2",
+            "access_key": "test",
+            "secret_key": "test",
+            "default_acl": "private",
+            "file_overwrite": False,
+            "querystring_auth": False,
+        },
+    }
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """An S3 server for the whole session; blob storage points at its private bucket."""
@@ -230,19 +253,7 @@ def s3_server() -> Iterator[S3Server]:
     client.create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
     )
-    blob_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": bucket,
-            "endpoint_url": server.endpoint,
-            "region_name": "eu-west-2",
-            "access_key": "test",
-            "secret_key": "test",
-            "default_acl": "private",
-            "file_overwrite": False,
-            "querystring_auth": False,
-        },
-    }
+    blob_storage = s3_blob_storage(server.endpoint, bucket)
     override = override_settings(
         STORAGES={**settings.STORAGES, "default": blob_storage, "blobs": blob_storage}
     )

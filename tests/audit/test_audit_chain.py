@@ -15,7 +15,7 @@ from audit.verify import verify_chain
 from clinic import demo
 from clinic.tenancy import clinic_context
 from tests import factories as f
-from tests.conftest import ROOT
+from tests.conftest import ROOT, superuser_test_db_dsn
 
 
 @pytest.mark.django_db
@@ -124,7 +124,7 @@ def test_verify_audit_passes_on_seeded_data_and_names_the_event_an_owner_altered
     # As the database owner with triggers disabled for the session (what a malicious DBA
     # could do): alter one event.
     with psycopg.connect(
-        f"host=127.0.0.1 port=5432 user=postgres dbname={connection.settings_dict['NAME']}",
+        superuser_test_db_dsn(),
         autocommit=True,
     ) as dba:
         dba.execute("SET session_replication_role = replica")
@@ -145,7 +145,7 @@ def test_verify_audit_passes_on_seeded_data_and_names_the_event_an_owner_altered
         assert "altered" in result.stdout
     finally:
         with psycopg.connect(
-            f"host=127.0.0.1 port=5432 user=postgres dbname={connection.settings_dict['NAME']}",
+            superuser_test_db_dsn(),
             autocommit=True,
         ) as dba:
             dba.execute("SET session_replication_role = replica")
@@ -160,7 +160,7 @@ def test_deleted_event_is_named_as_a_gap(committed_db):
     clinic = f.make_clinic()
     events = [record(clinic=clinic, action="test.gap", details={"i": i}) for i in range(3)]
     with psycopg.connect(
-        f"host=127.0.0.1 port=5432 user=postgres dbname={connection.settings_dict['NAME']}",
+        superuser_test_db_dsn(),
         autocommit=True,
     ) as dba:
         dba.execute("SET session_replication_role = replica")

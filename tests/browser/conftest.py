@@ -236,12 +236,9 @@ class Journey:
         self.follow(self.page.get_by_role("button", name="Sign out"))
 
 
-@pytest.fixture(params=list(VIEWPORTS), ids=list(VIEWPORTS))
-def journey(request, browser, server) -> Iterator[Journey]:
-    viewport = request.param
-    context = browser.new_context(base_url=server.url, locale="en-GB", **VIEWPORTS[viewport])
-    context.set_default_timeout(10_000)
-    page = context.new_page()
+def watch_for_errors(page) -> list[str]:
+    """What should never happen in any page: script and CSP errors, failed assets, a page
+    served without the strict CSP. Returns the list the page's events fill."""
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
 
@@ -262,6 +259,16 @@ def journey(request, browser, server) -> Iterator[Journey]:
 
     page.on("console", on_console)
     page.on("response", on_response)
+    return errors
+
+
+@pytest.fixture(params=list(VIEWPORTS), ids=list(VIEWPORTS))
+def journey(request, browser, server) -> Iterator[Journey]:
+    viewport = request.param
+    context = browser.new_context(base_url=server.url, locale="en-GB", **VIEWPORTS[viewport])
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors = watch_for_errors(page)
     journey = Journey(page, server.url, viewport)
     yield journey
     context.close()

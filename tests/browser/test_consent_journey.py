@@ -46,6 +46,7 @@ from tests.browser.conftest import (
     Journey,
     fresh_code,
     on_server,
+    watch_for_errors,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -182,27 +183,11 @@ def patient_browser(browser, server, viewport: str) -> Iterator[tuple[Journey, S
     context.set_default_timeout(10_000)
     page = context.new_page()
     seen = Seen()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-
-    def on_console(message) -> None:
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
-            errors.append(message.text)
-
-    def on_response(response) -> None:
-        document = response.request.resource_type == "document"
-        if response.status >= 400 and not document:
-            errors.append(f"{response.status} {response.url}")
-        if document and "script-src 'self'" not in response.headers.get(
-            "content-security-policy", ""
-        ):
-            errors.append(f"no strict CSP on {response.url}")
+    errors = watch_for_errors(page)
 
     def on_load(_page) -> None:
         seen.loads += 1
 
-    page.on("console", on_console)
-    page.on("response", on_response)
     page.on("load", on_load)
     context.on("request", lambda r: seen.requests.append((r.url, r.headers.get("referer") or "")))
     journey = Journey(page, server.url, viewport)

@@ -25,6 +25,7 @@ from tests.browser.conftest import (
     VIEWPORTS,
     Journey,
     fresh_code,
+    watch_for_errors,
 )
 from tests.photos import images
 
@@ -372,9 +373,7 @@ def test_camera_with_the_ghost_guide_takes_a_photo_that_is_queued(browser, serve
             [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": server.url}]
         )
         page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        errors = watch_for_errors(page)
         j = Journey(page, server.url, "phone")
 
         j.visit(f"/c/{clinic.slug}/patients/{patient.pk}/photos/add/")

@@ -20,6 +20,7 @@ from clinic.tenancy import clinic_context
 from consent import selectors, services
 from consent.models import ConsentRecord, ConsentRequest, MarketingItem
 from tests import factories as f
+from tests.conftest import superuser_test_db_dsn
 
 pytestmark = pytest.mark.django_db
 DOB = date(1985, 3, 14)
@@ -405,7 +406,7 @@ def test_the_token_is_never_logged_or_stored_in_clear(cast, patient):
     assert "[redacted]" in output
     assert token not in output
     # Nowhere in the database either (checked as a superuser, across every table).
-    dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={connection.settings_dict['NAME']}"
+    dsn = superuser_test_db_dsn()
     with psycopg.connect(dsn) as conn:
         tables = [
             r[0]

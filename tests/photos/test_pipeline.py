@@ -8,7 +8,6 @@ import time
 
 import psycopg
 import pytest
-from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 from PIL import Image
@@ -18,7 +17,7 @@ from clinic.tenancy import clinic_context
 from photos import keys, storage
 from photos.models import Blob, Photo, PhotoStatus
 from tests import factories as f
-from tests.conftest import S3Server
+from tests.conftest import S3Server, s3_blob_storage, superuser_test_db_dsn
 from tests.photos import images
 
 SIGNATURES = {
@@ -181,7 +180,7 @@ def test_wrapped_key_moved_to_another_blob_does_not_unwrap(people):
 
 
 def _row_locked(photo_id) -> bool:
-    dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={connection.settings_dict['NAME']}"
+    dsn = superuser_test_db_dsn()
     with psycopg.connect(dsn, autocommit=False) as conn:
         try:
             conn.execute("SELECT 1 FROM photos_photo WHERE id = %s FOR UPDATE NOWAIT", [photo_id])
@@ -277,19 +276,7 @@ def test_upload_accepted_during_an_s3_outage_completes_when_s3_is_back(people, c
         )
 
     make_bucket()
-    blob_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": "outage-bucket",
-            "endpoint_url": outage.endpoint,
-            "region_name": "eu-west-2",
-            "access_key": "test",
-            "secret_key": "test",
-            "default_acl": "private",
-            "file_overwrite": False,
-            "querystring_auth": False,
-        },
-    }
+    blob_storage = s3_blob_storage(outage.endpoint, "outage-bucket")
     from django.conf import settings
 
     celery_worker.stop()
