@@ -350,6 +350,10 @@ def logo_png(data: bytes) -> bytes:
     ) as error:
         raise ValidationError("The logo must be a PNG, JPEG or WebP image.") from error
     image = image.convert("RGBA")
+    # Transparent margins would push the clinic's name away from its logo in the page header.
+    bbox = image.getbbox()
+    if bbox:
+        image = image.crop(bbox)
     image.thumbnail((LOGO_MAX_SIDE, LOGO_MAX_SIDE))
     out = io.BytesIO()
     image.save(out, "PNG", optimize=True)

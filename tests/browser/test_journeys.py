@@ -223,3 +223,41 @@ def test_demo_staff_sign_in_and_see_what_their_role_allows(journey, server):
     j.check("choose-clinic")
     j.follow(page.get_by_role("link", name=re.compile("Northgate Skin Clinic")))
     expect(page).to_have_url(re.compile(r"/c/northgate/$"))
+
+
+def test_admin_brands_the_clinic_and_patients_see_the_logo(journey, server):
+    import io
+
+    from PIL import Image, ImageDraw
+
+    j, page = journey, journey.page
+    clinic = f.make_clinic("Seaview Skin")
+    admin = f.make_member(clinic, Role.ADMIN, "Sam Admin")
+    j.sign_in(admin.email, f.PASSWORD)
+    j.enter_code(fresh_code(device_of(admin.email)))
+    j.follow(page.get_by_role("navigation", name="Clinic").get_by_role("link", name="Settings"))
+    j.check("clinic-settings")
+
+    logo = Image.new("RGBA", (900, 300), (0, 0, 0, 0))
+    ImageDraw.Draw(logo).ellipse((20, 20, 280, 280), fill=(15, 95, 90, 255))
+    buffer = io.BytesIO()
+    logo.save(buffer, "PNG")
+    page.get_by_label("Clinic name").fill("Seaview Skin Clinic")
+    page.get_by_label("Logo").set_input_files(
+        {"name": "logo.png", "mimeType": "image/png", "buffer": buffer.getvalue()}
+    )
+    j.submit("Save")
+    expect(page.get_by_text("Clinic settings saved.")).to_be_visible()
+    preview = page.get_by_role("img", name="Current logo of Seaview Skin Clinic")
+    expect(preview).to_be_visible()
+    # Stored at most 512 px, with its transparent margins cropped away.
+    assert 0 < preview.evaluate("img => img.naturalWidth") <= 512
+    j.check("clinic-settings-saved")
+
+    # A patient's page (here: a link that is not valid) carries the clinic's logo.
+    j.sign_out()
+    j.visit(f"/p/{clinic.slug}/sign/{'x' * 43}/", name=None)
+    header_logo = page.locator(".public-head__logo")
+    expect(header_logo).to_be_visible()
+    assert header_logo.evaluate("img => img.complete && img.naturalWidth > 0")
+    j.check("consent-link-invalid-branded")

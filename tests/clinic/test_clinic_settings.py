@@ -66,3 +66,13 @@ def test_no_logo_is_404(cast):
 def test_only_admins_change_clinic_settings(cast, role):
     client = f.verified_client(getattr(cast, role))
     assert client.get(settings_url(cast.clinic_a)).status_code == 403
+
+
+def test_transparent_margins_of_a_logo_are_cropped():
+    from clinic.services import logo_png
+
+    image = Image.new("RGBA", (900, 300), (0, 0, 0, 0))
+    image.paste((15, 95, 90, 255), (20, 20, 280, 280))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    assert Image.open(io.BytesIO(logo_png(out.getvalue()))).size == (260, 260)

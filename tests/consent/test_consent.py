@@ -455,3 +455,58 @@ def test_a_patient_who_cannot_draw_may_adopt_the_typed_name(
         check=True,
     ).stdout.decode()
     assert "typed name adopted" in " ".join(text.split())
+
+
+def test_withdrawing_a_use_that_is_not_active_changes_nothing(cast, patient):
+    f.make_signed_consent(cast.clinic_a, patient, cast.practitioner, uses=["clinical_record"])
+    client = Client()
+    client.get(withdraw_path(mail.outbox[0]))
+    url = reverse("consent_withdraw", kwargs={"clinic": cast.clinic_a.slug})
+    for bogus in ("website", "not-a-use", ""):
+        response = client.post(url, {"use": bogus}, follow=True)
+        assert "no active consent to withdraw" in response.content.decode()
+    with clinic_context(cast.clinic_a.id):
+        assert not patient.consent_withdrawals.exists()
+        assert selectors.active_uses(clinic=cast.clinic_a, patient=patient) == {"clinical_record"}
+
+
+def test_staff_remove_a_photo_from_the_library_and_it_is_audited(cast, patient):
+    episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
+    photo = f.make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner)
+    f.make_signed_consent(
+        cast.clinic_a, patient, cast.practitioner, uses=["clinical_record", "website"]
+    )
+    with clinic_context(cast.clinic_a.id):
+        item = services.marketing_add(
+            clinic=cast.clinic_a, photo=photo, use="website", by=cast.practitioner
+        )
+    staff = f.verified_client(cast.practitioner)
+    remove = reverse(
+        "marketing_remove", kwargs={"clinic_slug": cast.clinic_a.slug, "item_id": item.pk}
+    )
+    assert staff.get(remove).status_code == 405
+    staff.post(remove)
+    with clinic_context(cast.clinic_a.id):
+        assert selectors.marketing_library(clinic=cast.clinic_a) == []
+        assert AuditEvent.objects.filter(
+            action="marketing.removed", target_id=str(item.pk)
+        ).exists()
+    assert staff.post(remove).status_code == 404  # already removed
+
+
+def test_a_deleted_photo_cannot_enter_the_library(cast, patient):
+    from photos import services as photo_services
+
+    episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
+    photo = f.make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner)
+    f.make_signed_consent(
+        cast.clinic_a, patient, cast.practitioner, uses=["clinical_record", "website"]
+    )
+    with clinic_context(cast.clinic_a.id):
+        photo_services.photo_delete(
+            clinic=cast.clinic_a, photo=photo, by=cast.practitioner, reason="duplicate"
+        )
+        with pytest.raises(services.ValidationError):
+            services.marketing_add(
+                clinic=cast.clinic_a, photo=photo, use="website", by=cast.practitioner
+            )
