@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "csp",
     "clinic",
     "audit",
+    "vault",
     "patients",
     "photos",
     "consent",

@@ -20,6 +20,13 @@ class ConsentUse(models.TextChoices):
     PUBLICATION = "publication", "Publication"
 
 
+class ConsentBlobPurpose(models.TextChoices):
+    """What consent keeps in the vault; the labels are bound into their ciphertext."""
+
+    SIGNATURE = "signature", "Drawn signature"
+    PDF = "pdf", "PDF document"
+
+
 MARKETING_USES = (
     ConsentUse.WEBSITE,
     ConsentUse.SOCIAL_MEDIA,
@@ -128,7 +135,7 @@ class ConsentRecord(models.Model):
     request = models.OneToOneField(ConsentRequest, on_delete=models.PROTECT, related_name="record")
     template = models.ForeignKey(ConsentTemplate, on_delete=models.PROTECT, related_name="+")
     typed_name = models.CharField(max_length=150)
-    signature = models.OneToOneField("photos.Blob", on_delete=models.PROTECT, related_name="+")
+    signature = models.OneToOneField("vault.Blob", on_delete=models.PROTECT, related_name="+")
     # "typed": the patient could not draw (keyboard or screen reader) and adopted their typed
     # name as their signature; the image is then our rendering of that name.
     signature_method = models.CharField(
@@ -144,7 +151,7 @@ class ConsentRecord(models.Model):
     uses_granted = models.JSONField(default=list)
     uses_refused = models.JSONField(default=list)
     pdf = models.OneToOneField(
-        "photos.Blob", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "vault.Blob", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     emailed_at = models.DateTimeField(null=True, blank=True)
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from consent.models import ConsentRecord, ConsentUse
-from photos import storage
+from vault import storage
 
 
 def render_consent_pdf(consent_record: ConsentRecord) -> bytes:

@@ -25,6 +25,7 @@ from clinic.tokens import new_token
 from consent import defaults, selectors
 from consent.models import (
     MARKETING_USES,
+    ConsentBlobPurpose,
     ConsentRecord,
     ConsentRequest,
     ConsentTemplate,
@@ -35,8 +36,8 @@ from consent.models import (
     WithdrawalLink,
 )
 from patients.models import Patient
-from photos import storage
-from photos.models import BlobPurpose, Photo, PhotoStatus
+from photos.models import Photo, PhotoStatus
+from vault import storage
 
 MAX_DOB_ATTEMPTS = 5
 MAX_SIGNATURE_BYTES = 300_000
@@ -329,7 +330,7 @@ def consent_sign(
         text = template.text_shown()
         signature_blob = storage.blob_store(
             clinic_id=locked.clinic_id,
-            purpose=BlobPurpose.SIGNATURE,
+            purpose=ConsentBlobPurpose.SIGNATURE,
             data=signature.signature_png,
             stage_if_unavailable=True,
         )

@@ -26,7 +26,7 @@ from consent.forms import (
 from consent.models import MARKETING_USES, ConsentUse, WithdrawalChannel
 from patients.views import patient_or_404
 from photos import selectors as photo_selectors
-from photos import storage
+from vault import storage
 
 SESSION_REQUEST = "consent_request"
 SESSION_IDENTITY_OK = "consent_identity_ok"

@@ -15,7 +15,6 @@ from django.utils import timezone
 from audit.services import record
 from clinic.models import Clinic, User
 from patients.models import Patient, TreatmentEpisode
-from photos import storage
 from photos.imaging import (
     ImageRejected,
     Inspection,
@@ -24,6 +23,7 @@ from photos.imaging import (
     make_renditions,
 )
 from photos.models import BlobPurpose, Photo, PhotoStatus
+from vault import storage
 
 MAX_FILES_PER_REQUEST = 100
 RENDITION_NAMESPACE = uuid.UUID("6b1f4c2e-9a51-4d7a-8d0e-2f4a1b7c9e10")

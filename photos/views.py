@@ -17,7 +17,7 @@ from photos import selectors, services
 from photos.forms import DeleteForm, PhotoDetailsForm
 from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, display_name
 from photos.models import Photo, PhotoStatus
-from photos.storage import BlobUnreadable, StorageUnavailable
+from vault.storage import BlobUnreadable, StorageUnavailable
 
 NO_STORE = "private, no-store, max-age=0"
 

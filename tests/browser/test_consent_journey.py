@@ -38,7 +38,6 @@ from clinic.models import Role
 from clinic.tenancy import clinic_context
 from consent import services as consent_services
 from consent.models import ConsentRecord, ConsentRequest, MarketingItem
-from photos import storage
 from tests import factories as f
 from tests.browser.conftest import (
     SCREENSHOTS,
@@ -48,6 +47,7 @@ from tests.browser.conftest import (
     on_server,
     watch_for_errors,
 )
+from vault import storage
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 

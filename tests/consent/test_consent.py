@@ -167,7 +167,7 @@ def test_patient_signs_and_the_evidence_is_complete(
     assert record.text_matches_hash() and record.text_shown == record.template.text_shown()
     assert consent_request.state == "signed"
     with clinic_context(cast.clinic_a.id):
-        from photos import storage
+        from vault import storage
 
         assert storage.blob_read(record.signature) == f.signature_png()
         assert AuditEvent.objects.filter(action="consent.signed", patient_id=patient.pk).exists()
@@ -443,7 +443,7 @@ def test_a_patient_who_cannot_draw_may_adopt_the_typed_name(
     assert response.status_code == 302
     with clinic_context(cast.clinic_a.id):
         record = ConsentRecord.objects.get(patient=patient)
-        from photos import storage
+        from vault import storage
 
         png = storage.blob_read(record.signature)
     assert record.signature_method == "typed"

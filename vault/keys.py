@@ -17,8 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.models import Clinic
-from photos.crypto import DecryptionError, new_data_key, unwrap_key, wrap_key
-from photos.models import Blob, ClinicKey
+from vault.crypto import DecryptionError, new_data_key, unwrap_key, wrap_key
+from vault.models import Blob, ClinicKey
 
 CACHE_SECONDS = 300
 _cache: dict[tuple[str, int], tuple[float, bytes]] = {}
