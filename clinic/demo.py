@@ -13,7 +13,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic import services
-from clinic.models import Clinic, Membership, Role, User
+from clinic.models import TREATING_ROLES, Clinic, Membership, Role, User
 from clinic.tenancy import clinic_context
 from patients import services as patient_services
 from patients.vocab import FacialArea, TreatmentType
@@ -154,7 +154,7 @@ def seed(patients_per_clinic: int = 36, rng_seed: int = 7) -> list[Clinic]:
             practitioners = [
                 m.user
                 for m in Membership.objects.filter(clinic=clinic).select_related("user")
-                if m.role in (Role.PRACTITIONER, Role.ADMIN)
+                if m.role in TREATING_ROLES
             ]
             admin = practitioners[0]
             today = timezone.localdate()

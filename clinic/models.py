@@ -92,6 +92,10 @@ class Role(models.TextChoices):
     RECEPTION = "reception", "Reception"
 
 
+# Who may be named as the practitioner of a treatment (the one place this is said).
+TREATING_ROLES = (Role.PRACTITIONER, Role.ADMIN)
+
+
 class Membership(models.Model):
     """A user's place in one clinic, with their role there. A locum has several."""
 

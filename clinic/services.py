@@ -19,6 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.services import record
 from clinic import selectors
+from clinic.images import ImageRejected, checked_image
 from clinic.models import Clinic, Invitation, Membership, Role, User
 from clinic.tenancy import clinic_context, user_context
 from clinic.tokens import new_token
@@ -322,33 +323,23 @@ def password_change(*, user: User, new_password: str, request: HttpRequest | Non
 
 LOGO_MAX_BYTES = 2 * 1024 * 1024
 LOGO_MAX_SIDE = 512
+LOGO_MAX_PIXELS = 16_000_000
 
 
 def logo_png(data: bytes) -> bytes:
     """An uploaded logo checked by content and re-encoded as a small PNG (no metadata)."""
     import io
-    import warnings
 
-    from PIL import Image, UnidentifiedImageError
-
-    if not data:
-        raise ValidationError("The logo file is empty.")
-    if len(data) > LOGO_MAX_BYTES:
-        raise ValidationError("The logo must be under 2 MB.")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"])
-            if image.width * image.height > 16_000_000:
-                raise ValidationError("The logo is too large; use an image under 4000 x 4000.")
-            image.load()
-    except (
-        UnidentifiedImageError,
-        OSError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as error:
-        raise ValidationError("The logo must be a PNG, JPEG or WebP image.") from error
+        image = checked_image(
+            data,
+            formats=["PNG", "JPEG", "WEBP"],
+            max_bytes=LOGO_MAX_BYTES,
+            max_pixels=LOGO_MAX_PIXELS,
+            what="logo",
+        )
+    except ImageRejected as error:
+        raise ValidationError(str(error)) from error
     image = image.convert("RGBA")
     # Transparent margins would push the clinic's name away from its logo in the page header.
     bbox = image.getbbox()

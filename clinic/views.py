@@ -5,6 +5,7 @@ from __future__ import annotations
 from base64 import b32encode
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.core.exceptions import ValidationError
@@ -34,6 +35,7 @@ from clinic.forms import (
 from clinic.middleware import SESSION_LOGIN_AT
 from clinic.models import User
 from clinic.permissions import PERMISSIONS, ROLE_PERMISSIONS, require
+from clinic.tokens import lifetime_text
 
 MAX_TOTP_FAILURES = 5
 SESSION_TOTP_FAILURES = "totp_failures"
@@ -350,7 +352,8 @@ def staff_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"Invitation e-mailed to {sent.invitation.email}. The link works for 7 days.",
+                f"Invitation e-mailed to {sent.invitation.email}. The link works for "
+                f"{lifetime_text(settings.INVITATION_LIFETIME)}.",
             )
             return redirect("staff_list", clinic_slug=clinic_slug)
     return render(

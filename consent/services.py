@@ -17,9 +17,10 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from audit.services import client_ip, record
+from clinic.images import ImageRejected, checked_image
 from clinic.models import Clinic, User
 from clinic.tokens import new_token
 from consent import defaults, selectors
@@ -36,11 +37,13 @@ from consent.models import (
     WithdrawalLink,
 )
 from patients.models import Patient
+from patients.services import patient_require_active
 from photos.models import Photo, PhotoStatus
 from vault import storage
 
 MAX_DOB_ATTEMPTS = 5
 MAX_SIGNATURE_BYTES = 300_000
+MAX_SIGNATURE_PIXELS = 4_000_000
 USER_AGENT_MAX = 300
 
 
@@ -131,7 +134,9 @@ def withdrawal_link_create(*, clinic: Clinic, patient: Patient) -> str:
 def request_send(
     *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None
 ) -> ConsentRequest:
-    """E-mail the patient a link to sign the current form; earlier open links stop working."""
+    """E-mail the patient a link to sign the current form; earlier open links stop working.
+    Not for an archived patient."""
+    patient_require_active(patient, to="send a consent request")
     if not patient.email:
         raise ValidationError("Add the patient's e-mail address first.")
     template = template_current(clinic=clinic)
@@ -264,14 +269,19 @@ def signature_png(data_url: str) -> bytes:
         png = base64.b64decode(data_url[len(prefix) :], validate=True)
     except (ValueError, TypeError) as error:
         raise ValidationError("Please draw your signature in the box.") from error
-    if len(png) > MAX_SIGNATURE_BYTES:
-        raise ValidationError("The signature image is too large. Please clear it and sign again.")
     try:
-        image = Image.open(io.BytesIO(png), formats=["PNG"])
-        if image.width * image.height > 4_000_000:
-            raise ValidationError("The signature image is too large.")
-        image.load()
-    except (UnidentifiedImageError, OSError) as error:
+        image = checked_image(
+            png,
+            formats=["PNG"],
+            max_bytes=MAX_SIGNATURE_BYTES,
+            max_pixels=MAX_SIGNATURE_PIXELS,
+            what="signature image",
+        )
+    except ImageRejected as error:
+        if error.code in ("too_large", "too_many_pixels"):
+            raise ValidationError(
+                "The signature image is too large. Please clear it and sign again."
+            ) from error
         raise ValidationError("Please draw your signature in the box.") from error
     alpha = image.convert("RGBA").getchannel("A")
     if alpha.getbbox() is None:

@@ -4,6 +4,7 @@ bar or a Referer). Staff: requests, withdrawals taken in person, templates, the 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
@@ -15,6 +16,7 @@ from audit.services import record as audit
 from clinic import selectors as clinic_selectors
 from clinic.permissions import require
 from clinic.tenancy import clinic_context
+from clinic.tokens import lifetime_text
 from consent import selectors, services
 from consent.forms import (
     IdentityForm,
@@ -305,7 +307,9 @@ def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(
-            request, f"Consent request e-mailed to {patient.email}. The link works for 7 days."
+            request,
+            f"Consent request e-mailed to {patient.email}. The link works for "
+            f"{lifetime_text(settings.CONSENT_LINK_LIFETIME)}.",
         )
     return redirect(_patient_url(clinic_slug, patient.pk))
 

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from clinic.models import TREATING_ROLES
 from clinic.permissions import require, role_can
 from consent import selectors as consent_selectors
 from consent.models import ConsentUse
@@ -174,19 +175,23 @@ def patient_archive(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
 def episode_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     initial = {"performed_on": timezone.localdate()}
-    if request.membership.role in ("practitioner", "admin"):
+    if request.membership.role in TREATING_ROLES:
         initial["practitioner"] = request.user.pk
     form = EpisodeForm(request.POST or None, clinic=request.clinic, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.episode_create(
-            clinic=request.clinic,
-            patient=patient,
-            by=request.user,
-            request=request,
-            **form.cleaned_data,
-        )
-        messages.success(request, "Treatment recorded.")
-        return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=patient.pk)
+        try:
+            services.episode_create(
+                clinic=request.clinic,
+                patient=patient,
+                by=request.user,
+                request=request,
+                **form.cleaned_data,
+            )
+        except ValidationError as error:
+            _apply_service_errors(form, error)
+        else:
+            messages.success(request, "Treatment recorded.")
+            return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=patient.pk)
     return render(
         request, "patients/episode_form.html", {"form": form, "patient": patient, "episode": None}
     )
@@ -211,15 +216,21 @@ def episode_edit(request: HttpRequest, clinic_slug: str, episode_id) -> HttpResp
         },
     )
     if request.method == "POST" and form.is_valid():
-        services.episode_update(
-            clinic=request.clinic,
-            episode=episode,
-            by=request.user,
-            request=request,
-            **form.cleaned_data,
-        )
-        messages.success(request, "Treatment updated.")
-        return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=episode.patient_id)
+        try:
+            services.episode_update(
+                clinic=request.clinic,
+                episode=episode,
+                by=request.user,
+                request=request,
+                **form.cleaned_data,
+            )
+        except ValidationError as error:
+            _apply_service_errors(form, error)
+        else:
+            messages.success(request, "Treatment updated.")
+            return redirect(
+                "patient_detail", clinic_slug=clinic_slug, patient_id=episode.patient_id
+            )
     return render(
         request,
         "patients/episode_form.html",
