@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "patients",
     "photos",
     "consent",
+    "demo",
 ]
 
 MIDDLEWARE = [

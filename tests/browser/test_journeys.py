@@ -16,9 +16,9 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
-from clinic import demo
 from clinic.models import Role
 from clinic.tenancy import clinic_context
+from demo import seed as demo
 from patients.models import Patient
 from tests import factories as f
 from tests.browser.conftest import code_from_secret, fresh_code, mail_links, on_server
