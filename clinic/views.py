@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from base64 import b32encode
+from urllib.parse import urlencode
 
 import segno
 from django.contrib import messages
@@ -38,12 +39,20 @@ from clinic.permissions import PERMISSIONS, ROLE_PERMISSIONS, require
 MAX_TOTP_FAILURES = 5
 SESSION_TOTP_FAILURES = "totp_failures"
 SESSION_NEW_BACKUP_CODES = "new_backup_codes"
+MAX_NEXT_LENGTH = 2000
 
 
 def _safe_next(request: HttpRequest) -> str | None:
+    """Where to go after signing in: a path on this site, or nothing. A control character
+    (CR/LF would split the Location header), another host or a bare word (which ``redirect``
+    would try as a URL name) is ignored, not an error."""
     target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(
-        target, {request.get_host()}, request.is_secure()
+    if (
+        target
+        and target.startswith("/")
+        and len(target) <= MAX_NEXT_LENGTH
+        and target.isprintable()
+        and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
     ):
         return target
     return None
@@ -94,7 +103,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             target = "two_factor_verify" if _has_confirmed_totp(user) else "two_factor_setup"
             response = redirect(target)
             if next_url := _safe_next(request):
-                response["Location"] += f"?next={next_url}"
+                response["Location"] += "?" + urlencode({"next": next_url})
             return response
     return render(
         request, "registration/login.html", {"form": form, "next": _safe_next(request) or ""}
