@@ -14,12 +14,19 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.services import record
-from clinic import selectors
-from clinic.models import Clinic, Invitation, Membership, Role, User
+from clinic import otp_secrets, selectors
+from clinic.models import (
+    AuthenticatorDevice,
+    BackupCode,
+    BackupCodes,
+    Clinic,
+    Invitation,
+    Membership,
+    Role,
+    User,
+)
 from clinic.tenancy import clinic_context, user_context
 from clinic.tokens import new_token
 
@@ -248,20 +255,22 @@ def record_for_user_clinics(
 # --- two-factor ------------------------------------------------------------------------------
 
 
-def totp_device_for_enrolment(user: User) -> TOTPDevice:
+def totp_device_for_enrolment(user: User) -> AuthenticatorDevice:
     """The user's unconfirmed TOTP device, created on first call; kept across page reloads."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    device = AuthenticatorDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+        device = AuthenticatorDevice.objects.create_for(
+            user=user, name="Authenticator app", confirmed=False
+        )
     return device
 
 
 @transaction.atomic
 def two_factor_confirm(
-    *, user: User, device: TOTPDevice, request: HttpRequest | None = None
+    *, user: User, device: AuthenticatorDevice, request: HttpRequest | None = None
 ) -> list[str]:
     """Make the enrolled device the user's only one and issue fresh backup codes."""
-    TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    AuthenticatorDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     codes = backup_codes_issue(user=user)
@@ -270,21 +279,25 @@ def two_factor_confirm(
 
 
 def backup_codes_issue(*, user: User) -> list[str]:
-    """Replace the user's backup codes with ``BACKUP_CODE_COUNT`` new single-use ones."""
-    device, _ = StaticDevice.objects.get_or_create(
+    """Replace the user's backup codes with ``BACKUP_CODE_COUNT`` new single-use ones. Only
+    their keyed hashes are stored; the codes themselves are shown once."""
+    device, _ = BackupCodes.objects.get_or_create(
         user=user, name="Backup codes", defaults={"confirmed": True}
     )
-    device.token_set.all().delete()
+    device.codes.all().delete()
     codes = [f"{secrets.randbelow(10**8):08d}" for _ in range(settings.BACKUP_CODE_COUNT)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
+    BackupCode.objects.bulk_create(
+        BackupCode(device=device, code_hash=otp_secrets.backup_code_hash(c, user_id=user.pk))
+        for c in codes
+    )
     return codes
 
 
 @transaction.atomic
 def two_factor_reset(*, user: User, request: HttpRequest | None = None) -> None:
     """Forget the user's authenticator and backup codes; every session of theirs ends."""
-    TOTPDevice.objects.filter(user=user).delete()
-    StaticDevice.objects.filter(user=user).delete()
+    AuthenticatorDevice.objects.filter(user=user).delete()
+    BackupCodes.objects.filter(user=user).delete()
     user.renew_security_stamp()
     user.save(update_fields=["security_stamp"])
     record_for_user_clinics(user=user, action="auth.2fa_reset", request=request)

@@ -18,8 +18,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 from django_otp import login as otp_login
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic import selectors, services
 from clinic.forms import (
@@ -33,7 +31,7 @@ from clinic.forms import (
     TokenForm,
 )
 from clinic.middleware import SESSION_LOGIN_AT
-from clinic.models import User
+from clinic.models import AuthenticatorDevice, BackupCode, BackupCodes, User
 from clinic.permissions import PERMISSIONS, ROLE_PERMISSIONS, require
 
 MAX_TOTP_FAILURES = 5
@@ -59,7 +57,7 @@ def _safe_next(request: HttpRequest) -> str | None:
 
 
 def _has_confirmed_totp(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -162,7 +160,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _b32(device: TOTPDevice) -> str:
+def _b32(device: AuthenticatorDevice) -> str:
     raw = b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
@@ -183,12 +181,12 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         if device is not None:
             otp_login(request, device)
             request.session[SESSION_TOTP_FAILURES] = 0
-            method = "backup_code" if isinstance(device, StaticDevice) else "totp"
+            method = "backup_code" if isinstance(device, BackupCodes) else "totp"
             services.record_for_user_clinics(
                 user=request.user, action="auth.login", request=request, details={"method": method}
             )
             if method == "backup_code":
-                left = device.token_set.count()
+                left = device.codes.count()
                 messages.warning(request, f"You used a backup code; {left} left. Each works once.")
             return redirect(_safe_next(request) or "home")
         failures = request.session.get(SESSION_TOTP_FAILURES, 0) + 1
@@ -217,7 +215,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
 
 def _match_token(user: User, token: str):
     for device in devices_for_user(user, confirmed=True):
-        # TOTPDevice refuses a code at or before the last one used, and throttles failures.
+        # The authenticator refuses a code at or before the last one used, and throttles failures.
         verify_is_allowed, _ = device.verify_is_allowed()
         if verify_is_allowed and device.verify_token(token):
             return device
@@ -268,7 +266,7 @@ def account(request: HttpRequest) -> HttpResponse:
                 "Sign in to set up the new one.",
             )
             return redirect("login")
-    backup_left = sum(d.token_set.count() for d in StaticDevice.objects.filter(user=request.user))
+    backup_left = BackupCode.objects.filter(device__user=request.user).count()
     return render(
         request,
         "clinic/account.html",
