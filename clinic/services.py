@@ -14,8 +14,9 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django_otp import devices_for_user
 
-from audit.services import record
+from audit.services import record, record_sign_in_probe
 from clinic import otp_secrets, selectors
 from clinic.models import (
     AuthenticatorDevice,
@@ -234,11 +235,10 @@ def record_for_user_clinics(
     email: str = "",
 ) -> None:
     """Record a sign-in event in each of the user's clinics; with no known user, in the
-    system chain (so a probe for unknown addresses is still seen)."""
+    system chain (so a probe for unknown addresses is still seen, within a rate limit)."""
     memberships = selectors.memberships_of(user) if user is not None else []
     if not memberships:
-        record(
-            clinic=None,
+        record_sign_in_probe(
             action=action,
             actor=user,
             request=request,
@@ -253,6 +253,16 @@ def record_for_user_clinics(
 
 
 # --- two-factor ------------------------------------------------------------------------------
+
+
+def two_factor_match(user: User, token: str) -> AuthenticatorDevice | BackupCodes | None:
+    """The user's device that accepts ``token`` now (a backup code is used up), or None. The
+    authenticator refuses a code at or before the last one it accepted; failures throttle."""
+    for device in devices_for_user(user, confirmed=True):
+        allowed, _ = device.verify_is_allowed()
+        if allowed and device.verify_token(token):
+            return device
+    return None
 
 
 def totp_device_for_enrolment(user: User) -> AuthenticatorDevice:

@@ -16,7 +16,6 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from django_otp import devices_for_user
 from django_otp import login as otp_login
 
 from clinic import selectors, services
@@ -27,6 +26,7 @@ from clinic.forms import (
     LoginForm,
     NewAccountForm,
     PasswordChangeForm,
+    ReauthForm,
     RoleForm,
     TokenForm,
 )
@@ -177,7 +177,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         token = form.cleaned_data["token"]
-        device = _match_token(request.user, token)
+        device = services.two_factor_match(request.user, token)
         if device is not None:
             otp_login(request, device)
             request.session[SESSION_TOTP_FAILURES] = 0
@@ -213,15 +213,6 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _match_token(user: User, token: str):
-    for device in devices_for_user(user, confirmed=True):
-        # The authenticator refuses a code at or before the last one used, and throttles failures.
-        verify_is_allowed, _ = device.verify_is_allowed()
-        if verify_is_allowed and device.verify_token(token):
-            return device
-    return None
-
-
 @never_cache
 def backup_codes(request: HttpRequest) -> HttpResponse:
     """Shows freshly issued backup codes, once."""
@@ -233,48 +224,73 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/backup_codes.html", {"codes": codes})
 
 
+# The account page's changes to how you sign in; each asks for the password and a code again.
+ACCOUNT_ACTIONS = ("password", "backup_codes", "reset_2fa")
+
+
 @never_cache
 def account(request: HttpRequest) -> HttpResponse:
     """Your own account: password, authenticator, backup codes."""
     if not request.user.is_authenticated or not request.user.is_verified():
         return redirect("login")
-    form = PasswordChangeForm(request.POST or None, user=request.user)
-    action = request.POST.get("action")
-    if request.method == "POST":
-        if action == "password" and form.is_valid():
-            services.password_change(
-                user=request.user, new_password=form.cleaned_data["new_password"], request=request
+    action = request.POST.get("action") if request.method == "POST" else None
+    account_forms = {
+        name: (PasswordChangeForm if name == "password" else ReauthForm)(
+            request.POST if action == name else None, request=request, auto_id=f"id_{name}_%s"
+        )
+        for name in ACCOUNT_ACTIONS
+    }
+    form = account_forms.get(action)
+    if form is not None and not form.is_valid():
+        if form.locked_out:
+            user = request.user
+            services.record_for_user_clinics(
+                user=user, action="auth.locked_out", request=request, email=user.email
             )
             logout(request)
-            messages.success(
-                request,
-                "Password changed. Every session has been signed out; "
-                "sign in with the new password.",
+            return render(request, "registration/locked_out.html", status=429)
+        if form.failure:
+            services.record_for_user_clinics(
+                user=request.user,
+                action="auth.reauth_failed",
+                request=request,
+                details={"for": action, "wrong": form.failure},
             )
-            return redirect("login")
-        if action == "backup_codes":
-            request.session[SESSION_NEW_BACKUP_CODES] = services.backup_codes_issue(
-                user=request.user
-            )
-            return redirect("backup_codes")
-        if action == "reset_2fa":
-            services.two_factor_reset(user=request.user, request=request)
-            logout(request)
-            messages.info(
-                request,
-                "Your authenticator was removed and every session ended. "
-                "Sign in to set up the new one.",
-            )
-            return redirect("login")
+    elif action == "password":
+        services.password_change(
+            user=request.user, new_password=form.cleaned_data["new_password"], request=request
+        )
+        logout(request)
+        messages.success(
+            request,
+            "Password changed. Every session has been signed out; sign in with the new password.",
+        )
+        return redirect("login")
+    elif action == "backup_codes":
+        request.session[SESSION_NEW_BACKUP_CODES] = services.backup_codes_issue(user=request.user)
+        return redirect("backup_codes")
+    elif action == "reset_2fa":
+        services.two_factor_reset(user=request.user, request=request)
+        logout(request)
+        messages.info(
+            request,
+            "Your authenticator was removed and every session ended. "
+            "Sign in to set up the new one.",
+        )
+        return redirect("login")
     backup_left = BackupCode.objects.filter(device__user=request.user).count()
     return render(
         request,
         "clinic/account.html",
         {
-            "form": form,
+            "form": account_forms["password"],
+            "codes_form": account_forms["backup_codes"],
+            "reset_form": account_forms["reset_2fa"],
+            "open_action": action,
             "backup_left": backup_left,
             "memberships": selectors.memberships_of(request.user),
         },
+        status=400 if form is not None else 200,
     )
 
 

@@ -190,6 +190,7 @@ def test_password_change_ends_every_session(cast):
         {
             "action": "password",
             "current_password": f.PASSWORD,
+            "token": f.totp_now(cast.practitioner),
             "new_password": "a-brand-new-passphrase-42",
         },
     )
@@ -201,7 +202,14 @@ def test_password_change_ends_every_session(cast):
 def test_two_factor_reset_ends_every_session(cast):
     other_device = f.verified_client(cast.practitioner)
     client = f.verified_client(cast.practitioner)
-    client.post(reverse("account"), {"action": "reset_2fa"})
+    client.post(
+        reverse("account"),
+        {
+            "action": "reset_2fa",
+            "current_password": f.PASSWORD,
+            "token": f.totp_now(cast.practitioner),
+        },
+    )
     assert not AuthenticatorDevice.objects.filter(user=cast.practitioner).exists()
     dashboard = reverse("dashboard", kwargs={"clinic_slug": cast.clinic_a.slug})
     assert other_device.get(dashboard)["Location"].startswith("/login/")
