@@ -77,7 +77,8 @@ class SessionLifetimeMiddleware:
 class ClinicMiddleware:
     """For URLs under ``/c/<clinic_slug>/``: the user must be signed in with 2FA and an active
     member of that clinic, or gets a 404 (and the attempt is audited). The view then runs in
-    one transaction inside ``clinic_context``, which row-level security checks."""
+    one transaction inside ``clinic_context``, which row-level security checks; a 404 for an
+    object id in the URL (another clinic's id under the member's own clinic) is audited too."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -116,6 +117,20 @@ class ClinicMiddleware:
             request.clinic = clinic
             request.membership = membership
             response = self.get_response(request)
+            object_ids = {k: str(v) for k, v in match.kwargs.items() if k.endswith("_id")}
+            if response.status_code == 404 and object_ids:
+                # An id this clinic does not have: another clinic's (RLS and the selectors
+                # hid it) or none at all. Either way the member asked, so it is on record.
+                record(
+                    clinic=clinic,
+                    action="access.denied",
+                    request=request,
+                    details={
+                        "path": request.path_info[:300],
+                        "reason": "not found in this clinic",
+                        "ids": object_ids,
+                    },
+                )
         # Patient data must not linger in a shared tablet's browser cache after sign-out.
         if "Cache-Control" not in response:
             response["Cache-Control"] = "private, no-store"

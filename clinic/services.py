@@ -28,7 +28,7 @@ from clinic.models import (
     Role,
     User,
 )
-from clinic.tenancy import clinic_context, user_context
+from clinic.tenancy import clinic_context, service_write, user_context
 from clinic.tokens import new_token
 
 
@@ -65,7 +65,7 @@ def staff_invite(
         raise ValidationError(f"{email} is already a member of this clinic.")
     token, hashed = new_token()
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), service_write("earlier invitations replaced"):
         selectors.pending_invitations(clinic=clinic).filter(email=email).update(revoked_at=now)
         invitation = Invitation.objects.create(
             clinic=clinic,
