@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from clinic.tenancy import TenantManager
+
 
 class ConsentUse(models.TextChoices):
     CLINICAL_RECORD = "clinical_record", "Clinical record"
@@ -51,6 +53,8 @@ class ConsentTemplate(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager()
 
     class Meta:
         constraints = [
@@ -102,6 +106,8 @@ class ConsentRequest(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     failed_checks = models.PositiveSmallIntegerField(default=0)
     locked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -155,6 +161,8 @@ class ConsentRecord(models.Model):
     )
     emailed_at = models.DateTimeField(null=True, blank=True)
 
+    objects = TenantManager()
+
     class Meta:
         ordering = ["-signed_at"]
 
@@ -191,6 +199,8 @@ class ConsentWithdrawal(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
 
+    objects = TenantManager()
+
     class Meta:
         ordering = ["-withdrawn_at"]
 
@@ -207,6 +217,8 @@ class WithdrawalLink(models.Model):
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager()
 
     def __str__(self) -> str:
         return f"withdrawal link {self.id}"
@@ -228,6 +240,8 @@ class MarketingItem(models.Model):
     added_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True)
     removed_reason = models.CharField(max_length=200, blank=True)
+
+    objects = TenantManager()
 
     class Meta:
         constraints = [

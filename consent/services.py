@@ -22,6 +22,7 @@ from PIL import Image
 from audit.services import client_ip, record
 from clinic.images import ImageRejected, checked_image
 from clinic.models import Clinic, User
+from clinic.tenancy import service_write
 from clinic.tokens import new_token
 from consent import defaults, selectors
 from consent.models import (
@@ -142,7 +143,7 @@ def request_send(
     template = template_current(clinic=clinic)
     token, hashed = new_token()
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), service_write("earlier open requests superseded"):
         ConsentRequest.objects.filter(
             clinic=clinic, patient=patient, signed_at__isnull=True, revoked_at__isnull=True
         ).update(revoked_at=now)
@@ -430,9 +431,10 @@ def consent_withdraw(
                 :USER_AGENT_MAX
             ],
         )
-        removed = MarketingItem.objects.filter(
-            clinic=clinic, photo__patient=patient, use__in=chosen, removed_at__isnull=True
-        ).update(removed_at=now, removed_reason="consent withdrawn")
+        with service_write("withdrawn consent removes marketing items, audited below"):
+            removed = MarketingItem.objects.filter(
+                clinic=clinic, photo__patient=patient, use__in=chosen, removed_at__isnull=True
+            ).update(removed_at=now, removed_reason="consent withdrawn")
         record(
             clinic=clinic,
             action="consent.withdrawn",

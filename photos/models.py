@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from clinic.tenancy import TenantManager
 from patients.vocab import FacialArea
 
 
@@ -85,6 +86,8 @@ class Photo(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     delete_reason = models.CharField(max_length=300, blank=True)
+
+    objects = TenantManager()
 
     class Meta:
         indexes = [

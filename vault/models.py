@@ -12,6 +12,8 @@ import uuid
 
 from django.db import models
 
+from clinic.tenancy import TenantManager
+
 
 class ClinicKey(models.Model):
     """One version of a clinic's key-encryption key, itself wrapped by the master key (or KMS).
@@ -24,6 +26,8 @@ class ClinicKey(models.Model):
     wrapped_by = models.CharField(max_length=120, help_text="master key id or kms:<key id>")
     created_at = models.DateTimeField(auto_now_add=True)
     retired_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
 
     class Meta:
         db_table = "photos_clinickey"
@@ -49,6 +53,8 @@ class Blob(models.Model):
     staged_ciphertext = models.BinaryField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     shredded_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
 
     class Meta:
         db_table = "photos_blob"

@@ -21,6 +21,7 @@ from django.core.files.base import File
 from django.core.files.storage import storages
 from django.utils import timezone
 
+from clinic.tenancy import service_write
 from vault import keys
 from vault.crypto import (
     DecryptionError,
@@ -108,7 +109,8 @@ def blob_store(
         if not stage_if_unavailable:
             raise StorageUnavailable(str(error)) from error
         blob.staged_ciphertext = ciphertext
-    Blob.objects.filter(pk=blob.id).delete()  # a retried task replaces its earlier row
+    with service_write("a retried task replaces the row of the rendition it rewrites"):
+        Blob.objects.filter(pk=blob.id).delete()
     blob.save(force_insert=True)
     return blob
 

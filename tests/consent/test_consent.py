@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from clinic.tenancy import clinic_context
+from clinic.tenancy import clinic_context, service_write
 from consent import selectors, services
 from consent.models import ConsentRecord, ConsentRequest, MarketingItem
 from tests import factories as f
@@ -238,7 +238,7 @@ def test_expired_superseded_and_tampered_links(cast, patient):
     assert superseded.status_code == 410 and "newer link" in superseded.content.decode()
     tampered = Client().get(second[:-6] + "abcde/")
     assert tampered.status_code == 404 and "not valid" in tampered.content.decode()
-    with clinic_context(cast.clinic_a.id):
+    with clinic_context(cast.clinic_a.id), service_write("test: a week passes"):
         ConsentRequest.objects.filter(patient=patient).update(
             expires_at=timezone.now() - timedelta(seconds=1)
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from clinic.models import Clinic
+from clinic.services import two_factor_keys_reseal
 from vault.services import clinic_keys_rotate
 
 
@@ -37,3 +38,6 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{target.slug}: " + ", ".join(f"{k}={v}" for k, v in details.items())
             )
+        if not clinic:
+            # Authenticator keys are sealed under a key derived from the master key too.
+            self.stdout.write(f"two-factor keys re-sealed: {two_factor_keys_reseal()}")
