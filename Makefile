@@ -3,8 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-# Quiet pip: no progress, no "new release" notice. Installs only what the lock files pin, by hash.
-PIP := $(PY) -m pip --disable-pip-version-check --no-input -q
+# Quiet pip (errors only; no progress, no "new release" notice). Installs only what the lock
+# files pin, by hash.
+PIP := $(PY) -m pip --disable-pip-version-check --no-input -qq
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	--custom-compile-command "make lock" -q
 APT_PACKAGES := chromium poppler-utils docker-compose wrk fonts-dejavu-core
