@@ -3,11 +3,12 @@
     python deploy/s3_init.py
 
 Reads the app's own variables: S3_BUCKET, S3_ENDPOINT_URL, S3_REGION, S3_ACCESS_KEY_ID and
-S3_SECRET_ACCESS_KEY (each secret may instead be a file named by NAME_FILE). Safe to run any
-number of times: it creates the bucket only when missing, blocks public access where the server
-supports it, resets public ACL grants, refuses a bucket policy that allows anyone, and finally
-proves that an anonymous request cannot read an object. Exit 0 when the bucket is ready and
-private, 1 with a message otherwise. Needs only boto3, so it runs from the app image.
+S3_SECRET_ACCESS_KEY (each secret may instead be a file named by NAME_FILE), and waits up to
+S3_INIT_TIMEOUT seconds (120) for the server to answer. Safe to run any number of times: it
+creates the bucket only when missing, blocks public access where the server supports it, resets
+public ACL grants, refuses a bucket policy that allows anyone, and finally proves that an
+anonymous request cannot read an object. Exit 0 when the bucket is ready and private, 1 with a
+message otherwise. Needs only boto3, so it runs from the app image.
 """
 
 from __future__ import annotations
