@@ -10,8 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.core.exceptions import ValidationError
-from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -432,13 +431,6 @@ def staff_detail(request: HttpRequest, clinic_slug: str, membership_id) -> HttpR
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
     return render(request, "clinic/staff_detail.html", {"member": membership, "form": form})
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for the load balancer: the database answers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
 
 
 @require("clinic.settings")
