@@ -32,6 +32,9 @@ class ClinicTask(DjangoTask):
     # Outbox jobs are retried until done; the job row, not Celery, decides when to give up.
     max_retries = None
     takes_job = False
+    # Messages carry ``job_id``, which __call__ consumes before the function sees it, so
+    # Celery's check of the arguments against the function's signature must not refuse it.
+    typing = False
 
     def delay_on_commit(self, *args, **kwargs):
         """Record the job in the current transaction and send it after commit (see above)."""

@@ -150,8 +150,12 @@ def make_signed_consent(clinic: Clinic, patient, by: User, uses=("clinical_recor
     """A consent request sent to the patient and signed with ``uses``."""
     from consent import services as consent_services
 
-    with clinic_context(clinic.id):
+    from django.test import TestCase
+
+    # The request e-mail (with its withdrawal link) leaves after commit: here, in-process.
+    with TestCase.captureOnCommitCallbacks(execute=True), clinic_context(clinic.id):
         request = consent_services.request_send(clinic=clinic, patient=patient, by=by)
+    with clinic_context(clinic.id):
         return consent_services.consent_sign(
             consent_request=request,
             signature=consent_services.Signature(
