@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("clinic.outbox")
 
-RETRY_FIRST_SECONDS = 5
 RETRY_MAX_SECONDS = 600
 SWEEP_BATCH = 500
 
@@ -60,7 +59,8 @@ def message_kwargs(job: Job) -> dict[str, Any]:
 def send(task: Task, job: Job) -> bool:
     """Hand the job to the broker. Never raises: an outage is logged, the sweep resends."""
     try:
-        task.apply_async(kwargs=message_kwargs(job))
+        # No publish retries: the request must not wait, the sweep is the retry.
+        task.apply_async(kwargs=message_kwargs(job), retry=False)
     except Exception:  # noqa: BLE001 - any broker failure; the row keeps the work
         logger.error(
             "could not send job %s (%s) to the broker; the outbox sweep will resend it",
@@ -110,7 +110,8 @@ def _claim(job_id) -> Job | None:
 
 
 def _backoff(attempts: int) -> int:
-    seconds = min(RETRY_FIRST_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
+    first = settings.OUTBOX_RETRY_SECONDS
+    seconds = min(first * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
     return int(seconds * random.uniform(0.8, 1.2))
 
 

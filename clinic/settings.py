@@ -186,6 +186,8 @@ CELERY_BEAT_SCHEDULE = {
 
 # A pending outbox job untouched this long is sent to the broker again by the beat sweep.
 OUTBOX_GRACE = timedelta(seconds=env.int("OUTBOX_GRACE_SECONDS", default=120))
+# A failed job is retried after this many seconds, doubling up to ten minutes.
+OUTBOX_RETRY_SECONDS = env.int("OUTBOX_RETRY_SECONDS", default=5)
 # A photo is decoded in a child process with at most this much address space and time; after
 # PHOTO_DECODE_ATTEMPTS decodes over the limit it is marked failed.
 PHOTO_DECODE_MEMORY_MB = env.int("PHOTO_DECODE_MEMORY_MB", default=384)

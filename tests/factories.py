@@ -148,9 +148,9 @@ def signature_png() -> bytes:
 
 def make_signed_consent(clinic: Clinic, patient, by: User, uses=("clinical_record",)):
     """A consent request sent to the patient and signed with ``uses``."""
-    from consent import services as consent_services
-
     from django.test import TestCase
+
+    from consent import services as consent_services
 
     # The request e-mail (with its withdrawal link) leaves after commit: here, in-process.
     with TestCase.captureOnCommitCallbacks(execute=True), clinic_context(clinic.id):
