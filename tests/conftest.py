@@ -439,9 +439,8 @@ def point_broker_at(url: str) -> str:
 
     before = app.conf.broker_url
     app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._after_fork()  # forgets the connection and producer pools
+    # Forget this app's pools (kombu keeps one per URL, so the old one is still there to reuse).
+    app._after_fork()
     return before
 
 
