@@ -140,6 +140,8 @@ class Invitation(models.Model):
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Set by the worker when the e-mail left; until then the staff page says it is retrying.
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantManager()
 
@@ -291,3 +293,38 @@ class BackupCode(models.Model):
 
     def __str__(self) -> str:
         return f"backup code of {self.device.user}"
+
+
+class JobState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+
+
+class Job(models.Model):
+    """Work owed after a commit (a rendition, a PDF, an e-mail), recorded in the transaction of
+    the change that owes it, so a broker outage delays the work but never loses it. The task is
+    named as Celery registers it; its arguments are ids only."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    task = models.CharField(max_length=200)
+    kwargs = models.JSONField(default=dict)
+    state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.PENDING)
+    # Deliveries that claimed the job, and failed runs that count towards giving up (only a
+    # task that can give up, like a photo too large to decode, counts them).
+    attempts = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the job was last sent, claimed or scheduled for a retry: the sweep sends it again
+    # once this is older than its grace period.
+    due_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["clinic", "state", "due_at"], name="job_pending_due")]
+
+    def __str__(self) -> str:
+        return f"{self.task} ({self.state})"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -49,22 +48,20 @@ def clinic_create(*, name: str, slug: str, admin: User) -> Clinic:
     return clinic
 
 
-@dataclass(frozen=True)
-class SentInvitation:
-    invitation: Invitation
-    url: str
-
-
 def staff_invite(
     *, clinic: Clinic, email: str, role: str, invited_by: User, request: HttpRequest | None = None
-) -> SentInvitation:
-    """Invite someone by e-mail; an earlier open invitation for the same address is revoked."""
+) -> Invitation:
+    """Invite someone by e-mail; an earlier open invitation for the same address is revoked.
+    The e-mail leaves from the worker after commit (``invitation_email``)."""
+    from clinic.tasks import send_invitation
+
     email = email.strip().lower()
     if role not in Role.values:
         raise ValidationError("Choose a role.")
     if Membership.objects.filter(clinic=clinic, user__email=email, is_active=True).exists():
         raise ValidationError(f"{email} is already a member of this clinic.")
-    token, hashed = new_token()
+    # A placeholder: the link's token is made when the e-mail is sent, so it lives nowhere else.
+    _, hashed = new_token()
     now = timezone.now()
     with transaction.atomic(), service_write("earlier invitations replaced"):
         selectors.pending_invitations(clinic=clinic).filter(email=email).update(revoked_at=now)
@@ -84,15 +81,39 @@ def staff_invite(
             target=invitation,
             details={"email": email, "role": role},
         )
+        send_invitation.delay_on_commit(clinic_id=str(clinic.id), invitation_id=str(invitation.id))
+    return invitation
+
+
+def invitation_email(*, clinic_id, invitation_id) -> str:
+    """Send an invitation's e-mail with a fresh link token (its hash replaces the last one) and
+    note when it left. Run by the worker, in the outbox job's transaction."""
+    invitation = (
+        Invitation.objects.select_for_update(of=("self",))
+        .select_related("clinic", "invited_by")
+        .filter(clinic_id=clinic_id, pk=invitation_id)
+        .first()
+    )
+    if invitation is None or invitation.emailed_at or invitation.state != "pending":
+        return "skipped"
+    token, invitation.token_hash = new_token()
+    clinic = invitation.clinic
     url = settings.SITE_URL + reverse(
         "accept_invitation", kwargs={"clinic": clinic.slug, "token": token}
     )
     body = render_to_string(
         "clinic/email/invitation.txt",
-        {"clinic": clinic, "invitation": invitation, "url": url, "invited_by": invited_by},
+        {
+            "clinic": clinic,
+            "invitation": invitation,
+            "url": url,
+            "invited_by": invitation.invited_by,
+        },
     )
-    send_mail(f"You're invited to join {clinic.name}", body, None, [email])
-    return SentInvitation(invitation, url)
+    invitation.emailed_at = timezone.now()
+    invitation.save(update_fields=["token_hash", "emailed_at"])
+    send_mail(f"You're invited to join {clinic.name}", body, None, [invitation.email])
+    return "sent"
 
 
 class InvitationUnusable(Exception):

@@ -179,15 +179,32 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stuck-photos": {
-        "task": "photos.tasks.sweep_stuck_photos",
-        "schedule": timedelta(minutes=5),
+    # Jobs of the outbox (clinic/outbox.py) whose message was lost are sent again.
+    "resend-outbox-jobs": {
+        "task": "clinic.tasks.sweep_outbox",
+        "schedule": timedelta(minutes=1),
+    },
+    "sweep-orphan-objects": {
+        "task": "vault.tasks.sweep_orphan_objects",
+        "schedule": timedelta(hours=1),
     },
     "verify-audit-chains-nightly": {
         "task": "audit.tasks.verify_all_chains",
         "schedule": timedelta(hours=24),
     },
 }
+
+# A pending outbox job untouched this long is sent to the broker again by the beat sweep.
+OUTBOX_GRACE = timedelta(seconds=env.int("OUTBOX_GRACE_SECONDS", default=120))
+# A failed job is retried after this many seconds, doubling up to ten minutes.
+OUTBOX_RETRY_SECONDS = env.int("OUTBOX_RETRY_SECONDS", default=5)
+# A photo is decoded in a child process with at most this much address space and time; after
+# PHOTO_DECODE_ATTEMPTS decodes over the limit it is marked failed.
+PHOTO_DECODE_MEMORY_MB = env.int("PHOTO_DECODE_MEMORY_MB", default=384)
+PHOTO_DECODE_TIMEOUT = env.int("PHOTO_DECODE_TIMEOUT", default=120)
+PHOTO_DECODE_ATTEMPTS = 3
+# Objects in blob storage with no Blob row (a rolled-back upload) are deleted once this old.
+ORPHAN_OBJECT_AGE = timedelta(hours=1)
 
 if REDIS_URL:
     CACHES = {

@@ -362,7 +362,7 @@ def staff_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            sent = services.staff_invite(
+            invitation = services.staff_invite(
                 clinic=request.clinic,
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
@@ -374,8 +374,8 @@ def staff_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"Invitation e-mailed to {sent.invitation.email}. The link works for "
-                f"{lifetime_text(settings.INVITATION_LIFETIME)}.",
+                f"Invitation to {invitation.email} saved; it is being e-mailed. "
+                f"The link works for {lifetime_text(settings.INVITATION_LIFETIME)}.",
             )
             return redirect("staff_list", clinic_slug=clinic_slug)
     return render(

@@ -106,6 +106,8 @@ class ConsentRequest(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     failed_checks = models.PositiveSmallIntegerField(default=0)
     locked_at = models.DateTimeField(null=True, blank=True)
+    # Set by the worker when the e-mail left; until then the patient page says it is retrying.
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantManager()
 

@@ -135,13 +135,16 @@ def withdrawal_link_create(*, clinic: Clinic, patient: Patient) -> str:
 def request_send(
     *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None
 ) -> ConsentRequest:
-    """E-mail the patient a link to sign the current form; earlier open links stop working.
-    Not for an archived patient."""
+    """Ask the patient to sign the current form; earlier open links stop working. The e-mail
+    leaves from the worker after commit (``request_email``). Not for an archived patient."""
+    from consent.tasks import send_consent_request
+
     patient_require_active(patient, to="send a consent request")
     if not patient.email:
         raise ValidationError("Add the patient's e-mail address first.")
     template = template_current(clinic=clinic)
-    token, hashed = new_token()
+    # A placeholder: the link's token is made when the e-mail is sent, so it lives nowhere else.
+    _, hashed = new_token()
     now = timezone.now()
     with transaction.atomic(), service_write("earlier open requests superseded"):
         ConsentRequest.objects.filter(
@@ -156,7 +159,6 @@ def request_send(
             sent_by=by,
             expires_at=now + settings.CONSENT_LINK_LIFETIME,
         )
-        withdraw_url = withdrawal_link_create(clinic=clinic, patient=patient)
         record(
             clinic=clinic,
             action="consent.requested",
@@ -166,6 +168,27 @@ def request_send(
             patient=patient,
             details={"template_version": template.version, "sent_to": patient.email},
         )
+        send_consent_request.delay_on_commit(
+            clinic_id=str(clinic.id), request_id=str(consent_request.id)
+        )
+    return consent_request
+
+
+def request_email(*, clinic_id, request_id) -> str:
+    """Send a consent request's e-mail with a fresh signing token (its hash replaces the last
+    one) and a withdrawal link. Run by the worker, in the outbox job's transaction."""
+    consent_request = (
+        ConsentRequest.objects.select_for_update(of=("self",))
+        .select_related("clinic", "patient", "sent_by")
+        .filter(clinic_id=clinic_id, pk=request_id)
+        .first()
+    )
+    if consent_request is None or consent_request.emailed_at:
+        return "skipped"
+    if consent_request.state not in ("sent", "opened"):
+        return "skipped"
+    clinic, patient = consent_request.clinic, consent_request.patient
+    token, consent_request.token_hash = new_token()
     body = render_to_string(
         "consent/email/request.txt",
         {
@@ -173,12 +196,19 @@ def request_send(
             "patient": patient,
             "request": consent_request,
             "sign_url": _public_url("consent_sign_start", clinic, token),
-            "withdraw_url": withdraw_url,
-            "sender": by,
+            "withdraw_url": withdrawal_link_create(clinic=clinic, patient=patient),
+            "sender": consent_request.sent_by,
         },
     )
-    send_mail(f"{clinic.name}: your consent to clinical photographs", body, None, [patient.email])
-    return consent_request
+    consent_request.emailed_at = timezone.now()
+    consent_request.save(update_fields=["token_hash", "emailed_at"])
+    send_mail(
+        f"{clinic.name}: your consent to clinical photographs",
+        body,
+        None,
+        [consent_request.sent_to],
+    )
+    return "sent"
 
 
 def check_request_usable(consent_request: ConsentRequest | None) -> ConsentRequest:
@@ -318,7 +348,10 @@ class Signature:
 def consent_sign(
     *, consent_request: ConsentRequest, signature: Signature, request: HttpRequest | None = None
 ) -> ConsentRecord:
-    """Record the patient's signature with its evidence and consume the link, atomically."""
+    """Record the patient's signature with its evidence and consume the link, atomically.
+    The signed copy is owed in the same transaction (an outbox job)."""
+    from consent.tasks import send_consent_copy
+
     with transaction.atomic():
         locked = (
             ConsentRequest.objects.select_for_update()
@@ -381,18 +414,10 @@ def consent_sign(
                 "signature": signature.method,
             },
         )
-        transaction.on_commit(
-            lambda: _enqueue(
-                "send_consent_copy", locked.clinic_id, record_id=str(consent_record.pk)
-            )
+        send_consent_copy.delay_on_commit(
+            clinic_id=str(locked.clinic_id), record_id=str(consent_record.pk)
         )
     return consent_record
-
-
-def _enqueue(task_name: str, clinic_id, **kwargs) -> None:
-    from consent import tasks
-
-    getattr(tasks, task_name).delay(clinic_id=str(clinic_id), **kwargs)
 
 
 # --- withdrawal ---------------------------------------------------------------------------------
@@ -409,7 +434,9 @@ def consent_withdraw(
     request: HttpRequest | None = None,
 ) -> ConsentWithdrawal:
     """Withdraw uses with immediate effect: marketing items of those uses leave the library,
-    the patient is sent a confirmation and the clinic's admins are told."""
+    the patient is sent a confirmation and the clinic's admins are told (outbox jobs)."""
+    from consent.tasks import confirm_withdrawal_to_patient, notify_admins_of_withdrawal
+
     if channel not in WithdrawalChannel.values:
         raise ValidationError("Say how the patient asked to withdraw.")
     with transaction.atomic():
@@ -445,9 +472,9 @@ def consent_withdraw(
             actor_label="" if by else "patient",
             details={"uses": chosen, "channel": channel, "marketing_items_removed": removed},
         )
-        transaction.on_commit(
-            lambda: _enqueue("notify_withdrawal", clinic.id, withdrawal_id=str(withdrawal.pk))
-        )
+        ids = {"clinic_id": str(clinic.id), "withdrawal_id": str(withdrawal.pk)}
+        confirm_withdrawal_to_patient.delay_on_commit(**ids)
+        notify_admins_of_withdrawal.delay_on_commit(**ids)
     return withdrawal
 
 

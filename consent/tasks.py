@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.core.mail import EmailMessage, send_mail
-from django.db import OperationalError
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -15,15 +14,14 @@ from consent.models import ConsentBlobPurpose, ConsentRecord, ConsentUse, Consen
 from consent.pdf import render_consent_pdf
 from vault import storage
 
-RETRY = {
-    "autoretry_for": (storage.StorageUnavailable, OperationalError, OSError),
-    "retry_backoff": 5,
-    "retry_backoff_max": 600,
-    "max_retries": 30,
-}
+
+@shared_task(base=ClinicTask, name="consent.tasks.send_consent_request")
+def send_consent_request(*, clinic_id: str, request_id: str) -> str:
+    """E-mail the signing link from the worker, so no request waits on the SMTP server."""
+    return services.request_email(clinic_id=clinic_id, request_id=request_id)
 
 
-@shared_task(base=ClinicTask, name="consent.tasks.send_consent_copy", **RETRY)
+@shared_task(base=ClinicTask, name="consent.tasks.send_consent_copy")
 def send_consent_copy(*, clinic_id: str, record_id: str) -> str:
     """Render the signed copy once, keep it encrypted on the record, e-mail it once."""
     record = (
@@ -67,53 +65,62 @@ def send_consent_copy(*, clinic_id: str, record_id: str) -> str:
     return "sent"
 
 
-@shared_task(base=ClinicTask, name="consent.tasks.notify_withdrawal", **RETRY)
-def notify_withdrawal(*, clinic_id: str, withdrawal_id: str) -> None:
-    """Confirm a withdrawal to the patient and tell the clinic's admins."""
-    withdrawal = ConsentWithdrawal.objects.select_related("clinic", "patient").get(
+def _withdrawal(clinic_id: str, withdrawal_id: str) -> ConsentWithdrawal:
+    return ConsentWithdrawal.objects.select_related("clinic", "patient").get(
         clinic_id=clinic_id, pk=withdrawal_id
     )
+
+
+@shared_task(base=ClinicTask, name="consent.tasks.confirm_withdrawal_to_patient")
+def confirm_withdrawal_to_patient(*, clinic_id: str, withdrawal_id: str) -> str:
+    """Confirm a withdrawal to the patient, saying what stays valid."""
+    withdrawal = _withdrawal(clinic_id, withdrawal_id)
     clinic, patient = withdrawal.clinic, withdrawal.patient
+    if not patient.email:
+        return "no address"
     labels = dict(ConsentUse.choices)
-    uses = [labels[u] for u in withdrawal.uses]
     still_active = [
         labels[u] for u in sorted(selectors.active_uses(clinic=clinic, patient=patient))
     ]
-    if patient.email:
-        body = render_to_string(
-            "consent/email/withdrawal_confirmed.txt",
-            {
-                "clinic": clinic,
-                "patient": patient,
-                "withdrawal": withdrawal,
-                "uses": uses,
-                "still_active": still_active,
-                "withdraw_url": services.withdrawal_link_create(clinic=clinic, patient=patient)
-                if still_active
-                else "",
-            },
-        )
-        send_mail(
-            f"{clinic.name}: your consent withdrawal is recorded", body, None, [patient.email]
-        )
+    body = render_to_string(
+        "consent/email/withdrawal_confirmed.txt",
+        {
+            "clinic": clinic,
+            "patient": patient,
+            "withdrawal": withdrawal,
+            "uses": [labels[u] for u in withdrawal.uses],
+            "still_active": still_active,
+            "withdraw_url": services.withdrawal_link_create(clinic=clinic, patient=patient)
+            if still_active
+            else "",
+        },
+    )
+    send_mail(f"{clinic.name}: your consent withdrawal is recorded", body, None, [patient.email])
+    return "sent"
+
+
+@shared_task(base=ClinicTask, name="consent.tasks.notify_admins_of_withdrawal")
+def notify_admins_of_withdrawal(*, clinic_id: str, withdrawal_id: str) -> str:
+    """Tell the clinic's admins that a patient withdrew consent."""
+    withdrawal = _withdrawal(clinic_id, withdrawal_id)
+    clinic, patient = withdrawal.clinic, withdrawal.patient
     admins = list(
         Membership.objects.filter(clinic=clinic, role=Role.ADMIN, is_active=True).values_list(
             "user__email", flat=True
         )
     )
-    if admins:
-        body = render_to_string(
-            "consent/email/withdrawal_admin.txt",
-            {
-                "clinic": clinic,
-                "patient": patient,
-                "withdrawal": withdrawal,
-                "uses": uses,
-            },
-        )
-        send_mail(
-            " ".join(f"Consent withdrawn: {patient.full_name} ({', '.join(uses)})".split()),
-            body,
-            None,
-            admins,
-        )
+    if not admins:
+        return "no admins"
+    labels = dict(ConsentUse.choices)
+    uses = [labels[u] for u in withdrawal.uses]
+    body = render_to_string(
+        "consent/email/withdrawal_admin.txt",
+        {"clinic": clinic, "patient": patient, "withdrawal": withdrawal, "uses": uses},
+    )
+    send_mail(
+        " ".join(f"Consent withdrawn: {patient.full_name} ({', '.join(uses)})".split()),
+        body,
+        None,
+        admins,
+    )
+    return "sent"

@@ -70,13 +70,3 @@ def ghost_for(*, clinic: Clinic, patient: Patient, area: str, view: str) -> Phot
         qs.filter(stage=Stage.BEFORE).order_by("-taken_at").first()
         or qs.order_by("-taken_at").first()
     )
-
-
-def stuck_photos(*, clinic: Clinic, older_than) -> QuerySet[Photo]:
-    """Photos still processing since before ``older_than`` (their task was lost)."""
-    return Photo.objects.filter(
-        clinic=clinic,
-        status=PhotoStatus.PROCESSING,
-        updated_at__lt=older_than,
-        deleted_at__isnull=True,
-    )

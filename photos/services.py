@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -15,21 +16,31 @@ from django.utils import timezone
 
 from audit.services import record
 from clinic.models import Clinic, User
+from clinic.outbox import CountedFailure
 from patients.models import Patient, TreatmentEpisode
 from patients.services import patient_require_active
+from photos import sandbox
 from photos.imaging import (
     MAX_UPLOAD_BYTES,
     ImageRejected,
     Inspection,
     display_name,
     inspect_upload,
-    make_renditions,
 )
 from photos.models import BlobPurpose, Photo, PhotoStatus
 from vault import storage
 
 MAX_FILES_PER_REQUEST = 100
 RENDITION_NAMESPACE = uuid.UUID("6b1f4c2e-9a51-4d7a-8d0e-2f4a1b7c9e10")
+OUT_OF_BOUNDS_MESSAGE = (
+    "This photo could not be processed (it needs more memory than allowed). "
+    "Upload it again as a JPEG."
+)
+UNREADABLE_MESSAGE = "The photo could not be read. Please upload it again."
+
+
+class DecodeFailed(CountedFailure):
+    """This decode of the photo went over its bounds or broke; after a few, the photo fails."""
 
 
 class UploadRefused(ValueError):
@@ -134,7 +145,7 @@ def photo_accept(
                 "view": details.view,
             },
         )
-        transaction.on_commit(lambda: enqueue_processing(clinic.id, photo.id))
+        enqueue_processing(clinic.id, photo.id)
     return photo
 
 
@@ -148,9 +159,10 @@ def _exif_time(inspection: Inspection) -> datetime | None:
 
 
 def enqueue_processing(clinic_id, photo_id) -> None:
+    """Owe the photo's processing in the current transaction (an outbox job)."""
     from photos.tasks import process_photo
 
-    process_photo.delay(clinic_id=str(clinic_id), photo_id=str(photo_id))
+    process_photo.delay_on_commit(clinic_id=str(clinic_id), photo_id=str(photo_id))
 
 
 def rendition_id(photo: Photo, purpose: str) -> uuid.UUID:
@@ -158,9 +170,13 @@ def rendition_id(photo: Photo, purpose: str) -> uuid.UUID:
     return uuid.uuid5(RENDITION_NAMESPACE, f"{photo.id}:{purpose}")
 
 
-def photo_process(*, clinic_id, photo_id) -> str:
+def photo_process(*, clinic_id, photo_id, earlier_failures: int = 0) -> str:
     """Make the renditions of one photo. Idempotent: a ready or failed photo is left alone.
-    Storage errors propagate so the task is retried; unreadable images fail for good."""
+
+    The decode runs in a child under a memory limit. A file that is not a photo fails at once;
+    one that goes over the limit raises DecodeFailed (retried) and fails after
+    PHOTO_DECODE_ATTEMPTS. Errors that are not the photo's fault (storage, keys) propagate and
+    are retried without limit: they never turn into "upload it again"."""
     with transaction.atomic():
         photo = (
             Photo.objects.select_for_update()
@@ -171,25 +187,21 @@ def photo_process(*, clinic_id, photo_id) -> str:
         if photo is None or photo.status != PhotoStatus.PROCESSING:
             return "skipped"
         storage.blob_flush_staged(photo.original)
+        original = storage.blob_read(photo.original)
         try:
-            renditions = make_renditions(storage.blob_read(photo.original))
-        except (ImageRejected, storage.BlobUnreadable, OSError, ValueError) as error:
-            reason = (
-                str(error)
-                if isinstance(error, ImageRejected)
-                else ("The photo could not be read. Please upload it again.")
+            renditions = sandbox.renditions_within(
+                original,
+                memory_mb=settings.PHOTO_DECODE_MEMORY_MB,
+                timeout=settings.PHOTO_DECODE_TIMEOUT,
             )
-            photo.status = PhotoStatus.FAILED
-            photo.failure_reason = reason[:300]
-            photo.save(update_fields=["status", "failure_reason", "updated_at"])
-            record(
-                clinic=clinic_id,
-                action="photo.failed",
-                target=photo,
-                patient=photo.patient_id,
-                details={"reason": reason[:300]},
-            )
-            return "failed"
+        except ImageRejected as error:
+            return _photo_failed(photo, str(error))
+        except (sandbox.OutOfBounds, sandbox.DecoderBroke) as error:
+            bounds = isinstance(error, sandbox.OutOfBounds)
+            if earlier_failures + 1 >= settings.PHOTO_DECODE_ATTEMPTS:
+                message = OUT_OF_BOUNDS_MESSAGE if bounds else UNREADABLE_MESSAGE
+                return _photo_failed(photo, message, cause=str(error))
+            raise DecodeFailed(str(error)) from error
         photo.display = storage.blob_store(
             clinic_id=clinic_id,
             purpose=BlobPurpose.DISPLAY,
@@ -213,6 +225,23 @@ def photo_process(*, clinic_id, photo_id) -> str:
             details={"display": [renditions.width, renditions.height]},
         )
     return "ready"
+
+
+def _photo_failed(photo: Photo, reason: str, cause: str = "") -> str:
+    photo.status = PhotoStatus.FAILED
+    photo.failure_reason = reason[:300]
+    photo.save(update_fields=["status", "failure_reason", "updated_at"])
+    details = {"reason": reason[:300]}
+    if cause:
+        details["cause"] = cause[:300]
+    record(
+        clinic=photo.clinic_id,
+        action="photo.failed",
+        target=photo,
+        patient=photo.patient_id,
+        details=details,
+    )
+    return "failed"
 
 
 def photo_served(
@@ -261,11 +290,26 @@ def photo_delete(
     return photo
 
 
-def photos_requeue_stuck(*, clinic: Clinic, older_than) -> int:
-    """Queue again the photos whose processing task was lost (worker crash, broker restart)."""
-    from photos.selectors import stuck_photos
-
-    ids = list(stuck_photos(clinic=clinic, older_than=older_than).values_list("id", flat=True))
-    for photo_id in ids:
-        enqueue_processing(clinic.id, photo_id)
-    return len(ids)
+def photos_requeue(*, clinic: Clinic, failed: bool = False) -> int:
+    """Queue the clinic's photos again: those still processing, or with ``failed`` those that
+    failed (e.g. after the memory limit was raised). Audited per photo."""
+    status = PhotoStatus.FAILED if failed else PhotoStatus.PROCESSING
+    photos = list(
+        Photo.objects.select_for_update().filter(
+            clinic=clinic, status=status, deleted_at__isnull=True
+        )
+    )
+    for photo in photos:
+        if failed:
+            photo.status = PhotoStatus.PROCESSING
+            photo.failure_reason = ""
+            photo.save(update_fields=["status", "failure_reason", "updated_at"])
+        record(
+            clinic=clinic,
+            action="photo.requeued",
+            target=photo,
+            patient=photo.patient_id,
+            details={"was": status},
+        )
+        enqueue_processing(clinic.id, photo.id)
+    return len(photos)

@@ -323,6 +323,8 @@ class CeleryWorker:
             "CELERY_TASK_ALWAYS_EAGER": "0",
             # A killed worker's message comes back after this many seconds, not an hour.
             "CELERY_VISIBILITY_TIMEOUT": "4",
+            # Failed jobs come back after a second, not five.
+            "OUTBOX_RETRY_SECONDS": "1",
             **self.s3_env,
             **self.extra_env,
         }
@@ -365,12 +367,20 @@ class CeleryWorker:
     def send(self, task, **kwargs):
         return task.apply_async(kwargs=kwargs, queue=self.queue)
 
+    def log_count(self, text: str) -> int:
+        """How many lines of the worker's log (all its runs in this test) contain ``text``."""
+        if not self.log_path.exists():
+            return 0
+        with self.log_path.open(errors="replace") as log:
+            return sum(text in line for line in log)
+
 
 @pytest.fixture
 def celery_worker(committed_db, test_db_name, s3_server) -> Iterator[CeleryWorker]:
     from clinic.celery import app
 
     worker = CeleryWorker(queue=f"test-{test_db_name}-{time.time_ns()}", s3=s3_server)
+    worker.log_path.unlink(missing_ok=True)
     eager, default_queue = app.conf.task_always_eager, app.conf.task_default_queue
     # Everything this process sends (on_commit jobs included) goes to this worker's queue.
     app.conf.task_always_eager = False
@@ -379,3 +389,73 @@ def celery_worker(committed_db, test_db_name, s3_server) -> Iterator[CeleryWorke
     yield worker
     worker.stop()
     app.conf.task_always_eager, app.conf.task_default_queue = eager, default_queue
+
+
+# --- a broker of the test's own, to stop and start (never the machine's shared Redis) ---------
+
+
+class RedisServer:
+    """A redis-server on a free loopback port, for tests of a broker outage."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
+            + ["--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if not wait_until(lambda: _port_open(self.port), timeout=15):
+            _fail("redis-server for the outage test did not start")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+def wait_until(predicate, timeout: float = 90.0, step: float = 0.05) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass: tests wait on a state,
+    never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
+
+
+def point_broker_at(url: str) -> str:
+    """Make this process send tasks to ``url``; returns the URL it used before."""
+    from clinic.celery import app
+
+    before = app.conf.broker_url
+    app.conf.broker_url = url
+    # Forget this app's pools (kombu keeps one per URL, so the old one is still there to reuse).
+    app._after_fork()
+    return before
+
+
+@pytest.fixture
+def own_broker(celery_worker) -> Iterator[RedisServer]:
+    """The app (this process) and the test's worker on a redis-server of this test's own, so
+    that the test can stop it without touching the machine's Redis."""
+    server = RedisServer()
+    server.start()
+    celery_worker.stop()
+    celery_worker.extra_env["REDIS_URL"] = server.url
+    before = point_broker_at(server.url)
+    try:
+        yield server
+    finally:
+        celery_worker.stop()
+        point_broker_at(before)
+        server.stop()

@@ -147,10 +147,14 @@ def signature_png() -> bytes:
 
 def make_signed_consent(clinic: Clinic, patient, by: User, uses=("clinical_record",)):
     """A consent request sent to the patient and signed with ``uses``."""
+    from django.test import TestCase
+
     from consent import services as consent_services
 
-    with clinic_context(clinic.id):
+    # The request e-mail (with its withdrawal link) leaves after commit: here, in-process.
+    with TestCase.captureOnCommitCallbacks(execute=True), clinic_context(clinic.id):
         request = consent_services.request_send(clinic=clinic, patient=patient, by=by)
+    with clinic_context(clinic.id):
         return consent_services.consent_sign(
             consent_request=request,
             signature=consent_services.Signature(

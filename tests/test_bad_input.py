@@ -44,7 +44,6 @@ PUBLIC_URLS = {
     "consent_signed": lambda o: {"clinic": o["clinic"].slug},
     "consent_withdraw_start": lambda o: {"clinic": o["clinic"].slug, "token": "x" * 43},
     "consent_withdraw": lambda o: {"clinic": o["clinic"].slug},
-    "healthz": lambda o: {},
 }
 
 BAD_VALUES = {

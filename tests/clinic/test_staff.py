@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,10 +18,11 @@ pytestmark = pytest.mark.django_db
 
 def invite(cast, email="new.nurse@example.com", role="practitioner") -> str:
     admin = f.verified_client(cast.admin)
-    response = admin.post(
-        reverse("staff_list", kwargs={"clinic_slug": cast.clinic_a.slug}),
-        {"email": email, "role": role},
-    )
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the worker's e-mail, in-process
+        response = admin.post(
+            reverse("staff_list", kwargs={"clinic_slug": cast.clinic_a.slug}),
+            {"email": email, "role": role},
+        )
     assert response.status_code == 302
     link = re.search(r"http://testserver(/invite/\S+)", mail.outbox[-1].body).group(1)
     return link
@@ -95,10 +96,11 @@ def test_weak_password_is_refused_and_nothing_is_created(cast):
 
 def test_existing_user_joins_a_second_clinic_as_locum(cast):
     admin_b = f.verified_client(cast.stranger)
-    admin_b.post(
-        reverse("staff_list", kwargs={"clinic_slug": cast.clinic_b.slug}),
-        {"email": cast.practitioner.email, "role": "practitioner"},
-    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        admin_b.post(
+            reverse("staff_list", kwargs={"clinic_slug": cast.clinic_b.slug}),
+            {"email": cast.practitioner.email, "role": "practitioner"},
+        )
     link = re.search(r"http://testserver(/invite/\S+)", mail.outbox[-1].body).group(1)
     locum = f.verified_client(cast.practitioner)
     response = locum.post(link)

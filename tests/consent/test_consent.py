@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from django.core import mail
 from django.db import connection
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,13 +32,16 @@ def patient(cast):
 
 
 def send_request(cast, patient) -> str:
-    """Send from the patient page; return the signing path from the e-mail."""
+    """Send from the patient page; return the signing path from the e-mail (which the worker
+    sends after commit: here, in-process)."""
     staff = f.verified_client(cast.practitioner)
-    staff.post(
-        reverse(
-            "consent_request", kwargs={"clinic_slug": cast.clinic_a.slug, "patient_id": patient.pk}
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        staff.post(
+            reverse(
+                "consent_request",
+                kwargs={"clinic_slug": cast.clinic_a.slug, "patient_id": patient.pk},
+            )
         )
-    )
     body = mail.outbox[-1].body
     return re.search(r"http://testserver(/p/\S+/sign/\S+/)", body).group(1)
 

@@ -191,3 +191,12 @@ def display_p3_profile() -> bytes:
         + b"\0" * 48
     )
     return header + struct.pack(">I", len(tags)) + table + body
+
+
+def heic_claiming_49_megapixels() -> bytes:
+    """A 12 KB HEIC of 8100 x 6050 flat grey: under the pixel cap, yet decoding it takes a
+    plain process past 450 MB. Made once (encoding it needs 1 GB) with
+    ``heic(Image.new("RGB", (8100, 6050), (128, 120, 110)), quality=10)`` and kept as a file."""
+    from pathlib import Path
+
+    return (Path(__file__).parent / "data" / "claims-49-megapixels.heic").read_bytes()

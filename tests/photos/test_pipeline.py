@@ -4,7 +4,7 @@ stripped, keys rotate, and accepted uploads survive a killed worker and an S3 ou
 import io
 import os
 import signal
-import time
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -13,10 +13,12 @@ from django.urls import reverse
 from PIL import Image
 
 from audit.models import AuditEvent
+from clinic import outbox
+from clinic.models import Job, JobState
 from clinic.tenancy import clinic_context
 from photos.models import Photo, PhotoStatus
 from tests import factories as f
-from tests.conftest import S3Server, s3_blob_storage, superuser_test_db_dsn
+from tests.conftest import S3Server, s3_blob_storage, superuser_test_db_dsn, wait_until
 from tests.photos import images
 from vault import keys, storage
 from vault.models import Blob
@@ -211,18 +213,17 @@ def _upload(clinic, practitioner, patient, episode, data, name="photo.heic"):
     return response.json()["results"][0]["photo_id"]
 
 
-def _wait_for(predicate, timeout=90.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
-
-
 def _status(clinic, photo_id) -> str:
     with clinic_context(clinic.id):
         return Photo.objects.get(pk=photo_id).status
+
+
+def _job(clinic, photo_id) -> Job:
+    with clinic_context(clinic.id):
+        return Job.objects.get(clinic=clinic, kwargs__photo_id=str(photo_id))
+
+
+SKIPPED = "skipped: already done or running"
 
 
 @pytest.mark.worker
@@ -232,23 +233,20 @@ def test_worker_killed_mid_processing_the_photo_becomes_ready_exactly_once(peopl
     heic = images.heic(images.photo_like(4032, 3024))  # ~1 s to decode: time to kill it
     photo_id = _upload(clinic, practitioner, patient, episode, heic)
     celery_worker.start()
-    assert _wait_for(lambda: _row_locked(photo_id), timeout=60, step=0.02), "never started"
-    time.sleep(0.2)
+    assert wait_until(lambda: _row_locked(photo_id), timeout=60, step=0.02), "never started"
     os.kill(celery_worker.process.pid, signal.SIGKILL)
     celery_worker.process.wait(10)
     assert _status(clinic, photo_id) == PhotoStatus.PROCESSING
+    assert _job(clinic, photo_id).attempts == 1
     celery_worker.start()
-    # The killed delivery comes back after the visibility timeout; the periodic sweep also
-    # re-queues stuck photos. Run the sweep now, twice, so duplicates are certain.
-    from django.utils import timezone
-
-    from photos.services import photos_requeue_stuck
-
+    # The killed delivery comes back after the visibility timeout; the outbox sweep also sends
+    # the job again. Run the sweep now, twice, so duplicates are certain.
     for _ in range(2):
-        with clinic_context(clinic.id):
-            assert photos_requeue_stuck(clinic=clinic, older_than=timezone.now()) == 1
-    assert _wait_for(lambda: _status(clinic, photo_id) == PhotoStatus.READY, timeout=120)
-    time.sleep(2)  # let the duplicate deliveries run: each must find the photo done
+        assert outbox.resend_due(older_than=timedelta(0)) == 1
+    assert wait_until(lambda: _status(clinic, photo_id) == PhotoStatus.READY, timeout=120)
+    # The duplicates (a second sweep, and the redelivery of the killed message once its
+    # visibility timeout passes) run and find the job done.
+    assert wait_until(lambda: celery_worker.log_count(SKIPPED) >= 1, timeout=60)
     with clinic_context(clinic.id):
         photo = Photo.objects.get(pk=photo_id)
         processed = AuditEvent.objects.filter(action="photo.processed", target_id=photo_id)
@@ -256,6 +254,8 @@ def test_worker_killed_mid_processing_the_photo_becomes_ready_exactly_once(peopl
         rendition_blobs = Blob.objects.filter(pk__in=[photo.display_id, photo.thumb_id])
         assert rendition_blobs.count() == 2
         assert Blob.objects.filter(clinic=clinic).count() == 3
+    job = _job(clinic, photo_id)
+    assert job.state == JobState.DONE and job.attempts >= 2
 
 
 @pytest.mark.worker
@@ -297,12 +297,14 @@ def test_upload_accepted_during_an_s3_outage_completes_when_s3_is_back(people, c
                 original = Photo.objects.get(pk=photo_id).original
                 assert original.staged_ciphertext is not None  # kept, encrypted, in the DB
             celery_worker.start()
-            time.sleep(4)  # the worker tries, fails, and schedules a retry
+            # The worker tries, fails and retries, more than once, while S3 is down.
+            assert wait_until(lambda: _job(clinic, photo_id).attempts >= 2, timeout=60)
+            assert "StorageUnavailable" in _job(clinic, photo_id).last_error
             assert _status(clinic, photo_id) == PhotoStatus.PROCESSING
             outage.start()
             make_bucket()
-            assert _wait_for(
-                lambda: _status(clinic, photo_id) == PhotoStatus.READY, timeout=120, step=0.5
+            assert wait_until(
+                lambda: _status(clinic, photo_id) == PhotoStatus.READY, timeout=120, step=0.2
             )
             with clinic_context(clinic.id):
                 original = Photo.objects.get(pk=photo_id).original
