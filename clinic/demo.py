@@ -213,6 +213,8 @@ def synthetic_face(seed: int, after: bool = False, view: str = "front") -> bytes
     draw.ellipse((190 + narrow, 180, 710 - narrow, 900), fill=skin)
     draw.rectangle((370, 860, 530, 1200), fill=skin)
     for x in (330 + turn, 570 + turn):
+        if not 190 + narrow + 45 <= x <= 710 - narrow - 45:
+            continue  # the far eye, hidden in profile
         draw.ellipse((x - 45, 450, x + 45, 500), fill=(250, 250, 250))
         draw.ellipse((x - 18, 457, x + 18, 493), fill=(60, 70, 80))
         brow_y = 410 if after else 420

@@ -152,6 +152,18 @@ TEMPLATES = [
 VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+# SQLite serves a threaded server only when configured for it: WAL lets readers run beside the
+# one writer; IMMEDIATE transactions take the write lock at BEGIN, so a transaction that read
+# first never has to upgrade (SQLite answers that "database is locked" at once, without
+# waiting); the busy timeout makes the next writer wait its turn. Every request under a clinic
+# runs in one transaction, so this also serialises the audit chain's read-then-append.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
