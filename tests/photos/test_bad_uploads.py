@@ -8,7 +8,8 @@ from tests import factories as f
 from tests.photos import images
 from tests.photos.test_photo_pages import upload
 
-pytestmark = pytest.mark.django_db
+# Also run on SQLite, the embedded default (see tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
 def _truncated_jpeg() -> bytes:

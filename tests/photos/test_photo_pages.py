@@ -12,7 +12,8 @@ from clinic.tenancy import clinic_context
 from photos.models import Blob, Photo
 from tests import factories as f
 
-pytestmark = pytest.mark.django_db
+# Also run on SQLite, the embedded default (see tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
 def jpeg(size=(1200, 900), color=(180, 120, 100), exif=None) -> bytes:
