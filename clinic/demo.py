@@ -213,7 +213,7 @@ def synthetic_face(seed: int, after: bool = False, view: str = "front") -> bytes
     draw.ellipse((190 + narrow, 180, 710 - narrow, 900), fill=skin)
     draw.rectangle((370, 860, 530, 1200), fill=skin)
     for x in (330 + turn, 570 + turn):
-        if not 190 + narrow + 45 <= x <= 710 - narrow - 45:
+        if abs(turn) >= VIEW_TURN["right_90"] and not 190 + narrow <= x - 45 <= 620 - narrow:
             continue  # the far eye, hidden in profile
         draw.ellipse((x - 45, 450, x + 45, 500), fill=(250, 250, 250))
         draw.ellipse((x - 18, 457, x + 18, 493), fill=(60, 70, 80))
@@ -232,7 +232,8 @@ def synthetic_face(seed: int, after: bool = False, view: str = "front") -> bytes
     draw.line((mouth - 78, 710, mouth + 78, 710), fill=(120, 50, 60), width=3)
     if not after:
         for y in (330, 350, 370):
-            draw.line((330 + turn, y, 570 + turn, y), fill=tuple(c - 18 for c in skin), width=2)
+            left, right = max(330 + turn, 210 + narrow), min(570 + turn, 690 - narrow)
+            draw.line((left, y, right, y), fill=tuple(c - 18 for c in skin), width=2)
     image = image.filter(ImageFilter.GaussianBlur(1.2))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=88)
