@@ -205,9 +205,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
 
 
+def _embedded_db_setup(
+    django_test_environment, django_db_blocker, django_db_modify_db_settings
+) -> Iterator[None]:
+    """The SQLite test database file, created and migrated as pytest-django would, but always:
+    pytest-django sets up only the databases that tests marked ``django_db`` ask for, and the
+    ``committed_db`` tests carry no such mark."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        databases = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(databases, verbosity=0)
+
+
 if EMBEDDED:
-    # pytest-django's own django_db_setup creates and migrates the SQLite test database.
-    del django_db_setup
+    django_db_setup = pytest.fixture(scope="session", name="django_db_setup")(_embedded_db_setup)
 
 
 @pytest.fixture

@@ -86,6 +86,13 @@ def test_audit_refuses_to_append_on_sqlite_without_immediate_transactions(tmp_pa
 
 
 def test_thumbnails_fetched_at_once_are_all_served_and_audited_in_one_chain(committed_db):
+    if connection.vendor == "sqlite":
+        # The SQLite run's test database is a file with the embedded default's options, so
+        # the threads below really contend for its one writer.
+        with connection.cursor() as cursor:
+            assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert connection.transaction_mode == "IMMEDIATE"
+        assert not connection.is_in_memory_db()
     clinic = f.make_clinic("Busy Clinic")
     staff = [f.make_member(clinic, Role.PRACTITIONER) for _ in range(3)]
     patient = f.make_patient(clinic, staff[0])
