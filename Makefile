@@ -3,6 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+# Quiet pip (errors only; no progress, no "new release" notice). Installs only what the lock
+# files pin, by hash.
+PIP := $(PY) -m pip --disable-pip-version-check --no-input -qq
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--custom-compile-command "make lock" -q
 APT_PACKAGES := chromium poppler-utils docker-compose wrk fonts-dejavu-core
 # The tests run against the real stack. PostgreSQL: migrations as the owner role, the app as
 # a role that is neither superuser nor BYPASSRLS (both created by the test setup).
@@ -13,19 +18,29 @@ TEST_ENV := DATABASE_URL=postgres://clinic_app@127.0.0.1:5432/clinicphotos_test 
 	EMAIL_URL=memorymail:// \
 	SITE_URL=http://testserver
 
-.PHONY: install system-deps services run test bench lint format check-deploy clean
+.PHONY: install system-deps services run test bench lint format check-deploy clean lock
 
-install: $(VENV)/.installed node_modules/.installed
+# The Python side only: `make run` needs no Node. Re-runs when a lock file changes.
+install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
-	touch $@
+$(VENV)/.installed: requirements-dev.lock pyproject.toml
+	@test -x $(PY) || { echo "Creating $(VENV) and installing the locked dependencies..."; \
+	  $(PYTHON) -m venv $(VENV); }
+	@$(PIP) install --require-hashes -r requirements-dev.lock
+	@$(PIP) install --no-deps --no-build-isolation -e .
+	@touch $@
 
-node_modules/.installed: package.json
-	npm install --no-audit --no-fund --silent
-	touch $@
+# After editing pyproject.toml: `make lock` (keeps the other pins); `make lock LOCK_ARGS=--upgrade`
+# moves every dependency to its newest allowed version. Commit both files.
+lock: $(VENV)/.installed
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) $(LOCK_ARGS) \
+	  -o requirements-dev.lock
+
+# Test-only JavaScript (axe-core for the browser tests).
+node_modules/.installed: package.json package-lock.json
+	@npm ci --no-audit --no-fund --silent
+	@touch $@
 
 # Debian packages the tests need (root installs them when missing; CI is root).
 system-deps:
@@ -51,12 +66,12 @@ services:
 	  for i in $$(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.5; done; }
 
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) manage.py seed_demo
 	@echo; echo "Open http://127.0.0.1:8000 and sign in as above. Ctrl-C stops the app."
-	$(PY) manage.py runserver 127.0.0.1:8000
+	@$(PY) manage.py runserver 127.0.0.1:8000
 
-test: install system-deps services
+test: install node_modules/.installed system-deps services
 	$(TEST_ENV) $(VENV)/bin/ruff check .
 	$(TEST_ENV) $(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 	@echo "The embedded tests again on the embedded default: SQLite (WAL, IMMEDIATE), local blobs"

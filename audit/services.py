@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -93,3 +94,79 @@ def record(
         event.hash = event.compute_hash()
         event.save(force_insert=True)
     return event
+
+
+# --- the system chain under a flood of sign-in probes -----------------------------------------
+
+# Sign-in events that belong to no clinic (an address nobody uses) are written to the system
+# chain. Anyone can cause them, so within a window each client address and each e-mail
+# address gets at most so many, and the whole chain at most so many; past a limit one event
+# says so, and later attempts in the window are not recorded one by one.
+PROBE_WINDOW = timedelta(minutes=15)
+PROBE_LIMIT_PER_IP = 20
+PROBE_LIMIT_PER_ADDRESS = 20
+PROBE_LIMIT_ALL = 500
+PROBES_SUPPRESSED = "auth.probes_suppressed"
+
+
+def _probe_limit_reached(recent, *, ip: str | None, label: str) -> tuple[str, str, int] | None:
+    if recent.count() >= PROBE_LIMIT_ALL:
+        return "all", "", PROBE_LIMIT_ALL
+    if ip and recent.filter(ip=ip).count() >= PROBE_LIMIT_PER_IP:
+        return "ip", ip, PROBE_LIMIT_PER_IP
+    if label and recent.filter(actor_label=label).count() >= PROBE_LIMIT_PER_ADDRESS:
+        return "address", label, PROBE_LIMIT_PER_ADDRESS
+    return None
+
+
+def record_sign_in_probe(
+    *,
+    action: str,
+    request: HttpRequest | None,
+    actor: Any | None = None,
+    actor_label: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent | None:
+    """Record a sign-in event in the system chain, unless this client or address has already
+    had its share of the window: then one ``auth.probes_suppressed`` event, then nothing."""
+    ip = client_ip(request)
+    label = actor_label or (getattr(actor, "email", "") if actor else "")
+    since = timezone.now() - PROBE_WINDOW
+    with clinic_context(None):
+        _lock_chain(None)
+        recent = AuditEvent.objects.filter(
+            clinic__isnull=True, created_at__gte=since, action__startswith="auth."
+        ).exclude(action=PROBES_SUPPRESSED)
+        limit = _probe_limit_reached(recent, ip=ip, label=label)
+        if limit is None:
+            return record(
+                clinic=None,
+                action=action,
+                actor=actor,
+                request=request,
+                details=details,
+                actor_label=label,
+            )
+        scope, key, count = limit
+        already = AuditEvent.objects.filter(
+            clinic__isnull=True,
+            created_at__gte=since,
+            action=PROBES_SUPPRESSED,
+            details__scope=scope,
+            details__key=key,
+        ).exists()
+        if already:
+            return None
+        return record(
+            clinic=None,
+            action=PROBES_SUPPRESSED,
+            request=request,
+            actor_label=label if scope == "address" else "",
+            details={
+                "scope": scope,
+                "key": key,
+                "limit": count,
+                "window_minutes": int(PROBE_WINDOW.total_seconds() // 60),
+                "first_suppressed": action,
+            },
+        )

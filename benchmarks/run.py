@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT))
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from photos import crypto, imaging  # noqa: E402
+from photos import imaging  # noqa: E402
 from tests.photos import images  # noqa: E402
+from vault import crypto  # noqa: E402
 
 PHOTO_SIZE = (4032, 3024)
 CRYPTO_MB = 40

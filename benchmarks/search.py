@@ -28,7 +28,7 @@ REPEATS = 7
 
 
 def _load(clinic, count: int, rng: random.Random) -> None:
-    from clinic.demo import FIRST, LAST
+    from demo.seed import FIRST, LAST
     from patients.models import Patient, normalise_name, phone_digits
 
     # The demo's names, plus near-misses so "jo smi" has to tell Joanne Smith from Smithson.

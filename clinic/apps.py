@@ -8,5 +8,7 @@ class ClinicConfig(AppConfig):
 
     def ready(self) -> None:
         from clinic import grants
+        from clinic.logging import install_on_server_loggers
 
+        install_on_server_loggers()
         post_migrate.connect(grants.grant_app_role, dispatch_uid="clinic.grant_app_role")

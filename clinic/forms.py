@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import password_validation
+from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth.signals import user_login_failed
 
 from clinic.models import Role
 
@@ -86,23 +87,65 @@ class NewAccountForm(forms.Form):
         return data
 
 
-class PasswordChangeForm(forms.Form):
+class ReauthForm(forms.Form):
+    """The current password and a current code, asked again before a change to how the account
+    signs in: a session left open (or stolen) is not enough. The password is checked through
+    ``authenticate`` like at sign-in, so failures here count towards the same lockout."""
+
     current_password = forms.CharField(
         strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
+    token = forms.CharField(
+        label="Code from your authenticator app (or a backup code)",
+        max_length=16,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autocapitalize": "off"}
+        ),
+    )
+
+    def __init__(self, *args, request, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.user = request.user
+        self.locked_out = False
+        self.failure = ""
+
+    def clean_token(self) -> str:
+        return "".join(self.cleaned_data["token"].split())
+
+    def clean(self):
+        from clinic import services
+
+        data = super().clean()
+        password, token = data.get("current_password"), data.get("token")
+        if password is None or token is None:
+            return data
+        checked = authenticate(self.request, username=self.user.email, password=password)
+        if getattr(self.request, "axes_locked_out", False):
+            self.locked_out = True
+            raise forms.ValidationError("Too many failed attempts.")
+        if checked is None or checked.pk != self.user.pk:
+            self.failure = "password"
+            self.add_error("current_password", "That is not your current password.")
+            return data
+        if services.two_factor_match(self.user, token) is None:
+            self.failure = "code"
+            # Counts towards the sign-in lockout like a wrong password.
+            user_login_failed.send(
+                sender=__name__, credentials={"username": self.user.email}, request=self.request
+            )
+            self.add_error(
+                "token",
+                "That code is not right, or it was already used. Wait for the next code in "
+                "your app and try again.",
+            )
+        return data
+
+
+class PasswordChangeForm(ReauthForm):
     new_password = forms.CharField(
         strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
-
-    def __init__(self, *args, user, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.user = user
-
-    def clean_current_password(self) -> str:
-        password = self.cleaned_data["current_password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError("That is not your current password.")
-        return password
 
     def clean_new_password(self) -> str:
         password = self.cleaned_data["new_password"]

@@ -1,5 +1,10 @@
 """Keeps link tokens out of logs: paths of invitation, consent and withdrawal links are logged
-with the token replaced (Django's request log, the dev server, gunicorn's access log)."""
+with the token replaced (Django's request log, the dev server, gunicorn's access log).
+
+Django's own loggers get the filter from ``LOGGING``. gunicorn's loggers are configured by
+gunicorn, and only ``deploy/gunicorn.conf.py`` adds the filter there; so the app also puts it
+on them itself at start-up (``install_on_server_loggers``), and a plain
+``gunicorn clinic.wsgi --access-logfile -`` cannot log a token either."""
 
 from __future__ import annotations
 
@@ -29,3 +34,17 @@ class RedactTokensFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+# Loggers that write request paths. gunicorn's are configured by gunicorn, not by LOGGING; and
+# Django's own default handler for "django" (on under DEBUG) has no filter of ours.
+SERVER_LOGGERS = ("gunicorn.access", "gunicorn.error", "django.request", "django.server")
+
+
+def install_on_server_loggers() -> None:
+    """Put the redaction filter on the server loggers (filters on a logger see every record
+    logged to it, whatever handlers the server attaches later). Safe to call twice."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokensFilter) for f in logger.filters):
+            logger.addFilter(RedactTokensFilter())

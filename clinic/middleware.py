@@ -9,6 +9,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.views.defaults import page_not_found
@@ -18,6 +19,42 @@ from clinic import selectors
 from clinic.tenancy import clinic_context
 
 SESSION_LOGIN_AT = "login_at"
+
+
+def _has_nul(query) -> bool:
+    return any(
+        "\x00" in key or any("\x00" in str(value) for value in values)
+        for key, values in query.lists()
+    )
+
+
+class RefuseBadInputMiddleware:
+    """A NUL character in a query, form field or cookie is answered with a plain 400 before
+    any view or session look-up sees it: PostgreSQL refuses NUL in text, so it would otherwise
+    surface as a 500. Form fields are checked in ``process_view``, once the URL is resolved,
+    because the upload handler decides by the view whether to keep files at all."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        cookies = "".join(f"{k}{v}" for k, v in request.COOKIES.items())
+        if _has_nul(request.GET) or "\x00" in cookies:
+            return self.refuse(request)
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view, args, kwargs) -> HttpResponse | None:
+        if request.method == "POST" and _has_nul(request.POST):
+            return self.refuse(request)
+        return None
+
+    @staticmethod
+    def refuse(request: HttpRequest) -> HttpResponse:
+        # Rendered without the request: its context processors would read the session.
+        return HttpResponse(
+            render_to_string("400.html", {"reason": "control_character"}),
+            status=400,
+        )
 
 
 class SessionLifetimeMiddleware:
@@ -40,7 +77,8 @@ class SessionLifetimeMiddleware:
 class ClinicMiddleware:
     """For URLs under ``/c/<clinic_slug>/``: the user must be signed in with 2FA and an active
     member of that clinic, or gets a 404 (and the attempt is audited). The view then runs in
-    one transaction inside ``clinic_context``, which row-level security checks."""
+    one transaction inside ``clinic_context``, which row-level security checks; a 404 for an
+    object id in the URL (another clinic's id under the member's own clinic) is audited too."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -79,6 +117,20 @@ class ClinicMiddleware:
             request.clinic = clinic
             request.membership = membership
             response = self.get_response(request)
+            object_ids = {k: str(v) for k, v in match.kwargs.items() if k.endswith("_id")}
+            if response.status_code == 404 and object_ids:
+                # An id this clinic does not have: another clinic's (RLS and the selectors
+                # hid it) or none at all. Either way the member asked, so it is on record.
+                record(
+                    clinic=clinic,
+                    action="access.denied",
+                    request=request,
+                    details={
+                        "path": request.path_info[:300],
+                        "reason": "not found in this clinic",
+                        "ids": object_ids,
+                    },
+                )
         # Patient data must not linger in a shared tablet's browser cache after sign-out.
         if "Cache-Control" not in response:
             response["Cache-Control"] = "private, no-store"

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
+from base64 import b32encode
+from urllib.parse import quote, urlencode
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django_otp.models import Device, DeviceManager, ThrottlingMixin, TimestampMixin
+from django_otp.oath import TOTP
+
+from clinic.tenancy import TenantManager
 
 TITLES = {"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "professor", "sir", "dame"}
 
@@ -92,6 +100,10 @@ class Role(models.TextChoices):
     RECEPTION = "reception", "Reception"
 
 
+# Who may be named as the practitioner of a treatment (the one place this is said).
+TREATING_ROLES = (Role.PRACTITIONER, Role.ADMIN)
+
+
 class Membership(models.Model):
     """A user's place in one clinic, with their role there. A locum has several."""
 
@@ -102,6 +114,8 @@ class Membership(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     deactivated_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
 
     class Meta:
         constraints = [
@@ -127,6 +141,8 @@ class Invitation(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    objects = TenantManager()
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -146,3 +162,132 @@ class Invitation(models.Model):
         if self.is_expired:
             return "expired"
         return "pending"
+
+
+# --- two-factor devices: secrets never in clear in the database -----------------------------
+
+
+class AuthenticatorDeviceManager(DeviceManager):
+    def create_for(
+        self, *, user: User, name: str, confirmed: bool, key: bytes | None = None
+    ) -> AuthenticatorDevice:
+        """A device with ``key`` (20 random bytes unless given), stored sealed."""
+        from clinic import otp_secrets
+
+        raw = key if key is not None else secrets.token_bytes(20)
+        return self.create(
+            user=user,
+            name=name,
+            confirmed=confirmed,
+            sealed_key=otp_secrets.seal_totp_key(raw, user_id=user.pk),
+        )
+
+
+class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A TOTP authenticator app (django-otp's TOTPDevice, with the key stored encrypted by
+    ``clinic.otp_secrets`` instead of as hex). A code is never accepted at or before the last
+    accepted time step, and failures are throttled."""
+
+    sealed_key = models.BinaryField()
+    step = models.PositiveSmallIntegerField(default=30)
+    t0 = models.BigIntegerField(default=0)
+    digits = models.PositiveSmallIntegerField(choices=[(6, 6), (8, 8)], default=6)
+    tolerance = models.PositiveSmallIntegerField(default=1)
+    drift = models.SmallIntegerField(default=0)
+    last_t = models.BigIntegerField(default=-1)
+
+    objects = AuthenticatorDeviceManager()
+
+    class Meta(Device.Meta):
+        verbose_name = "authenticator app"
+
+    @property
+    def bin_key(self) -> bytes:
+        from clinic import otp_secrets
+
+        return otp_secrets.open_totp_key(self.sealed_key, user_id=self.user_id)
+
+    def get_throttle_factor(self) -> int:
+        return settings.OTP_TOTP_THROTTLE_FACTOR
+
+    def totp(self) -> TOTP:
+        return TOTP(self.bin_key, self.step, self.t0, self.digits, self.drift)
+
+    def verify_token(self, token) -> bool:
+        from clinic import otp_secrets
+
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        try:
+            token = int(token)
+        except (TypeError, ValueError):
+            self.throttle_increment(commit=True)
+            return False
+        totp = self.totp()
+        totp.time = time.time()
+        if not totp.verify(token, self.tolerance, self.last_t + 1):
+            self.throttle_increment(commit=True)
+            return False
+        self.last_t = totp.t()
+        self.drift = totp.drift
+        if not otp_secrets.sealed_under_current_key(self.sealed_key, user_id=self.user_id):
+            # Opened with an earlier master key: sealed again under the current one.
+            self.sealed_key = otp_secrets.seal_totp_key(self.bin_key, user_id=self.user_id)
+        self.throttle_reset(commit=False)
+        self.set_last_used_timestamp(commit=False)
+        self.save()
+        return True
+
+    @property
+    def config_url(self) -> str:
+        """The otpauth:// URL an authenticator app reads from the QR code."""
+        issuer = settings.OTP_TOTP_ISSUER.replace(":", "")
+        label = quote(f"{issuer}:{self.user.get_username()}")
+        params = urlencode(
+            {
+                "secret": b32encode(self.bin_key).decode().rstrip("="),
+                "algorithm": "SHA1",
+                "digits": self.digits,
+                "period": self.step,
+            }
+        )
+        return f"otpauth://totp/{label}?{params}&issuer={quote(issuer)}"
+
+
+class BackupCodes(TimestampMixin, ThrottlingMixin, Device):
+    """A user's single-use backup codes (django-otp's StaticDevice, with each code kept only
+    as a keyed hash)."""
+
+    class Meta(Device.Meta):
+        verbose_name = "backup codes"
+
+    def get_throttle_factor(self) -> int:
+        return settings.OTP_TOTP_THROTTLE_FACTOR
+
+    def verify_token(self, token) -> bool:
+        from clinic import otp_secrets
+
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        hashes = otp_secrets.backup_code_hashes(str(token), user_id=self.user_id)
+        # The delete is the check: of two requests with the same code only one deletes it.
+        used, _ = self.codes.filter(code_hash__in=hashes).delete()
+        if not used:
+            self.throttle_increment(commit=True)
+            return False
+        self.throttle_reset(commit=False)
+        self.set_last_used_timestamp(commit=False)
+        self.save()
+        return True
+
+
+class BackupCode(models.Model):
+    """One unused backup code, as its keyed hash (deleted when used)."""
+
+    device = models.ForeignKey(BackupCodes, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64, db_index=True)
+
+    def __str__(self) -> str:
+        return f"backup code of {self.device.user}"

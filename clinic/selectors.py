@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from clinic.models import Clinic, Invitation, Membership, Role, User
+from clinic.models import TREATING_ROLES, Clinic, Invitation, Membership, User
 from clinic.tenancy import clinic_context, user_context
 from clinic.tokens import token_hash
 
@@ -47,7 +47,7 @@ def practitioners_of(*, clinic: Clinic) -> QuerySet[User]:
     return User.objects.filter(
         memberships__clinic=clinic,
         memberships__is_active=True,
-        memberships__role__in=[Role.PRACTITIONER, Role.ADMIN],
+        memberships__role__in=TREATING_ROLES,
     ).order_by("full_name")
 
 

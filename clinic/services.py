@@ -14,13 +14,22 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp import devices_for_user
 
-from audit.services import record
-from clinic import selectors
-from clinic.models import Clinic, Invitation, Membership, Role, User
-from clinic.tenancy import clinic_context, user_context
+from audit.services import record, record_sign_in_probe
+from clinic import otp_secrets, selectors
+from clinic.images import ImageRejected, checked_image
+from clinic.models import (
+    AuthenticatorDevice,
+    BackupCode,
+    BackupCodes,
+    Clinic,
+    Invitation,
+    Membership,
+    Role,
+    User,
+)
+from clinic.tenancy import clinic_context, service_write, user_context
 from clinic.tokens import new_token
 
 
@@ -57,7 +66,7 @@ def staff_invite(
         raise ValidationError(f"{email} is already a member of this clinic.")
     token, hashed = new_token()
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), service_write("earlier invitations replaced"):
         selectors.pending_invitations(clinic=clinic).filter(email=email).update(revoked_at=now)
         invitation = Invitation.objects.create(
             clinic=clinic,
@@ -227,11 +236,10 @@ def record_for_user_clinics(
     email: str = "",
 ) -> None:
     """Record a sign-in event in each of the user's clinics; with no known user, in the
-    system chain (so a probe for unknown addresses is still seen)."""
+    system chain (so a probe for unknown addresses is still seen, within a rate limit)."""
     memberships = selectors.memberships_of(user) if user is not None else []
     if not memberships:
-        record(
-            clinic=None,
+        record_sign_in_probe(
             action=action,
             actor=user,
             request=request,
@@ -248,20 +256,32 @@ def record_for_user_clinics(
 # --- two-factor ------------------------------------------------------------------------------
 
 
-def totp_device_for_enrolment(user: User) -> TOTPDevice:
+def two_factor_match(user: User, token: str) -> AuthenticatorDevice | BackupCodes | None:
+    """The user's device that accepts ``token`` now (a backup code is used up), or None. The
+    authenticator refuses a code at or before the last one it accepted; failures throttle."""
+    for device in devices_for_user(user, confirmed=True):
+        allowed, _ = device.verify_is_allowed()
+        if allowed and device.verify_token(token):
+            return device
+    return None
+
+
+def totp_device_for_enrolment(user: User) -> AuthenticatorDevice:
     """The user's unconfirmed TOTP device, created on first call; kept across page reloads."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    device = AuthenticatorDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+        device = AuthenticatorDevice.objects.create_for(
+            user=user, name="Authenticator app", confirmed=False
+        )
     return device
 
 
 @transaction.atomic
 def two_factor_confirm(
-    *, user: User, device: TOTPDevice, request: HttpRequest | None = None
+    *, user: User, device: AuthenticatorDevice, request: HttpRequest | None = None
 ) -> list[str]:
     """Make the enrolled device the user's only one and issue fresh backup codes."""
-    TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    AuthenticatorDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     codes = backup_codes_issue(user=user)
@@ -270,21 +290,25 @@ def two_factor_confirm(
 
 
 def backup_codes_issue(*, user: User) -> list[str]:
-    """Replace the user's backup codes with ``BACKUP_CODE_COUNT`` new single-use ones."""
-    device, _ = StaticDevice.objects.get_or_create(
+    """Replace the user's backup codes with ``BACKUP_CODE_COUNT`` new single-use ones. Only
+    their keyed hashes are stored; the codes themselves are shown once."""
+    device, _ = BackupCodes.objects.get_or_create(
         user=user, name="Backup codes", defaults={"confirmed": True}
     )
-    device.token_set.all().delete()
+    device.codes.all().delete()
     codes = [f"{secrets.randbelow(10**8):08d}" for _ in range(settings.BACKUP_CODE_COUNT)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
+    BackupCode.objects.bulk_create(
+        BackupCode(device=device, code_hash=otp_secrets.backup_code_hash(c, user_id=user.pk))
+        for c in codes
+    )
     return codes
 
 
 @transaction.atomic
 def two_factor_reset(*, user: User, request: HttpRequest | None = None) -> None:
     """Forget the user's authenticator and backup codes; every session of theirs ends."""
-    TOTPDevice.objects.filter(user=user).delete()
-    StaticDevice.objects.filter(user=user).delete()
+    AuthenticatorDevice.objects.filter(user=user).delete()
+    BackupCodes.objects.filter(user=user).delete()
     user.renew_security_stamp()
     user.save(update_fields=["security_stamp"])
     record_for_user_clinics(user=user, action="auth.2fa_reset", request=request)
@@ -322,33 +346,23 @@ def password_change(*, user: User, new_password: str, request: HttpRequest | Non
 
 LOGO_MAX_BYTES = 2 * 1024 * 1024
 LOGO_MAX_SIDE = 512
+LOGO_MAX_PIXELS = 16_000_000
 
 
 def logo_png(data: bytes) -> bytes:
     """An uploaded logo checked by content and re-encoded as a small PNG (no metadata)."""
     import io
-    import warnings
 
-    from PIL import Image, UnidentifiedImageError
-
-    if not data:
-        raise ValidationError("The logo file is empty.")
-    if len(data) > LOGO_MAX_BYTES:
-        raise ValidationError("The logo must be under 2 MB.")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"])
-            if image.width * image.height > 16_000_000:
-                raise ValidationError("The logo is too large; use an image under 4000 x 4000.")
-            image.load()
-    except (
-        UnidentifiedImageError,
-        OSError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as error:
-        raise ValidationError("The logo must be a PNG, JPEG or WebP image.") from error
+        image = checked_image(
+            data,
+            formats=["PNG", "JPEG", "WEBP"],
+            max_bytes=LOGO_MAX_BYTES,
+            max_pixels=LOGO_MAX_PIXELS,
+            what="logo",
+        )
+    except ImageRejected as error:
+        raise ValidationError(str(error)) from error
     image = image.convert("RGBA")
     # Transparent margins would push the clinic's name away from its logo in the page header.
     bbox = image.getbbox()
@@ -395,3 +409,29 @@ def clinic_update_branding(
             details={"changed": changes},
         )
     return clinic
+
+
+# --- master key rotation: two-factor secrets ------------------------------------------------
+
+
+def two_factor_keys_reseal() -> int:
+    """Re-seal every authenticator key under the current master key (after a rotation), so the
+    old one can leave MASTER_KEYS_PREVIOUS. Recorded in the system trail; returns how many."""
+    resealed = 0
+    with transaction.atomic():
+        for device in AuthenticatorDevice.objects.all():
+            if otp_secrets.sealed_under_current_key(
+                bytes(device.sealed_key), user_id=device.user_id
+            ):
+                continue
+            raw = otp_secrets.open_totp_key(bytes(device.sealed_key), user_id=device.user_id)
+            device.sealed_key = otp_secrets.seal_totp_key(raw, user_id=device.user_id)
+            device.save(update_fields=["sealed_key"])
+            resealed += 1
+        record(
+            clinic=None,
+            action="keys.two_factor_resealed",
+            actor_label="rotate_keys",
+            details={"devices": resealed},
+        )
+    return resealed

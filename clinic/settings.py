@@ -100,14 +100,19 @@ INSTALLED_APPS = [
     "csp",
     "clinic",
     "audit",
+    "vault",
     "patients",
     "photos",
     "consent",
+    "demo",
 ]
 
 MIDDLEWARE = [
+    # First: /healthz answers whatever the Host header and without the HTTPS redirect.
+    "clinic.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    "clinic.middleware.RefuseBadInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -123,7 +128,10 @@ MIDDLEWARE = [
 if PRODUCTION:
     # Static files straight from the app process (collectstatic at image build); in
     # development runserver serves them.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "clinic.urls"
 WSGI_APPLICATION = "clinic.wsgi.application"
@@ -149,7 +157,9 @@ TEMPLATES = [
 # DATABASE_URL is the application's connection. On PostgreSQL it must be a role that is neither
 # superuser nor BYPASSRLS, or row-level security is silently skipped. Migrations run as the
 # owner role (same variable, pointed at the owner) and grant the app role DATABASE_APP_ROLE.
-VAR_DIR.mkdir(exist_ok=True)
+if not env.str("DATABASE_URL", default=""):
+    # The embedded default's SQLite file lives in var/, and SQLite does not create directories.
+    VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 # SQLite serves a threaded server only when configured for it: WAL lets readers run beside the

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 _current_clinic: contextvars.ContextVar[uuid.UUID | None] = contextvars.ContextVar(
     "current_clinic", default=None
@@ -64,3 +64,51 @@ def user_context(user_id: uuid.UUID | str) -> Iterator[None]:
     """Scope to one user's own rows across clinics (their memberships), with no clinic open."""
     with clinic_context(None, user_id):
         yield
+
+
+# --- bulk writes are the services' business ----------------------------------------------------
+
+_service_write: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "service_write", default=None
+)
+
+
+class UnauditedWrite(Exception):
+    """A bulk ``update()`` or ``delete()`` on tenant data outside a service: it would change
+    rows with no audit event, so it is refused."""
+
+
+@contextmanager
+def service_write(reason: str) -> Iterator[None]:
+    """Allow bulk ``update()``/``delete()`` on tenant models in the block: a service that
+    audits the change says so here, with why (greppable: ``service_write(``)."""
+    token = _service_write.set(reason)
+    try:
+        yield
+    finally:
+        _service_write.reset(token)
+
+
+class TenantQuerySet(models.QuerySet):
+    """The default query set of every tenant model. Single rows change through ``save()`` in
+    a service; bulk ``update()`` and ``delete()`` (a shell one-liner, a forgotten filter) are
+    refused unless a service opened ``service_write``."""
+
+    def _refuse_outside_services(self, verb: str) -> None:
+        if _service_write.get() is None:
+            raise UnauditedWrite(
+                f"{self.model._meta.label}.objects...{verb}() changes rows without an audit "
+                "event. Call the service that makes this change (it audits it), or, inside "
+                "that service, wrap the call in `with service_write(reason):`."
+            )
+
+    def update(self, **kwargs) -> int:
+        self._refuse_outside_services("update")
+        return super().update(**kwargs)
+
+    def delete(self):
+        self._refuse_outside_services("delete")
+        return super().delete()
+
+
+TenantManager = models.Manager.from_queryset(TenantQuerySet)

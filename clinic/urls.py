@@ -82,6 +82,5 @@ urlpatterns = [
         name="consent_withdraw_start",
     ),
     path("p/<slug:clinic>/withdraw/", consent_views.withdraw, name="consent_withdraw"),
-    path("healthz", views.healthz, name="healthz"),
     path("c/<slug:clinic_slug>/", include(clinic_patterns)),
 ]

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from base64 import b32encode
+from urllib.parse import urlencode
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.core.exceptions import ValidationError
-from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from django_otp import devices_for_user
 from django_otp import login as otp_login
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic import selectors, services
 from clinic.forms import (
@@ -28,29 +26,39 @@ from clinic.forms import (
     LoginForm,
     NewAccountForm,
     PasswordChangeForm,
+    ReauthForm,
     RoleForm,
     TokenForm,
 )
 from clinic.middleware import SESSION_LOGIN_AT
-from clinic.models import User
+from clinic.models import AuthenticatorDevice, BackupCode, BackupCodes, User
 from clinic.permissions import PERMISSIONS, ROLE_PERMISSIONS, require
+from clinic.tokens import lifetime_text
 
 MAX_TOTP_FAILURES = 5
 SESSION_TOTP_FAILURES = "totp_failures"
 SESSION_NEW_BACKUP_CODES = "new_backup_codes"
+MAX_NEXT_LENGTH = 2000
 
 
 def _safe_next(request: HttpRequest) -> str | None:
+    """Where to go after signing in: a path on this site, or nothing. A control character
+    (CR/LF would split the Location header), another host or a bare word (which ``redirect``
+    would try as a URL name) is ignored, not an error."""
     target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(
-        target, {request.get_host()}, request.is_secure()
+    if (
+        target
+        and target.startswith("/")
+        and len(target) <= MAX_NEXT_LENGTH
+        and target.isprintable()
+        and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
     ):
         return target
     return None
 
 
 def _has_confirmed_totp(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -94,7 +102,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             target = "two_factor_verify" if _has_confirmed_totp(user) else "two_factor_setup"
             response = redirect(target)
             if next_url := _safe_next(request):
-                response["Location"] += f"?next={next_url}"
+                response["Location"] += "?" + urlencode({"next": next_url})
             return response
     return render(
         request, "registration/login.html", {"form": form, "next": _safe_next(request) or ""}
@@ -153,7 +161,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _b32(device: TOTPDevice) -> str:
+def _b32(device: AuthenticatorDevice) -> str:
     raw = b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
@@ -170,16 +178,16 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         token = form.cleaned_data["token"]
-        device = _match_token(request.user, token)
+        device = services.two_factor_match(request.user, token)
         if device is not None:
             otp_login(request, device)
             request.session[SESSION_TOTP_FAILURES] = 0
-            method = "backup_code" if isinstance(device, StaticDevice) else "totp"
+            method = "backup_code" if isinstance(device, BackupCodes) else "totp"
             services.record_for_user_clinics(
                 user=request.user, action="auth.login", request=request, details={"method": method}
             )
             if method == "backup_code":
-                left = device.token_set.count()
+                left = device.codes.count()
                 messages.warning(request, f"You used a backup code; {left} left. Each works once.")
             return redirect(_safe_next(request) or "home")
         failures = request.session.get(SESSION_TOTP_FAILURES, 0) + 1
@@ -206,15 +214,6 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _match_token(user: User, token: str):
-    for device in devices_for_user(user, confirmed=True):
-        # TOTPDevice refuses a code at or before the last one used, and throttles failures.
-        verify_is_allowed, _ = device.verify_is_allowed()
-        if verify_is_allowed and device.verify_token(token):
-            return device
-    return None
-
-
 @never_cache
 def backup_codes(request: HttpRequest) -> HttpResponse:
     """Shows freshly issued backup codes, once."""
@@ -226,48 +225,73 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/backup_codes.html", {"codes": codes})
 
 
+# The account page's changes to how you sign in; each asks for the password and a code again.
+ACCOUNT_ACTIONS = ("password", "backup_codes", "reset_2fa")
+
+
 @never_cache
 def account(request: HttpRequest) -> HttpResponse:
     """Your own account: password, authenticator, backup codes."""
     if not request.user.is_authenticated or not request.user.is_verified():
         return redirect("login")
-    form = PasswordChangeForm(request.POST or None, user=request.user)
-    action = request.POST.get("action")
-    if request.method == "POST":
-        if action == "password" and form.is_valid():
-            services.password_change(
-                user=request.user, new_password=form.cleaned_data["new_password"], request=request
+    action = request.POST.get("action") if request.method == "POST" else None
+    account_forms = {
+        name: (PasswordChangeForm if name == "password" else ReauthForm)(
+            request.POST if action == name else None, request=request, auto_id=f"id_{name}_%s"
+        )
+        for name in ACCOUNT_ACTIONS
+    }
+    form = account_forms.get(action)
+    if form is not None and not form.is_valid():
+        if form.locked_out:
+            user = request.user
+            services.record_for_user_clinics(
+                user=user, action="auth.locked_out", request=request, email=user.email
             )
             logout(request)
-            messages.success(
-                request,
-                "Password changed. Every session has been signed out; "
-                "sign in with the new password.",
+            return render(request, "registration/locked_out.html", status=429)
+        if form.failure:
+            services.record_for_user_clinics(
+                user=request.user,
+                action="auth.reauth_failed",
+                request=request,
+                details={"for": action, "wrong": form.failure},
             )
-            return redirect("login")
-        if action == "backup_codes":
-            request.session[SESSION_NEW_BACKUP_CODES] = services.backup_codes_issue(
-                user=request.user
-            )
-            return redirect("backup_codes")
-        if action == "reset_2fa":
-            services.two_factor_reset(user=request.user, request=request)
-            logout(request)
-            messages.info(
-                request,
-                "Your authenticator was removed and every session ended. "
-                "Sign in to set up the new one.",
-            )
-            return redirect("login")
-    backup_left = sum(d.token_set.count() for d in StaticDevice.objects.filter(user=request.user))
+    elif action == "password":
+        services.password_change(
+            user=request.user, new_password=form.cleaned_data["new_password"], request=request
+        )
+        logout(request)
+        messages.success(
+            request,
+            "Password changed. Every session has been signed out; sign in with the new password.",
+        )
+        return redirect("login")
+    elif action == "backup_codes":
+        request.session[SESSION_NEW_BACKUP_CODES] = services.backup_codes_issue(user=request.user)
+        return redirect("backup_codes")
+    elif action == "reset_2fa":
+        services.two_factor_reset(user=request.user, request=request)
+        logout(request)
+        messages.info(
+            request,
+            "Your authenticator was removed and every session ended. "
+            "Sign in to set up the new one.",
+        )
+        return redirect("login")
+    backup_left = BackupCode.objects.filter(device__user=request.user).count()
     return render(
         request,
         "clinic/account.html",
         {
-            "form": form,
+            "form": account_forms["password"],
+            "codes_form": account_forms["backup_codes"],
+            "reset_form": account_forms["reset_2fa"],
+            "open_action": action,
             "backup_left": backup_left,
             "memberships": selectors.memberships_of(request.user),
         },
+        status=400 if form is not None else 200,
     )
 
 
@@ -350,7 +374,8 @@ def staff_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"Invitation e-mailed to {sent.invitation.email}. The link works for 7 days.",
+                f"Invitation e-mailed to {sent.invitation.email}. The link works for "
+                f"{lifetime_text(settings.INVITATION_LIFETIME)}.",
             )
             return redirect("staff_list", clinic_slug=clinic_slug)
     return render(
@@ -406,13 +431,6 @@ def staff_detail(request: HttpRequest, clinic_slug: str, membership_id) -> HttpR
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
     return render(request, "clinic/staff_detail.html", {"member": membership, "form": form})
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for the load balancer: the database answers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
 
 
 @require("clinic.settings")

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from clinic.tenancy import TenantManager
+
 
 class ConsentUse(models.TextChoices):
     CLINICAL_RECORD = "clinical_record", "Clinical record"
@@ -18,6 +20,13 @@ class ConsentUse(models.TextChoices):
     PRINT = "print", "Printed material"
     TRAINING = "training", "Training and education"
     PUBLICATION = "publication", "Publication"
+
+
+class ConsentBlobPurpose(models.TextChoices):
+    """What consent keeps in the vault; the labels are bound into their ciphertext."""
+
+    SIGNATURE = "signature", "Drawn signature"
+    PDF = "pdf", "PDF document"
 
 
 MARKETING_USES = (
@@ -44,6 +53,8 @@ class ConsentTemplate(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager()
 
     class Meta:
         constraints = [
@@ -96,6 +107,8 @@ class ConsentRequest(models.Model):
     failed_checks = models.PositiveSmallIntegerField(default=0)
     locked_at = models.DateTimeField(null=True, blank=True)
 
+    objects = TenantManager()
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -128,7 +141,7 @@ class ConsentRecord(models.Model):
     request = models.OneToOneField(ConsentRequest, on_delete=models.PROTECT, related_name="record")
     template = models.ForeignKey(ConsentTemplate, on_delete=models.PROTECT, related_name="+")
     typed_name = models.CharField(max_length=150)
-    signature = models.OneToOneField("photos.Blob", on_delete=models.PROTECT, related_name="+")
+    signature = models.OneToOneField("vault.Blob", on_delete=models.PROTECT, related_name="+")
     # "typed": the patient could not draw (keyboard or screen reader) and adopted their typed
     # name as their signature; the image is then our rendering of that name.
     signature_method = models.CharField(
@@ -144,9 +157,11 @@ class ConsentRecord(models.Model):
     uses_granted = models.JSONField(default=list)
     uses_refused = models.JSONField(default=list)
     pdf = models.OneToOneField(
-        "photos.Blob", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "vault.Blob", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     emailed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
 
     class Meta:
         ordering = ["-signed_at"]
@@ -184,6 +199,8 @@ class ConsentWithdrawal(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
 
+    objects = TenantManager()
+
     class Meta:
         ordering = ["-withdrawn_at"]
 
@@ -200,6 +217,8 @@ class WithdrawalLink(models.Model):
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager()
 
     def __str__(self) -> str:
         return f"withdrawal link {self.id}"
@@ -221,6 +240,8 @@ class MarketingItem(models.Model):
     added_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True)
     removed_reason = models.CharField(max_length=200, blank=True)
+
+    objects = TenantManager()
 
     class Meta:
         constraints = [

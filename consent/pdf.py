@@ -1,44 +1,69 @@
-"""The patient's copy of a signed consent, as an A4 PDF (WeasyPrint, rendered by a worker)."""
+"""The patient's copy of a signed consent, as an A4 PDF (WeasyPrint, rendered by a worker).
+
+The copy is made from the record alone: the exact text the patient was shown (``text_shown``,
+whose hash the record keeps) and the uses they granted, never from the template as it is now.
+WeasyPrint fetches nothing: the signature and logo are embedded as ``data:`` URIs, and any
+other URL (``http:``, ``file:``, a relative path) is refused before it is opened, so text in
+a consent form can neither make the worker call out nor pull a local file into the PDF.
+"""
 
 from __future__ import annotations
 
 import base64
 
-from django.conf import settings
 from django.template.loader import render_to_string
 
 from consent.models import ConsentRecord, ConsentUse
-from photos import storage
+from vault import storage
+
+# The only scheme the renderer may open: what we embed ourselves.
+ALLOWED_URL_SCHEMES = frozenset({"data"})
 
 
-def render_consent_pdf(consent_record: ConsentRecord) -> bytes:
-    """The signed form with its evidence: exact text and hash, choices, name, signature."""
+def _url_fetcher():
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher(allowed_protocols=ALLOWED_URL_SCHEMES, allow_redirects=False, timeout=1)
+
+
+def html_to_pdf(html: str) -> bytes:
+    """Any HTML of ours as a PDF, with nothing fetched but ``data:`` URIs."""
     from PIL import ImageFile
     from weasyprint import HTML  # imported once per worker process, on first use
 
     # WeasyPrint's import sets this process-wide; our photo checks depend on it being off.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return HTML(string=html, base_url=None, url_fetcher=_url_fetcher()).write_pdf()
 
+
+def _data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def consent_pdf_html(consent_record: ConsentRecord) -> str:
+    """The signed form with its evidence: the exact text and its hash, the answers, the name
+    and the signature."""
     labels = dict(ConsentUse.choices)
-    signature = base64.b64encode(storage.blob_read(consent_record.signature)).decode()
-    html = render_to_string(
+    title, _, rest = consent_record.text_shown.partition("\n")
+    answers = [(labels[u], True) for u in consent_record.uses_granted] + [
+        (labels[u], False) for u in consent_record.uses_refused
+    ]
+    clinic = consent_record.clinic
+    return render_to_string(
         "consent/pdf.html",
         {
             "record": consent_record,
-            "clinic": consent_record.clinic,
+            "clinic": clinic,
             "patient": consent_record.patient,
-            "paragraphs": [
-                p.strip() for p in consent_record.template.body.split("\n\n") if p.strip()
-            ],
-            "choices": [
-                (labels[code], text, code in consent_record.uses_granted, required)
-                for code, _label, text, required in consent_record.template.uses()
-            ],
-            "signature_data_url": f"data:image/png;base64,{signature}",
-            "logo_data_url": "data:image/png;base64,"
-            + base64.b64encode(bytes(consent_record.clinic.logo)).decode()
-            if consent_record.clinic.logo
-            else "",
+            "title": title.strip(),
+            "paragraphs": [p.strip() for p in rest.split("\n\n") if p.strip()],
+            "answers": sorted(answers, key=lambda a: list(labels.values()).index(a[0])),
+            "signature_data_url": _data_url(storage.blob_read(consent_record.signature)),
+            "logo_data_url": _data_url(bytes(clinic.logo)) if clinic.logo else "",
         },
     )
-    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+
+
+def render_consent_pdf(consent_record: ConsentRecord) -> bytes:
+    """The patient's signed copy as PDF bytes."""
+    return html_to_pdf(consent_pdf_html(consent_record))

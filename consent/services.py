@@ -17,14 +17,17 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from audit.services import client_ip, record
+from clinic.images import ImageRejected, checked_image
 from clinic.models import Clinic, User
+from clinic.tenancy import service_write
 from clinic.tokens import new_token
 from consent import defaults, selectors
 from consent.models import (
     MARKETING_USES,
+    ConsentBlobPurpose,
     ConsentRecord,
     ConsentRequest,
     ConsentTemplate,
@@ -35,11 +38,13 @@ from consent.models import (
     WithdrawalLink,
 )
 from patients.models import Patient
-from photos import storage
-from photos.models import BlobPurpose, Photo, PhotoStatus
+from patients.services import patient_require_active
+from photos.models import Photo, PhotoStatus
+from vault import storage
 
 MAX_DOB_ATTEMPTS = 5
 MAX_SIGNATURE_BYTES = 300_000
+MAX_SIGNATURE_PIXELS = 4_000_000
 USER_AGENT_MAX = 300
 
 
@@ -130,13 +135,15 @@ def withdrawal_link_create(*, clinic: Clinic, patient: Patient) -> str:
 def request_send(
     *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None
 ) -> ConsentRequest:
-    """E-mail the patient a link to sign the current form; earlier open links stop working."""
+    """E-mail the patient a link to sign the current form; earlier open links stop working.
+    Not for an archived patient."""
+    patient_require_active(patient, to="send a consent request")
     if not patient.email:
         raise ValidationError("Add the patient's e-mail address first.")
     template = template_current(clinic=clinic)
     token, hashed = new_token()
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), service_write("earlier open requests superseded"):
         ConsentRequest.objects.filter(
             clinic=clinic, patient=patient, signed_at__isnull=True, revoked_at__isnull=True
         ).update(revoked_at=now)
@@ -263,14 +270,19 @@ def signature_png(data_url: str) -> bytes:
         png = base64.b64decode(data_url[len(prefix) :], validate=True)
     except (ValueError, TypeError) as error:
         raise ValidationError("Please draw your signature in the box.") from error
-    if len(png) > MAX_SIGNATURE_BYTES:
-        raise ValidationError("The signature image is too large. Please clear it and sign again.")
     try:
-        image = Image.open(io.BytesIO(png), formats=["PNG"])
-        if image.width * image.height > 4_000_000:
-            raise ValidationError("The signature image is too large.")
-        image.load()
-    except (UnidentifiedImageError, OSError) as error:
+        image = checked_image(
+            png,
+            formats=["PNG"],
+            max_bytes=MAX_SIGNATURE_BYTES,
+            max_pixels=MAX_SIGNATURE_PIXELS,
+            what="signature image",
+        )
+    except ImageRejected as error:
+        if error.code in ("too_large", "too_many_pixels"):
+            raise ValidationError(
+                "The signature image is too large. Please clear it and sign again."
+            ) from error
         raise ValidationError("Please draw your signature in the box.") from error
     alpha = image.convert("RGBA").getchannel("A")
     if alpha.getbbox() is None:
@@ -329,7 +341,7 @@ def consent_sign(
         text = template.text_shown()
         signature_blob = storage.blob_store(
             clinic_id=locked.clinic_id,
-            purpose=BlobPurpose.SIGNATURE,
+            purpose=ConsentBlobPurpose.SIGNATURE,
             data=signature.signature_png,
             stage_if_unavailable=True,
         )
@@ -419,9 +431,10 @@ def consent_withdraw(
                 :USER_AGENT_MAX
             ],
         )
-        removed = MarketingItem.objects.filter(
-            clinic=clinic, photo__patient=patient, use__in=chosen, removed_at__isnull=True
-        ).update(removed_at=now, removed_reason="consent withdrawn")
+        with service_write("withdrawn consent removes marketing items, audited below"):
+            removed = MarketingItem.objects.filter(
+                clinic=clinic, photo__patient=patient, use__in=chosen, removed_at__isnull=True
+            ).update(removed_at=now, removed_reason="consent withdrawn")
         record(
             clinic=clinic,
             action="consent.withdrawn",

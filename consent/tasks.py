@@ -11,10 +11,9 @@ from django.utils import timezone
 from clinic.celery import ClinicTask
 from clinic.models import Membership, Role
 from consent import selectors, services
-from consent.models import ConsentRecord, ConsentUse, ConsentWithdrawal
+from consent.models import ConsentBlobPurpose, ConsentRecord, ConsentUse, ConsentWithdrawal
 from consent.pdf import render_consent_pdf
-from photos import storage
-from photos.models import BlobPurpose
+from vault import storage
 
 RETRY = {
     "autoretry_for": (storage.StorageUnavailable, OperationalError, OSError),
@@ -34,7 +33,9 @@ def send_consent_copy(*, clinic_id: str, record_id: str) -> str:
     )
     if record.pdf is None:
         pdf = render_consent_pdf(record)
-        record.pdf = storage.blob_store(clinic_id=clinic_id, purpose=BlobPurpose.PDF, data=pdf)
+        record.pdf = storage.blob_store(
+            clinic_id=clinic_id, purpose=ConsentBlobPurpose.PDF, data=pdf
+        )
         record.save(update_fields=["pdf"])
     if record.emailed_at:
         return "already sent"

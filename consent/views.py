@@ -4,17 +4,20 @@ bar or a Referer). Staff: requests, withdrawals taken in person, templates, the 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.cache import never_cache
 
 from audit.services import record as audit
 from clinic import selectors as clinic_selectors
+from clinic.models import Clinic
 from clinic.permissions import require
+from clinic.public import public_page
 from clinic.tenancy import clinic_context
+from clinic.tokens import lifetime_text
 from consent import selectors, services
 from consent.forms import (
     IdentityForm,
@@ -26,7 +29,7 @@ from consent.forms import (
 from consent.models import MARKETING_USES, ConsentUse, WithdrawalChannel
 from patients.views import patient_or_404
 from photos import selectors as photo_selectors
-from photos import storage
+from vault import storage
 
 SESSION_REQUEST = "consent_request"
 SESSION_IDENTITY_OK = "consent_identity_ok"
@@ -34,34 +37,13 @@ SESSION_WITHDRAW = "consent_withdraw_link"
 SESSION_SIGNED = "consent_signed_record"
 
 
-def _public(response: HttpResponse, *, token_in_url: bool = False) -> HttpResponse:
-    # A page whose URL holds the token sends no Referer at all. The token-free pages keep
-    # same-origin: under no-referrer a browser sends "Origin: null" with a form's POST, and
-    # Django's CSRF check then refuses the patient's signature.
-    response["Referrer-Policy"] = "no-referrer" if token_in_url else "same-origin"
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
-def _problem(
-    request: HttpRequest, clinic, message: str, status: int, *, token_in_url: bool = False
-) -> HttpResponse:
-    return _public(
-        render(
-            request,
-            "consent/public/problem.html",
-            {"public_clinic": clinic, "problem": message},
-            status=status,
-        ),
-        token_in_url=token_in_url,
+def _problem(request: HttpRequest, clinic, message: str, status: int) -> HttpResponse:
+    return render(
+        request,
+        "consent/public/problem.html",
+        {"public_clinic": clinic, "problem": message},
+        status=status,
     )
-
-
-def _clinic_or_404(slug: str):
-    clinic = clinic_selectors.clinic_by_slug(slug)
-    if clinic is None:
-        raise Http404("No such clinic")
-    return clinic
 
 
 def _staff_elsewhere(request: HttpRequest, clinic) -> bool:
@@ -75,211 +57,189 @@ def _staff_elsewhere(request: HttpRequest, clinic) -> bool:
 # --- the patient signs ------------------------------------------------------------------------
 
 
-@never_cache
-def sign_start(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
+@public_page(token_in_url=True)
+def sign_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResponse:
     """Opening the e-mailed link (GET or HEAD, by a person or a mail scanner) changes nothing:
     the token is checked, kept in the session, and the page redirects to a token-free URL."""
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
-    clinic_obj = _clinic_or_404(clinic)
-    with clinic_context(clinic_obj.id):
-        consent_request = selectors.request_by_token(clinic=clinic_obj, token=token)
-        if consent_request is None or _staff_elsewhere(request, clinic_obj):
-            return _problem(
-                request,
-                clinic_obj,
-                "This link is not valid. Please use the most recent e-mail from the clinic.",
-                404,
-                token_in_url=True,
-            )
-        try:
-            services.check_request_usable(consent_request)
-        except services.ConsentLinkUnusable as problem:
-            return _problem(request, clinic_obj, str(problem), problem.status, token_in_url=True)
+    consent_request = selectors.request_by_token(clinic=clinic, token=token)
+    if consent_request is None or _staff_elsewhere(request, clinic):
+        return _problem(
+            request,
+            clinic,
+            "This link is not valid. Please use the most recent e-mail from the clinic.",
+            404,
+        )
+    try:
+        services.check_request_usable(consent_request)
+    except services.ConsentLinkUnusable as problem:
+        return _problem(request, clinic, str(problem), problem.status)
     request.session.cycle_key()
     request.session[SESSION_REQUEST] = str(consent_request.pk)
     request.session[SESSION_IDENTITY_OK] = False
-    return _public(redirect("consent_sign", clinic=clinic_obj.slug), token_in_url=True)
+    return redirect("consent_sign", clinic=clinic.slug)
 
 
-@never_cache
-def sign(request: HttpRequest, clinic: str) -> HttpResponse:
+@public_page()
+def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     """Step one: confirm the date of birth. Step two: read, choose, type name, draw, sign."""
-    clinic_obj = _clinic_or_404(clinic)
     request_id = request.session.get(SESSION_REQUEST)
     if not request_id:
         return _problem(
-            request, clinic_obj, "Please open the link in the clinic's e-mail again to sign.", 400
+            request, clinic, "Please open the link in the clinic's e-mail again to sign.", 400
         )
-    with clinic_context(clinic_obj.id):
-        consent_request = selectors.request_get(clinic=clinic_obj, request_id=request_id)
-        try:
-            services.check_request_usable(consent_request)
-        except services.ConsentLinkUnusable as problem:
-            return _problem(request, clinic_obj, str(problem), problem.status)
-        template = consent_request.template
-        context = {
-            "public_clinic": clinic_obj,
-            "consent_request": consent_request,
-            "template": template,
-            "paragraphs": [p for p in template.body.split("\n\n") if p.strip()],
-        }
-        if not request.session.get(SESSION_IDENTITY_OK):
-            form = IdentityForm(request.POST or None)
-            if request.method == "POST" and form.is_valid():
-                try:
-                    confirmed = services.request_confirm_identity(
-                        consent_request=consent_request,
-                        date_of_birth=form.cleaned_data["date_of_birth"],
-                        request=request,
-                    )
-                except services.ConsentLinkUnusable as problem:
-                    return _problem(request, clinic_obj, str(problem), problem.status)
-                if confirmed:
-                    request.session[SESSION_IDENTITY_OK] = True
-                    return _public(redirect("consent_sign", clinic=clinic_obj.slug))
-                consent_request.refresh_from_db()
-                left = services.MAX_DOB_ATTEMPTS - consent_request.failed_checks
-                form.add_error(
-                    "date_of_birth",
-                    "That date of birth does not match the clinic's "
-                    f"record. {left} attempt{'s' if left != 1 else ''} left.",
-                )
-            return _public(
-                render(request, "consent/public/identity.html", {**context, "form": form})
-            )
-        form = SignForm(request.POST or None, template=template)
+    consent_request = selectors.request_get(clinic=clinic, request_id=request_id)
+    try:
+        services.check_request_usable(consent_request)
+    except services.ConsentLinkUnusable as problem:
+        return _problem(request, clinic, str(problem), problem.status)
+    template = consent_request.template
+    context = {
+        "public_clinic": clinic,
+        "consent_request": consent_request,
+        "template": template,
+        "paragraphs": [p for p in template.body.split("\n\n") if p.strip()],
+    }
+    if not request.session.get(SESSION_IDENTITY_OK):
+        form = IdentityForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                typed = form.cleaned_data["typed_signature"] and not form.cleaned_data["signature"]
-                signature = services.Signature(
-                    typed_name=form.cleaned_data["full_name"],
-                    uses_granted=form.uses_granted(),
-                    signature_png=services.typed_signature_png(form.cleaned_data["full_name"])
-                    if typed
-                    else services.signature_png(form.cleaned_data["signature"]),
-                    method="typed" if typed else "drawn",
+                confirmed = services.request_confirm_identity(
+                    consent_request=consent_request,
+                    date_of_birth=form.cleaned_data["date_of_birth"],
+                    request=request,
                 )
-                record = services.consent_sign(
-                    consent_request=consent_request, signature=signature, request=request
-                )
-            except ValidationError as error:
-                form.add_error(None, error.messages)
             except services.ConsentLinkUnusable as problem:
-                return _problem(request, clinic_obj, str(problem), problem.status)
-            else:
-                request.session.pop(SESSION_REQUEST, None)
-                request.session.pop(SESSION_IDENTITY_OK, None)
-                request.session[SESSION_SIGNED] = str(record.pk)
-                return _public(redirect("consent_signed", clinic=clinic_obj.slug))
-        return _public(render(request, "consent/public/sign.html", {**context, "form": form}))
+                return _problem(request, clinic, str(problem), problem.status)
+            if confirmed:
+                request.session[SESSION_IDENTITY_OK] = True
+                return redirect("consent_sign", clinic=clinic.slug)
+            consent_request.refresh_from_db()
+            left = services.MAX_DOB_ATTEMPTS - consent_request.failed_checks
+            form.add_error(
+                "date_of_birth",
+                "That date of birth does not match the clinic's "
+                f"record. {left} attempt{'s' if left != 1 else ''} left.",
+            )
+        return render(request, "consent/public/identity.html", {**context, "form": form})
+    form = SignForm(request.POST or None, template=template)
+    if request.method == "POST" and form.is_valid():
+        try:
+            typed = form.cleaned_data["typed_signature"] and not form.cleaned_data["signature"]
+            signature = services.Signature(
+                typed_name=form.cleaned_data["full_name"],
+                uses_granted=form.uses_granted(),
+                signature_png=services.typed_signature_png(form.cleaned_data["full_name"])
+                if typed
+                else services.signature_png(form.cleaned_data["signature"]),
+                method="typed" if typed else "drawn",
+            )
+            record = services.consent_sign(
+                consent_request=consent_request, signature=signature, request=request
+            )
+        except ValidationError as error:
+            form.add_error(None, error.messages)
+        except services.ConsentLinkUnusable as problem:
+            return _problem(request, clinic, str(problem), problem.status)
+        else:
+            request.session.pop(SESSION_REQUEST, None)
+            request.session.pop(SESSION_IDENTITY_OK, None)
+            request.session[SESSION_SIGNED] = str(record.pk)
+            return redirect("consent_signed", clinic=clinic.slug)
+    return render(request, "consent/public/sign.html", {**context, "form": form})
 
 
-@never_cache
-def signed(request: HttpRequest, clinic: str) -> HttpResponse:
+@public_page()
+def signed(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     """Thank-you page with the choices made; the PDF copy arrives by e-mail."""
-    clinic_obj = _clinic_or_404(clinic)
     record_id = request.session.get(SESSION_SIGNED)
     if not record_id:
-        return _problem(request, clinic_obj, "There is nothing to show here.", 404)
-    with clinic_context(clinic_obj.id):
-        record = selectors.record_get(clinic=clinic_obj, record_id=record_id)
-        if record is None:
-            return _problem(request, clinic_obj, "There is nothing to show here.", 404)
-        labels = dict(ConsentUse.choices)
-        return _public(
-            render(
-                request,
-                "consent/public/signed.html",
-                {
-                    "public_clinic": clinic_obj,
-                    "record": record,
-                    "granted": [labels[u] for u in record.uses_granted],
-                    "refused": [labels[u] for u in record.uses_refused],
-                },
-            )
-        )
+        return _problem(request, clinic, "There is nothing to show here.", 404)
+    record = selectors.record_get(clinic=clinic, record_id=record_id)
+    if record is None:
+        return _problem(request, clinic, "There is nothing to show here.", 404)
+    labels = dict(ConsentUse.choices)
+    return render(
+        request,
+        "consent/public/signed.html",
+        {
+            "public_clinic": clinic,
+            "record": record,
+            "granted": [labels[u] for u in record.uses_granted],
+            "refused": [labels[u] for u in record.uses_refused],
+        },
+    )
 
 
 # --- the patient withdraws --------------------------------------------------------------------
 
 
-@never_cache
-def withdraw_start(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
+@public_page(token_in_url=True)
+def withdraw_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
-    clinic_obj = _clinic_or_404(clinic)
-    with clinic_context(clinic_obj.id):
-        link = selectors.withdrawal_link_by_token(clinic=clinic_obj, token=token)
-        if link is None or _staff_elsewhere(request, clinic_obj):
-            return _problem(
-                request,
-                clinic_obj,
-                "This link is not valid. Please use the link "
-                "in the most recent e-mail from the clinic, or contact them.",
-                404,
-                token_in_url=True,
-            )
+    link = selectors.withdrawal_link_by_token(clinic=clinic, token=token)
+    if link is None or _staff_elsewhere(request, clinic):
+        return _problem(
+            request,
+            clinic,
+            "This link is not valid. Please use the link "
+            "in the most recent e-mail from the clinic, or contact them.",
+            404,
+        )
     request.session.cycle_key()
     request.session[SESSION_WITHDRAW] = str(link.pk)
-    return _public(redirect("consent_withdraw", clinic=clinic_obj.slug), token_in_url=True)
+    return redirect("consent_withdraw", clinic=clinic.slug)
 
 
-@never_cache
-def withdraw(request: HttpRequest, clinic: str) -> HttpResponse:
+@public_page()
+def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     """One page: each active use with its own button, and 'withdraw all'. One click each."""
-    clinic_obj = _clinic_or_404(clinic)
     link_id = request.session.get(SESSION_WITHDRAW)
-    with clinic_context(clinic_obj.id):
-        link = selectors.withdrawal_link_get(clinic=clinic_obj, link_id=link_id)
-        if link is None:
-            return _problem(
-                request,
-                clinic_obj,
-                "Please open the withdrawal link in the clinic's e-mail again.",
-                400,
-            )
-        patient = link.patient
-        if request.method == "POST":
-            use = request.POST.get("use", "")
-            uses = (
-                list(selectors.active_uses(clinic=clinic_obj, patient=patient))
-                if (use == "all")
-                else [use]
-            )
-            try:
-                withdrawal = services.consent_withdraw(
-                    clinic=clinic_obj,
-                    patient=patient,
-                    uses=uses,
-                    channel=WithdrawalChannel.LINK,
-                    request=request,
-                )
-            except ValidationError as error:
-                messages.error(request, " ".join(error.messages))
-            else:
-                labels = dict(ConsentUse.choices)
-                messages.success(
-                    request,
-                    "Withdrawn: "
-                    + ", ".join(labels[u] for u in withdrawal.uses)
-                    + ". This takes effect now; a "
-                    "confirmation is on its way by e-mail.",
-                )
-            return _public(redirect("consent_withdraw", clinic=clinic_obj.slug))
-        active = selectors.active_uses(clinic=clinic_obj, patient=patient)
-        return _public(
-            render(
-                request,
-                "consent/public/withdraw.html",
-                {
-                    "public_clinic": clinic_obj,
-                    "active": [
-                        (code, label) for code, label in ConsentUse.choices if code in active
-                    ],
-                },
-            )
+    link = selectors.withdrawal_link_get(clinic=clinic, link_id=link_id)
+    if link is None:
+        return _problem(
+            request,
+            clinic,
+            "Please open the withdrawal link in the clinic's e-mail again.",
+            400,
         )
+    patient = link.patient
+    if request.method == "POST":
+        use = request.POST.get("use", "")
+        uses = (
+            list(selectors.active_uses(clinic=clinic, patient=patient)) if (use == "all") else [use]
+        )
+        try:
+            withdrawal = services.consent_withdraw(
+                clinic=clinic,
+                patient=patient,
+                uses=uses,
+                channel=WithdrawalChannel.LINK,
+                request=request,
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            labels = dict(ConsentUse.choices)
+            messages.success(
+                request,
+                "Withdrawn: "
+                + ", ".join(labels[u] for u in withdrawal.uses)
+                + ". This takes effect now; a "
+                "confirmation is on its way by e-mail.",
+            )
+        return redirect("consent_withdraw", clinic=clinic.slug)
+    active = selectors.active_uses(clinic=clinic, patient=patient)
+    return render(
+        request,
+        "consent/public/withdraw.html",
+        {
+            "public_clinic": clinic,
+            "active": [(code, label) for code, label in ConsentUse.choices if code in active],
+        },
+    )
 
 
 # --- staff --------------------------------------------------------------------------------------
@@ -305,7 +265,9 @@ def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(
-            request, f"Consent request e-mailed to {patient.email}. The link works for 7 days."
+            request,
+            f"Consent request e-mailed to {patient.email}. The link works for "
+            f"{lifetime_text(settings.CONSENT_LINK_LIFETIME)}.",
         )
     return redirect(_patient_url(clinic_slug, patient.pk))
 

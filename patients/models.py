@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Upper
 
+from clinic.tenancy import TenantManager
 from patients.vocab import FacialArea, TreatmentType
 
 
@@ -44,6 +45,8 @@ class Patient(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     archived_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
 
     class Meta:
         constraints = [
@@ -99,6 +102,8 @@ class TreatmentEpisode(models.Model):
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantManager()
 
     class Meta:
         indexes = [

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit.services import record
 from clinic.models import Clinic, User
+from clinic.selectors import practitioners_of
 from patients.models import Patient, TreatmentEpisode
 
 PATIENT_FIELDS = ("first_name", "last_name", "date_of_birth", "email", "phone", "notes")
@@ -103,6 +104,16 @@ def patient_update(
     return patient
 
 
+def patient_require_active(patient: Patient, *, to: str) -> None:
+    """Refuse new clinical work for an archived patient: restore them first. ``to`` says what
+    was refused, e.g. "record a treatment"."""
+    if patient.archived_at is not None:
+        raise ValidationError(
+            f"{patient.full_name} is archived, so you cannot {to}. Restore them to the patient "
+            "list first (Restore to patient list, on their page)."
+        )
+
+
 @transaction.atomic
 def patient_archive(
     *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None
@@ -155,11 +166,22 @@ def patient_viewed(
     )
 
 
+def _check_practitioner(clinic: Clinic, practitioner: User | None) -> None:
+    if practitioner is None:
+        return
+    if not practitioners_of(clinic=clinic).filter(pk=practitioner.pk).exists():
+        raise ValidationError(
+            {"practitioner": "Choose a practitioner or admin of this clinic who is still active."}
+        )
+
+
 @transaction.atomic
 def episode_create(
     *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None, **data: Any
 ) -> TreatmentEpisode:
-    """Record a treatment given to the patient."""
+    """Record a treatment given to the patient (not for an archived patient)."""
+    patient_require_active(patient, to="record a treatment")
+    _check_practitioner(clinic, data.get("practitioner"))
     episode = TreatmentEpisode(
         clinic=clinic, patient=patient, **{f: data[f] for f in EPISODE_FIELDS if f in data}
     )
@@ -189,6 +211,8 @@ def episode_update(
     changed = _changes(episode, data, EPISODE_FIELDS)
     if not changed:
         return episode
+    if "practitioner" in changed:
+        _check_practitioner(clinic, data["practitioner"])
     for field in changed:
         setattr(episode, field, data[field])
     episode.save()

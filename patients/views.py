@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -11,14 +9,11 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from clinic.permissions import require, role_can
-from consent import selectors as consent_selectors
-from consent.models import ConsentUse
+from clinic.models import TREATING_ROLES
+from clinic.permissions import require
 from patients import selectors, services
 from patients.forms import EpisodeForm, PatientForm
-from patients.vocab import FacialArea
-from photos import selectors as photo_selectors
-from photos.models import Stage, View
+from patients.panels import panels_for
 
 PAGE_SIZE = 25
 
@@ -86,45 +81,9 @@ def patient_detail(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
         "episodes": episodes,
         "age": patient.age_on(timezone.localdate()),
     }
-    if role_can(request.membership.role, "photos.view"):
-        context.update(_photo_context(request, patient))
-    context["consent"] = _consent_context(request, patient)
+    templates, panel_context = panels_for(request, patient)
+    context.update(panel_context, panel_templates=templates)
     return render(request, "patients/patient_detail.html", context)
-
-
-def _consent_context(request: HttpRequest, patient) -> dict:
-    labels = dict(ConsentUse.choices)
-    active = consent_selectors.active_uses(clinic=request.clinic, patient=patient)
-    periods = consent_selectors.consent_periods(clinic=request.clinic, patient=patient)
-    recent = consent_selectors.recent_withdrawals(clinic=request.clinic, patient=patient)
-    for withdrawal in recent:
-        withdrawal.labels = [labels[u] for u in withdrawal.uses]
-    return {
-        "active": active,
-        "active_labels": [labels[u] for u in ConsentUse.values if u in active],
-        "periods": [(labels[u], p) for u, p in periods.items() if p],
-        "recent_withdrawals": recent,
-        "records": list(consent_selectors.records_of(clinic=request.clinic, patient=patient)),
-        "requests": list(consent_selectors.requests_of(clinic=request.clinic, patient=patient)[:5]),
-    }
-
-
-def _photo_context(request: HttpRequest, patient) -> dict:
-    filters = photo_selectors.clean_filters(request.GET)
-    photos = photo_selectors.photos_of(clinic=request.clinic, patient=patient, filters=filters)
-    layout = "grid" if request.GET.get("layout") == "grid" else "timeline"
-    if layout == "timeline":
-        photos = photos.order_by("-episode__performed_on", "episode_id", "taken_at")
-    return {
-        "photos": list(photos),
-        "filters": filters,
-        "layout": layout,
-        "filters_active": any(filters.values()),
-        "filter_query": urlencode({k: v for k, v in filters.items() if v}),
-        "stage_choices": Stage.choices,
-        "area_choices": FacialArea.choices,
-        "view_choices": View.choices,
-    }
 
 
 @require("patients.edit")
@@ -174,19 +133,23 @@ def patient_archive(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
 def episode_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     initial = {"performed_on": timezone.localdate()}
-    if request.membership.role in ("practitioner", "admin"):
+    if request.membership.role in TREATING_ROLES:
         initial["practitioner"] = request.user.pk
     form = EpisodeForm(request.POST or None, clinic=request.clinic, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.episode_create(
-            clinic=request.clinic,
-            patient=patient,
-            by=request.user,
-            request=request,
-            **form.cleaned_data,
-        )
-        messages.success(request, "Treatment recorded.")
-        return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=patient.pk)
+        try:
+            services.episode_create(
+                clinic=request.clinic,
+                patient=patient,
+                by=request.user,
+                request=request,
+                **form.cleaned_data,
+            )
+        except ValidationError as error:
+            _apply_service_errors(form, error)
+        else:
+            messages.success(request, "Treatment recorded.")
+            return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=patient.pk)
     return render(
         request, "patients/episode_form.html", {"form": form, "patient": patient, "episode": None}
     )
@@ -211,15 +174,21 @@ def episode_edit(request: HttpRequest, clinic_slug: str, episode_id) -> HttpResp
         },
     )
     if request.method == "POST" and form.is_valid():
-        services.episode_update(
-            clinic=request.clinic,
-            episode=episode,
-            by=request.user,
-            request=request,
-            **form.cleaned_data,
-        )
-        messages.success(request, "Treatment updated.")
-        return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=episode.patient_id)
+        try:
+            services.episode_update(
+                clinic=request.clinic,
+                episode=episode,
+                by=request.user,
+                request=request,
+                **form.cleaned_data,
+            )
+        except ValidationError as error:
+            _apply_service_errors(form, error)
+        else:
+            messages.success(request, "Treatment updated.")
+            return redirect(
+                "patient_detail", clinic_slug=clinic_slug, patient_id=episode.patient_id
+            )
     return render(
         request,
         "patients/episode_form.html",

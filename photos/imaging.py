@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import functools
 import io
-import struct
 import unicodedata
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 import pillow_heif
 from PIL import ExifTags, Image, ImageCms, ImageFile
+
+from clinic.images import DECODE_ERRORS, ImageRejected, pillow_limits
 
 MAX_UPLOAD_BYTES = 40 * 1024 * 1024
 MAX_PIXELS = 50_000_000
@@ -50,25 +48,7 @@ _UPRIGHT = {
     8: Image.Transpose.ROTATE_90,
 }
 # What a broken file can make Pillow, libjpeg, libwebp or libheif raise while opening or decoding.
-_DECODE_ERRORS = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    struct.error,
-    RuntimeError,
-)
-
-
-class ImageRejected(ValueError):
-    """An upload that is not a photo we accept; str(error) is a sentence for the practitioner.
-
-    code is one of: empty, too_large, not_a_photo, too_many_pixels, animated, truncated, corrupt.
-    """
-
-    def __init__(self, message: str, code: str = "rejected") -> None:
-        super().__init__(message)
-        self.code = code
+_DECODE_ERRORS = DECODE_ERRORS
 
 
 @dataclass(frozen=True)
@@ -247,19 +227,9 @@ def _is_text(head: bytes) -> bool:
     return all(ch.isprintable() or ch in "\t\r\n\f" for ch in text)
 
 
-@contextmanager
-def _pillow_limits(name: str) -> Iterator[None]:
+def _pillow_limits(name: str):
     """Raise decompression-bomb warnings as errors and turn them into a clear refusal."""
-    # WeasyPrint, imported in the same worker for consent PDFs, turns truncated-image loading on
-    # for the whole process at import; a truncated photo must never pass for a whole one.
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            yield
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise _too_many_pixels(name) from error
+    return pillow_limits(MAX_PIXELS, _too_many_pixels(name))
 
 
 def _too_many_pixels(name: str, size: tuple[int, int] | None = None) -> ImageRejected:

@@ -1,4 +1,4 @@
-"""Encrypted objects (blobs), the keys that protect them, and patient photos."""
+"""Patient photos; their bytes are objects in the vault."""
 
 from __future__ import annotations
 
@@ -7,60 +7,16 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from clinic.tenancy import TenantManager
 from patients.vocab import FacialArea
 
 
-class ClinicKey(models.Model):
-    """One version of a clinic's key-encryption key, itself wrapped by the master key (or KMS).
-    Data keys of the clinic's blobs are wrapped by it; rotating re-wraps, never re-encrypts."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
-    version = models.PositiveIntegerField()
-    wrapped_key = models.BinaryField()
-    wrapped_by = models.CharField(max_length=120, help_text="master key id or kms:<key id>")
-    created_at = models.DateTimeField(auto_now_add=True)
-    retired_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["clinic", "version"], name="clinickey_version_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"key v{self.version} of clinic {self.clinic_id}"
-
-
 class BlobPurpose(models.TextChoices):
+    """What a photo's vault objects are; the labels are bound into their ciphertext."""
+
     ORIGINAL = "original", "Original photo"
     DISPLAY = "display", "Display rendition"
     THUMB = "thumb", "Thumbnail"
-    SIGNATURE = "signature", "Drawn signature"
-    PDF = "pdf", "PDF document"
-    EXPORT = "export", "Export archive"
-
-
-class Blob(models.Model):
-    """One encrypted object in blob storage. The object's name is its opaque id; its data key
-    lives here, wrapped. Shredding forgets the key, which makes the ciphertext unreadable."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
-    purpose = models.CharField(max_length=20, choices=BlobPurpose.choices)
-    key_version = models.PositiveIntegerField()
-    wrapped_key = models.BinaryField(null=True)
-    size = models.BigIntegerField(help_text="plaintext bytes")
-    # Ciphertext kept here only while blob storage was unreachable; the worker moves it out.
-    staged_ciphertext = models.BinaryField(null=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    shredded_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.purpose} blob {self.id}"
-
-    @property
-    def object_name(self) -> str:
-        return self.id.hex
 
 
 class Stage(models.TextChoices):
@@ -103,7 +59,7 @@ class Photo(models.Model):
     )
     notes = models.TextField(blank=True)
 
-    original = models.OneToOneField(Blob, on_delete=models.PROTECT, related_name="+")
+    original = models.OneToOneField("vault.Blob", on_delete=models.PROTECT, related_name="+")
     original_name = models.CharField(max_length=120, blank=True)
     original_mime = models.CharField(max_length=40)
     original_size = models.BigIntegerField()
@@ -111,10 +67,10 @@ class Photo(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     display = models.OneToOneField(
-        Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "vault.Blob", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     thumb = models.OneToOneField(
-        Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "vault.Blob", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
 
     status = models.CharField(
@@ -130,6 +86,8 @@ class Photo(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     delete_reason = models.CharField(max_length=300, blank=True)
+
+    objects = TenantManager()
 
     class Meta:
         indexes = [

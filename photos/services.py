@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -15,8 +16,9 @@ from django.utils import timezone
 from audit.services import record
 from clinic.models import Clinic, User
 from patients.models import Patient, TreatmentEpisode
-from photos import storage
+from patients.services import patient_require_active
 from photos.imaging import (
+    MAX_UPLOAD_BYTES,
     ImageRejected,
     Inspection,
     display_name,
@@ -24,6 +26,7 @@ from photos.imaging import (
     make_renditions,
 )
 from photos.models import BlobPurpose, Photo, PhotoStatus
+from vault import storage
 
 MAX_FILES_PER_REQUEST = 100
 RENDITION_NAMESPACE = uuid.UUID("6b1f4c2e-9a51-4d7a-8d0e-2f4a1b7c9e10")
@@ -31,6 +34,37 @@ RENDITION_NAMESPACE = uuid.UUID("6b1f4c2e-9a51-4d7a-8d0e-2f4a1b7c9e10")
 
 class UploadRefused(ValueError):
     """The whole request is refused (e.g. too many files); nothing was stored."""
+
+
+def upload_check(*, patient: Patient, file_count: int) -> None:
+    """Refuse a whole upload before any file is read: an archived patient, no file, too many."""
+    try:
+        patient_require_active(patient, to="add photos")
+    except ValidationError as error:
+        raise UploadRefused(" ".join(error.messages)) from error
+    if not file_count:
+        raise UploadRefused("Choose at least one photo.")
+    if file_count > MAX_FILES_PER_REQUEST:
+        raise UploadRefused(
+            f"{file_count} files at once is too many: send at most "
+            f"{MAX_FILES_PER_REQUEST} at a time. Nothing was stored."
+        )
+
+
+def upload_size_check(*, filename: str, size: int, over_limit: bool = False) -> None:
+    """Refuse one file by its real size before it is read (ImageRejected, with its name)."""
+    name = display_name(filename)
+    if size > MAX_UPLOAD_BYTES:
+        raise ImageRejected(
+            f"{name} is {size / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB "
+            "per photo.",
+            "too_large",
+        )
+    if over_limit:
+        raise ImageRejected(
+            f"{name} did not fit in this upload with the others; send fewer photos at a time.",
+            "too_large",
+        )
 
 
 @dataclass(frozen=True)
@@ -54,7 +88,9 @@ def photo_accept(
     request: HttpRequest | None = None,
 ) -> Photo:
     """Check one uploaded file by its content, record the original's SHA-256, store it
-    encrypted and queue its processing. Raises ImageRejected with a message for the user."""
+    encrypted and queue its processing. Raises ImageRejected with a message for the user
+    (UploadRefused for an archived patient)."""
+    upload_check(patient=patient, file_count=1)
     inspection: Inspection = inspect_upload(data, filename)
     digest = hashlib.sha256(data).hexdigest()
     with transaction.atomic():

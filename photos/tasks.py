@@ -11,7 +11,7 @@ from django.utils import timezone
 from clinic.celery import ClinicTask
 from clinic.models import Clinic
 from photos import services
-from photos.storage import StorageUnavailable
+from vault.storage import StorageUnavailable
 
 STUCK_AFTER = timedelta(minutes=10)
 

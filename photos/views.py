@@ -17,7 +17,7 @@ from photos import selectors, services
 from photos.forms import DeleteForm, PhotoDetailsForm
 from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, display_name
 from photos.models import Photo, PhotoStatus
-from photos.storage import BlobUnreadable, StorageUnavailable
+from vault.storage import BlobUnreadable, StorageUnavailable
 
 NO_STORE = "private, no-store, max-age=0"
 
@@ -61,30 +61,21 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
             f"{form.fields[f].label or f}: {' '.join(e)}" if f in form.fields else " ".join(e)
             for f, e in form.errors.items()
         )
-    elif not files:
-        problem = "Choose at least one photo."
-    elif len(files) > services.MAX_FILES_PER_REQUEST:
-        problem = (
-            f"{len(files)} files at once is too many: send at most "
-            f"{services.MAX_FILES_PER_REQUEST} at a time. Nothing was stored."
-        )
     else:
+        try:
+            services.upload_check(patient=patient, file_count=len(files))
+        except services.UploadRefused as refusal:
+            problem = str(refusal)
+    if not problem:
         details = services.PhotoDetails(**form.cleaned_data)
         for upload in files:
             name = display_name(upload.name or "")
             try:
-                if getattr(upload, "over_limit", False) and upload.size <= MAX_UPLOAD_BYTES:
-                    raise ImageRejected(
-                        f"{name} did not fit in this upload with the others; send fewer "
-                        "photos at a time.",
-                        "too_large",
-                    )
-                if upload.size > MAX_UPLOAD_BYTES:
-                    raise ImageRejected(
-                        f"{name} is {upload.size / 2**20:.0f} MB; the limit is "
-                        f"{MAX_UPLOAD_BYTES // 2**20} MB per photo.",
-                        "too_large",
-                    )
+                services.upload_size_check(
+                    filename=upload.name or "",
+                    size=upload.size,
+                    over_limit=getattr(upload, "over_limit", False),
+                )
                 photo = services.photo_accept(
                     clinic=request.clinic,
                     patient=patient,

@@ -10,10 +10,9 @@ from datetime import date
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic.middleware import SESSION_LOGIN_AT
-from clinic.models import Clinic, Membership, User
+from clinic.models import AuthenticatorDevice, Clinic, Membership, User
 from clinic.tenancy import clinic_context
 from patients import services as patient_services
 
@@ -30,12 +29,12 @@ def make_user(email: str | None = None, name: str = "Test Person", with_totp: bo
         email or f"{unique('user')}@example.test", PASSWORD, full_name=name
     )
     if with_totp:
-        TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
+        AuthenticatorDevice.objects.create_for(user=user, name="Phone", confirmed=True)
     return user
 
 
 def totp_now(user: User, offset_steps: int = 0) -> str:
-    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    device = AuthenticatorDevice.objects.get(user=user, confirmed=True)
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = time.time() + offset_steps * device.step
     return f"{totp.token():0{device.digits}d}"
@@ -86,7 +85,7 @@ def verified_client(user: User) -> Client:
     """A test client signed in with password and second factor, as after a real sign-in."""
     client = Client()
     client.force_login(user)
-    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    device = AuthenticatorDevice.objects.get(user=user, confirmed=True)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session[SESSION_LOGIN_AT] = time.time()

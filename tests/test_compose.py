@@ -1,11 +1,18 @@
-"""docker-compose.yml describes the real stack and is valid (no Docker engine runs here)."""
+"""docker-compose.yml describes the real stack and is valid (no Docker engine runs here); its
+bucket-init step is run for real against the test S3 server; secrets stay out of git and images."""
 
+import json
 import os
+import re
 import shutil
 import subprocess
+import sys
+import tomllib
+import uuid
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 
 from tests.conftest import IN_CI, ROOT
 
@@ -15,31 +22,242 @@ COMPOSE_ENV = {
     "POSTGRES_PASSWORD": "p",
     "POSTGRES_OWNER_PASSWORD": "o",
     "POSTGRES_APP_PASSWORD": "a",
-    "MINIO_ROOT_PASSWORD": "minio-secret",
+    "S3_ACCESS_KEY_ID": "clinic-s3-key",
+    "S3_SECRET_ACCESS_KEY": "clinic-s3-secret",
 }
+APP_SERVICES = ("web", "worker", "beat")
 
 
-def test_compose_file_is_valid():
+def spec() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def compose_config(env: dict, tmp_path) -> subprocess.CompletedProcess:
     binary = shutil.which("docker-compose")
     if binary is None:
         if IN_CI:
             pytest.fail("docker-compose (Debian package) is missing")
         pytest.skip("docker-compose not installed")
-    result = subprocess.run(
-        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+    # Only the values given here: neither this process's environment nor a developer's .env.
+    empty_env_file = tmp_path / "empty.env"
+    empty_env_file.write_text("")
+    base = {k: v for k, v in os.environ.items() if k not in COMPOSE_ENV}
+    return subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "--env-file", str(empty_env_file)]
+        + ["config", "-q"],
         cwd=ROOT,
-        env={**os.environ, **COMPOSE_ENV},
+        env={**base, **env},
         capture_output=True,
         text=True,
     )
+
+
+def test_compose_file_is_valid(tmp_path):
+    result = compose_config(COMPOSE_ENV, tmp_path)
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("missing", ["S3_SECRET_ACCESS_KEY", "DJANGO_SECRET_KEY", "MASTER_KEY"])
+def test_compose_refuses_to_start_without_a_secret(tmp_path, missing):
+    result = compose_config({k: v for k, v in COMPOSE_ENV.items() if k != missing}, tmp_path)
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
 def test_compose_runs_the_whole_stack_with_secrets_from_the_environment():
-    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    assert {"postgres", "redis", "minio", "mailpit", "web", "worker", "beat"} <= set(
-        spec["services"]
-    )
+    services = spec()["services"]
+    assert {
+        "postgres",
+        "redis",
+        "seaweedfs",
+        "s3-init",
+        "mailpit",
+        "migrate",
+        "web",
+        "worker",
+        "beat",
+    } <= set(services)
     text = (ROOT / "docker-compose.yml").read_text()
     assert "DJANGO_SECRET_KEY: ${DJANGO_SECRET_KEY:?" in text
     assert "MASTER_KEY: ${MASTER_KEY:?" in text
+    assert "S3_SECRET_ACCESS_KEY: ${S3_SECRET_ACCESS_KEY:?" in text
+
+
+def test_every_image_is_pinned_to_a_version():
+    for name, service in spec()["services"].items():
+        image = service.get("image")
+        assert image, f"{name} has no image: a build-only service would get an unpinned name"
+        repository, _, tag = image.rpartition(":")
+        assert repository and "/" not in tag, f"{name}: {image} has no tag"
+        assert tag != "latest" and re.search(r"\d", tag), f"{name}: {image} is not a version"
+
+
+def test_the_app_image_tag_is_the_project_version():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    services = spec()["services"]
+    for name in (*APP_SERVICES, "migrate", "s3-init"):
+        assert services[name]["image"] == f"clinicphotos:{version}"
+        assert "build" in services[name]
+
+
+def test_the_s3_server_is_a_maintained_one_with_the_apps_credentials():
+    services = spec()["services"]
+    images = [s["image"] for s in services.values()]
+    assert not [i for i in images if "minio" in i.lower()], "MinIO's images are gone"
+    seaweedfs = services["seaweedfs"]
+    assert seaweedfs["image"].startswith("chrislusf/seaweedfs:")
+    assert "server" in seaweedfs["command"] and "-s3" in seaweedfs["command"]
+    # SeaweedFS creates its one identity from these and then refuses anonymous requests.
+    env = seaweedfs["environment"]
+    assert env["AWS_ACCESS_KEY_ID"].startswith("${S3_ACCESS_KEY_ID:?")
+    assert env["AWS_SECRET_ACCESS_KEY"].startswith("${S3_SECRET_ACCESS_KEY:?")
+    assert "ports" not in seaweedfs, "the S3 server is for the app only, not the host"
+    app_env = services["web"]["environment"]
+    assert app_env["S3_ENDPOINT_URL"] == "http://seaweedfs:8333"
+    assert app_env["S3_ACCESS_KEY_ID"] == env["AWS_ACCESS_KEY_ID"]
+    assert app_env["S3_SECRET_ACCESS_KEY"] == env["AWS_SECRET_ACCESS_KEY"]
+
+
+def test_the_app_starts_only_after_the_bucket_is_made():
+    services = spec()["services"]
+    init = services["s3-init"]
+    assert init["command"] == ["python", "deploy/s3_init.py"]
+    assert init["restart"] == "no"
+    assert init["depends_on"] == {"seaweedfs": {"condition": "service_healthy"}}
+    for name in APP_SERVICES:
+        depends = services[name]["depends_on"]
+        assert depends["s3-init"] == {"condition": "service_completed_successfully"}
+        assert depends["migrate"] == {"condition": "service_completed_successfully"}
+
+
+def test_the_web_healthcheck_asks_healthz_on_loopback():
+    # Answered whatever the Host header and SSL redirect: see tests/clinic/test_health.py.
+    test = " ".join(spec()["services"]["web"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8000/healthz" in test
+
+
+# --- the bucket-init step, run against the test S3 server ---------------------------------------
+
+
+def run_s3_init(s3_server, bucket: str, **overrides) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT_URL": s3_server.endpoint,
+        "S3_REGION": "eu-west-2",
+        "S3_ACCESS_KEY_ID": "test",
+        "S3_SECRET_ACCESS_KEY": "test",
+        "S3_INIT_TIMEOUT": "10",
+        **overrides,
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "s3_init.py")],
+        cwd=ROOT,
+        env={k: v for k, v in env.items() if v is not None},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def new_bucket_name() -> str:
+    return f"init-{uuid.uuid4().hex[:12]}"
+
+
+def assert_private(client, bucket: str) -> None:
+    grants = client.get_bucket_acl(Bucket=bucket)["Grants"]
+    assert not [g for g in grants if "URI" in g["Grantee"]], grants
+    with pytest.raises(ClientError) as no_policy:
+        client.get_bucket_policy(Bucket=bucket)
+    assert no_policy.value.response["Error"]["Code"] == "NoSuchBucketPolicy"
+    block = client.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert block == {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
+    # The anonymous-read probe is removed again: the bucket holds only the app's objects.
+    assert client.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_s3_init_creates_a_private_bucket_and_is_idempotent(s3_server):
+    bucket = new_bucket_name()
+    first = run_s3_init(s3_server, bucket)
+    assert first.returncode == 0, first.stderr
+    assert "created" in first.stdout
+    s3_server.client.head_bucket(Bucket=bucket)
+    assert_private(s3_server.client, bucket)
+
+    s3_server.client.put_object(Bucket=bucket, Key="kept", Body=b"ciphertext")
+    second = run_s3_init(s3_server, bucket)
+    assert second.returncode == 0, second.stderr
+    assert "already there" in second.stdout
+    keys = [o["Key"] for o in s3_server.client.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == ["kept"]
+
+
+def test_s3_init_resets_public_grants_on_an_existing_bucket(s3_server):
+    bucket = new_bucket_name()
+    s3_server.client.create_bucket(
+        Bucket=bucket,
+        CreateBucketConfiguration={"LocationConstraint": "eu-west-2"},
+        ACL="public-read",
+    )
+    result = run_s3_init(s3_server, bucket)
+    assert result.returncode == 0, result.stderr
+    assert_private(s3_server.client, bucket)
+
+
+def test_s3_init_refuses_a_bucket_policy_that_lets_anyone_read(s3_server):
+    bucket = new_bucket_name()
+    s3_server.client.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+    )
+    public_read = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            }
+        ],
+    }
+    s3_server.client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(public_read))
+    result = run_s3_init(s3_server, bucket)
+    assert result.returncode == 1
+    assert "allows anyone" in result.stderr
+
+
+def test_s3_init_says_what_is_missing(s3_server):
+    result = run_s3_init(s3_server, new_bucket_name(), S3_SECRET_ACCESS_KEY=None)
+    assert result.returncode == 1
+    assert "S3_SECRET_ACCESS_KEY" in result.stderr
+
+
+def test_s3_init_gives_up_clearly_when_the_server_is_not_there(s3_server):
+    result = run_s3_init(
+        s3_server, new_bucket_name(), S3_ENDPOINT_URL="http://127.0.0.1:9", S3_INIT_TIMEOUT="1"
+    )
+    assert result.returncode == 1
+    assert "did not answer" in result.stderr
+
+
+# --- secrets never reach a commit or an image layer ---------------------------------------------
+
+
+def test_env_is_ignored_by_git_and_docker():
+    assert subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT).returncode == 0
+    assert subprocess.run(["git", "check-ignore", "-q", ".env.example"], cwd=ROOT).returncode == 1
+    dockerignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ".env" in [line.strip() for line in dockerignore]
+
+
+def test_env_example_names_every_secret_compose_requires():
+    example = (ROOT / ".env.example").read_text()
+    required = set(re.findall(r"\$\{(\w+):\?", (ROOT / "docker-compose.yml").read_text()))
+    assert required == set(COMPOSE_ENV)
+    for name in required:
+        assert re.search(rf"^{name}=", example, re.M), name

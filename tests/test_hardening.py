@@ -4,10 +4,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic.logging import redact
-from clinic.models import Membership, Role
+from clinic.models import AuthenticatorDevice, Membership, Role
 from clinic.tenancy import clinic_context
 from patients.models import Patient
 from photos.uploads import BoundedMemoryUploadHandler
@@ -50,7 +49,7 @@ def test_an_admin_cannot_reset_two_factor_of_someone_who_works_elsewhere_too(cas
         follow=True,
     )
     assert "also works at another clinic" in response.content.decode()
-    assert TOTPDevice.objects.filter(user=cast.practitioner).exists()
+    assert AuthenticatorDevice.objects.filter(user=cast.practitioner).exists()
 
 
 def test_an_admin_resets_two_factor_of_someone_who_works_only_here(cast):
@@ -64,7 +63,7 @@ def test_an_admin_resets_two_factor_of_someone_who_works_only_here(cast):
         ),
         {"action": "reset_2fa"},
     )
-    assert not TOTPDevice.objects.filter(user=cast.reception).exists()
+    assert not AuthenticatorDevice.objects.filter(user=cast.reception).exists()
 
 
 def test_tokens_are_redacted_when_url_encoded_too():

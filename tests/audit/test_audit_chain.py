@@ -12,8 +12,8 @@ from django.db import DatabaseError, connection, transaction
 from audit.models import GENESIS_HASH, AuditEvent
 from audit.services import record
 from audit.verify import verify_chain
-from clinic import demo
 from clinic.tenancy import clinic_context
+from demo import seed as demo
 from tests import factories as f
 from tests.conftest import ROOT, superuser_test_db_dsn
 

@@ -22,8 +22,9 @@ from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.test.testcases import LiveServerThread
 from django.test.utils import modify_settings
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Error as PlaywrightError
+
+from clinic.models import AuthenticatorDevice
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -279,7 +280,7 @@ def journey(request, browser, server) -> Iterator[Journey]:
 # --- two-factor codes ------------------------------------------------------------------------
 
 
-def fresh_code(device: TOTPDevice) -> str:
+def fresh_code(device: AuthenticatorDevice) -> str:
     """A code the device will accept now: never one at or before the last step it accepted
     (django-otp refuses reuse); a later step inside the tolerance window is accepted."""
     device.refresh_from_db()

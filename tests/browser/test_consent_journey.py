@@ -30,15 +30,13 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from django.test import override_settings
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from PIL import Image
 from playwright.sync_api import expect
 
-from clinic.models import Role
+from clinic.models import AuthenticatorDevice, Role
 from clinic.tenancy import clinic_context
 from consent import services as consent_services
 from consent.models import ConsentRecord, ConsentRequest, MarketingItem
-from photos import storage
 from tests import factories as f
 from tests.browser.conftest import (
     SCREENSHOTS,
@@ -48,6 +46,7 @@ from tests.browser.conftest import (
     on_server,
     watch_for_errors,
 )
+from vault import storage
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -252,8 +251,8 @@ def ink_box(png: bytes) -> tuple[int, int, int, int, int, int]:
     return (image.width, image.height, *alpha.getbbox())
 
 
-def device_of(user) -> TOTPDevice:
-    return TOTPDevice.objects.get(user=user, confirmed=True)
+def device_of(user) -> AuthenticatorDevice:
+    return AuthenticatorDevice.objects.get(user=user, confirmed=True)
 
 
 def check_state(j: Journey, name: str) -> None:

@@ -13,12 +13,11 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
-from clinic import demo
-from clinic.models import Role
+from clinic.models import AuthenticatorDevice, Role
 from clinic.tenancy import clinic_context
+from demo import seed as demo
 from patients.models import Patient
 from tests import factories as f
 from tests.browser.conftest import code_from_secret, fresh_code, mail_links, on_server
@@ -26,8 +25,8 @@ from tests.browser.conftest import code_from_secret, fresh_code, mail_links, on_
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 
-def device_of(email: str) -> TOTPDevice:
-    return TOTPDevice.objects.get(user__email=email, confirmed=True)
+def device_of(email: str) -> AuthenticatorDevice:
+    return AuthenticatorDevice.objects.get(user__email=email, confirmed=True)
 
 
 def test_admin_invites_a_practitioner_who_joins_and_records_a_treatment(journey, server):

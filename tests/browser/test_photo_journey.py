@@ -11,10 +11,9 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
-from clinic.models import Role
+from clinic.models import AuthenticatorDevice, Role
 from clinic.tenancy import clinic_context
 from photos import services as photo_services
 from photos.models import Photo, PhotoStatus
@@ -66,8 +65,8 @@ def _file(name: str, mime: str, data: bytes) -> dict:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def device_of(user) -> TOTPDevice:
-    return TOTPDevice.objects.get(user=user, confirmed=True)
+def device_of(user) -> AuthenticatorDevice:
+    return AuthenticatorDevice.objects.get(user=user, confirmed=True)
 
 
 def check_state(j: Journey, name: str) -> None:

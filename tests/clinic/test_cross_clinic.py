@@ -93,24 +93,43 @@ def clinic_a_objects(cast):
     }
 
 
+def denials(clinic) -> list[AuditEvent]:
+    with clinic_context(clinic.id):
+        return list(AuditEvent.objects.filter(clinic=clinic, action="access.denied"))
+
+
 @pytest.mark.parametrize("name", sorted(MATRIX))
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_member_of_clinic_b_gets_404_for_clinic_a_objects(cast, clinic_a_objects, name, method):
     client = f.verified_client(cast.stranger)
     ids = MATRIX[name](clinic_a_objects)
-    # Clinic A's slug: B's admin is not a member there.
-    response = getattr(client, method)(
-        reverse(name, kwargs={"clinic_slug": cast.clinic_a.slug, **ids})
-    )
+    # Clinic A's slug: B's admin is not a member there. The attempt is on A's record.
+    url = reverse(name, kwargs={"clinic_slug": cast.clinic_a.slug, **ids})
+    response = getattr(client, method)(url)
     assert response.status_code == 404
     assert b"Secret" not in response.content
+    (denial,) = denials(cast.clinic_a)
+    assert denial.actor_id == cast.stranger.pk and denial.details["path"] == url
     if ids:
-        # Clinic B's own slug with clinic A's ids: the selectors find nothing.
-        response = getattr(client, method)(
-            reverse(name, kwargs={"clinic_slug": cast.clinic_b.slug, **ids})
-        )
+        # Clinic B's own slug with clinic A's ids: the selectors find nothing, and the
+        # attempt is on B's record, with the ids asked for.
+        url = reverse(name, kwargs={"clinic_slug": cast.clinic_b.slug, **ids})
+        response = getattr(client, method)(url)
         assert response.status_code == 404
         assert b"Secret" not in response.content
+        (denial,) = denials(cast.clinic_b)
+        assert denial.actor_id == cast.stranger.pk and denial.details["path"] == url
+        assert denial.details["ids"] == {k: str(v) for k, v in ids.items()}
+        assert len(denials(cast.clinic_a)) == 1
+
+
+def test_a_member_opening_their_own_clinics_objects_leaves_no_denial(cast, clinic_a_objects):
+    client = f.verified_client(cast.admin)
+    for name in ("patient_detail", "photo_detail", "consent_record", "staff_detail"):
+        ids = MATRIX[name](clinic_a_objects)
+        response = client.get(reverse(name, kwargs={"clinic_slug": cast.clinic_a.slug, **ids}))
+        assert response.status_code == 200, name
+    assert denials(cast.clinic_a) == []
 
 
 def test_cross_clinic_attempt_is_recorded_in_the_target_clinics_trail(cast, clinic_a_objects):

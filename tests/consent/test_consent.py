@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from clinic.tenancy import clinic_context
+from clinic.tenancy import clinic_context, service_write
 from consent import selectors, services
 from consent.models import ConsentRecord, ConsentRequest, MarketingItem
 from tests import factories as f
@@ -168,7 +168,7 @@ def test_patient_signs_and_the_evidence_is_complete(
     assert record.text_matches_hash() and record.text_shown == record.template.text_shown()
     assert consent_request.state == "signed"
     with clinic_context(cast.clinic_a.id):
-        from photos import storage
+        from vault import storage
 
         assert storage.blob_read(record.signature) == f.signature_png()
         assert AuditEvent.objects.filter(action="consent.signed", patient_id=patient.pk).exists()
@@ -239,7 +239,7 @@ def test_expired_superseded_and_tampered_links(cast, patient):
     assert superseded.status_code == 410 and "newer link" in superseded.content.decode()
     tampered = Client().get(second[:-6] + "abcde/")
     assert tampered.status_code == 404 and "not valid" in tampered.content.decode()
-    with clinic_context(cast.clinic_a.id):
+    with clinic_context(cast.clinic_a.id), service_write("test: a week passes"):
         ConsentRequest.objects.filter(patient=patient).update(
             expires_at=timezone.now() - timedelta(seconds=1)
         )
@@ -451,7 +451,7 @@ def test_a_patient_who_cannot_draw_may_adopt_the_typed_name(
     assert response.status_code == 302
     with clinic_context(cast.clinic_a.id):
         record = ConsentRecord.objects.get(patient=patient)
-        from photos import storage
+        from vault import storage
 
         png = storage.blob_read(record.signature)
     assert record.signature_method == "typed"

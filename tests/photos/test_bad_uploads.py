@@ -3,10 +3,11 @@
 import pytest
 
 from clinic.tenancy import clinic_context
-from photos.models import Blob, Photo
+from photos.models import Photo
 from tests import factories as f
 from tests.photos import images
 from tests.photos.test_photo_pages import upload
+from vault.models import Blob
 
 # Also run on SQLite, the embedded default (see tests/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]

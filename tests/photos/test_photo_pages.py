@@ -9,8 +9,9 @@ from PIL import Image
 
 from audit.models import AuditEvent
 from clinic.tenancy import clinic_context
-from photos.models import Blob, Photo
+from photos.models import Photo
 from tests import factories as f
+from vault.models import Blob
 
 # Also run on SQLite, the embedded default (see tests/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]

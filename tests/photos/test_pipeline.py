@@ -14,11 +14,12 @@ from PIL import Image
 
 from audit.models import AuditEvent
 from clinic.tenancy import clinic_context
-from photos import keys, storage
-from photos.models import Blob, Photo, PhotoStatus
+from photos.models import Photo, PhotoStatus
 from tests import factories as f
 from tests.conftest import S3Server, s3_blob_storage, superuser_test_db_dsn
 from tests.photos import images
+from vault import keys, storage
+from vault.models import Blob
 
 SIGNATURES = {
     "JPEG": b"\xff\xd8\xff",
@@ -96,7 +97,7 @@ def test_tampered_objects_fail_to_decrypt_and_nothing_is_served(people, s3_serve
     elif damage == "truncate":
         _put(s3_server, blob, raw[:-100])
     elif damage == "reorder":
-        from photos.crypto import SEGMENT_SIZE
+        from vault.crypto import SEGMENT_SIZE
 
         header = 16
         seg = SEGMENT_SIZE + 16

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from clinic import demo
+from demo import seed as demo
 
 
 class Command(BaseCommand):

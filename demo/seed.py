@@ -10,10 +10,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic import services
-from clinic.models import Clinic, Membership, Role, User
+from clinic.models import TREATING_ROLES, AuthenticatorDevice, Clinic, Membership, Role, User
 from clinic.tenancy import clinic_context
 from patients import services as patient_services
 from patients.vocab import FacialArea, TreatmentType
@@ -128,8 +127,11 @@ def _user(email: str, name: str) -> User:
     user = User.objects.filter(email=email).first()
     if user is None:
         user = User.objects.create_user(email, DEMO_PASSWORD, full_name=name)
-        TOTPDevice.objects.create(
-            user=user, name="Demo authenticator", confirmed=True, key=demo_totp_key(email)
+        AuthenticatorDevice.objects.create_for(
+            user=user,
+            name="Demo authenticator",
+            confirmed=True,
+            key=bytes.fromhex(demo_totp_key(email)),
         )
         services.backup_codes_issue(user=user)
     return user
@@ -154,7 +156,7 @@ def seed(patients_per_clinic: int = 36, rng_seed: int = 7) -> list[Clinic]:
             practitioners = [
                 m.user
                 for m in Membership.objects.filter(clinic=clinic).select_related("user")
-                if m.role in (Role.PRACTITIONER, Role.ADMIN)
+                if m.role in TREATING_ROLES
             ]
             admin = practitioners[0]
             today = timezone.localdate()

@@ -6,9 +6,9 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from clinic.tenancy import clinic_context
-from photos import keys, storage
-from photos.models import Blob, ClinicKey
 from tests import factories as f
+from vault import keys, storage
+from vault.models import Blob, ClinicKey
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
-from clinic import demo
+from demo import seed as demo
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from photos.crypto import (
+from vault.crypto import (
     HEADER_SIZE,
     SEGMENT_SIZE,
     TAG_SIZE,

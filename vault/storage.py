@@ -1,5 +1,7 @@
 """Encrypted blob storage: every object a clinic stores (photos, renditions, signatures, PDFs,
-exports) goes through here, so nothing reaches disk or S3 in the clear.
+exports) goes through here, so nothing reaches disk or S3 in the clear. Large objects stream:
+``blob_store_stream`` encrypts while it uploads and ``blob_iter`` decrypts while it downloads,
+one segment at a time.
 
 Objects are named by an opaque random id, encrypted with their own data key, and bound by
 associated data to their clinic, id and purpose: ciphertext moved to another record fails to
@@ -11,22 +13,25 @@ from __future__ import annotations
 import contextlib
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.base import File
 from django.core.files.storage import storages
 from django.utils import timezone
 
-from photos import keys
-from photos.crypto import (
+from clinic.tenancy import service_write
+from vault import keys
+from vault.crypto import (
     DecryptionError,
     decrypt_bytes,
     decrypt_stream,
     encrypt_bytes,
+    encrypt_iter,
     new_data_key,
 )
-from photos.models import Blob
+from vault.models import Blob
 
 
 class StorageUnavailable(Exception):
@@ -48,12 +53,38 @@ def associated_data(blob: Blob) -> bytes:
     return f"blob:{blob.clinic_id}:{blob.id}:{blob.purpose}".encode()
 
 
-def _write(name: str, ciphertext: bytes) -> None:
+class _IterReader(io.RawIOBase):
+    """A read-only, unseekable file over an iterator of byte strings (the ciphertext as it is
+    produced), so storages upload it in parts without holding the whole object."""
+
+    def __init__(self, pieces: Iterable[bytes]) -> None:
+        self._pieces = iter(pieces)
+        self._pending = b""
+        self.written = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._pieces)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self.written += n
+        return n
+
+
+def _write(name: str, content: bytes | BinaryIO) -> None:
     storage = _storage()
     # Names are unique ids; a retried task may write the same id again, which replaces it.
     if storage.exists(name):
         storage.delete(name)
-    saved = storage.save(name, File(io.BytesIO(ciphertext), name=name))
+    source = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
+    saved = storage.save(name, File(source, name=name))
     if saved != name:  # pragma: no cover - would mean the storage renamed an opaque id
         raise StorageUnavailable(f"storage stored {name!r} as {saved!r}")
 
@@ -78,7 +109,8 @@ def blob_store(
         if not stage_if_unavailable:
             raise StorageUnavailable(str(error)) from error
         blob.staged_ciphertext = ciphertext
-    Blob.objects.filter(pk=blob.id).delete()  # a retried task replaces its earlier row
+    with service_write("a retried task replaces the row of the rendition it rewrites"):
+        Blob.objects.filter(pk=blob.id).delete()
     blob.save(force_insert=True)
     return blob
 
@@ -95,16 +127,64 @@ def blob_flush_staged(blob: Blob) -> None:
     blob.save(update_fields=["staged_ciphertext"])
 
 
-def _ciphertext(blob: Blob) -> bytes:
-    if blob.staged_ciphertext is not None:
-        return bytes(blob.staged_ciphertext)
+def blob_store_stream(*, clinic_id, purpose: str, src: BinaryIO) -> Blob:
+    """Encrypt a large plaintext read from ``src`` while it is uploaded, segment by segment
+    (an export archive): neither the plaintext nor the ciphertext is ever whole in memory."""
+    blob = Blob(id=uuid.uuid4(), clinic_id=clinic_id, purpose=purpose, size=0)
+    data_key = new_data_key()
+    blob.key_version, blob.wrapped_key = keys.wrap_data_key(clinic_id, blob.id, data_key)
+    counted = _CountingReader(src)
     try:
-        with _storage().open(blob.object_name, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError as error:
-        raise BlobUnreadable("the object is missing from storage") from error
+        _write(
+            blob.object_name, _IterReader(encrypt_iter(data_key, associated_data(blob), counted))
+        )
     except STORAGE_ERRORS as error:
         raise StorageUnavailable(str(error)) from error
+    blob.size = counted.count
+    blob.save(force_insert=True)
+    return blob
+
+
+class _CountingReader:
+    def __init__(self, src: BinaryIO) -> None:
+        self.src = src
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.src.read(size)
+        self.count += len(chunk)
+        return chunk
+
+
+def _open_ciphertext(blob: Blob) -> BinaryIO:
+    """A stream of the stored ciphertext: S3 objects are read as the response body arrives,
+    not downloaded first."""
+    if blob.staged_ciphertext is not None:
+        return io.BytesIO(bytes(blob.staged_ciphertext))
+    storage = _storage()
+    try:
+        bucket = getattr(storage, "bucket", None)
+        if bucket is not None:
+            return bucket.Object(storage._normalize_name(blob.object_name)).get()["Body"]
+        return storage.open(blob.object_name, "rb")
+    except FileNotFoundError as error:
+        raise BlobUnreadable("the object is missing from storage") from error
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise BlobUnreadable("the object is missing from storage") from error
+        raise StorageUnavailable(str(error)) from error
+    except STORAGE_ERRORS as error:
+        raise StorageUnavailable(str(error)) from error
+
+
+def _ciphertext(blob: Blob) -> bytes:
+    handle = _open_ciphertext(blob)
+    try:
+        return handle.read()
+    except STORAGE_ERRORS as error:
+        raise StorageUnavailable(str(error)) from error
+    finally:
+        handle.close()
 
 
 def blob_read(blob: Blob) -> bytes:
@@ -117,15 +197,21 @@ def blob_read(blob: Blob) -> bytes:
 
 
 def blob_iter(blob: Blob) -> Iterator[bytes]:
-    """The decrypted contents segment by segment (flat memory for large exports)."""
+    """The decrypted contents segment by segment, streamed from storage: memory stays flat for
+    objects of any size. Each segment is verified before it is yielded."""
     try:
         data_key = keys.unwrap_data_key(blob)
     except keys.KeyUnavailable as error:
         raise BlobUnreadable(str(error)) from error
+    handle = _open_ciphertext(blob)
     try:
-        yield from decrypt_stream(data_key, associated_data(blob), io.BytesIO(_ciphertext(blob)))
+        yield from decrypt_stream(data_key, associated_data(blob), handle)
     except DecryptionError as error:
         raise BlobUnreadable(str(error)) from error
+    except STORAGE_ERRORS as error:
+        raise StorageUnavailable(str(error)) from error
+    finally:
+        handle.close()
 
 
 def blob_shred(blob: Blob) -> None:

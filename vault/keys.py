@@ -17,8 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.models import Clinic
-from photos.crypto import DecryptionError, new_data_key, unwrap_key, wrap_key
-from photos.models import Blob, ClinicKey
+from clinic.tenancy import service_write
+from vault.crypto import DecryptionError, new_data_key, unwrap_key, wrap_key
+from vault.models import Blob, ClinicKey
 
 CACHE_SECONDS = 300
 _cache: dict[tuple[str, int], tuple[float, bytes]] = {}
@@ -206,8 +207,9 @@ def rotate_clinic_key(clinic_id) -> tuple[int, int]:
         blob.key_version = version
         blob.save(update_fields=["wrapped_key", "key_version"])
         rewrapped += 1
-    ClinicKey.objects.filter(
-        clinic_id=clinic_id, version__lt=version, retired_at__isnull=True
-    ).update(retired_at=timezone.now())
+    with service_write("key rotation retires the older versions; audited by its service"):
+        ClinicKey.objects.filter(
+            clinic_id=clinic_id, version__lt=version, retired_at__isnull=True
+        ).update(retired_at=timezone.now())
     forget_cached_keys()
     return version, rewrapped

@@ -67,8 +67,14 @@ class _Segments:
         return self.prefix + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
 
 
-def _new_header(segment_size: int = SEGMENT_SIZE) -> tuple[bytes, bytes]:
-    prefix = os.urandom(NONCE_PREFIX_SIZE)
+def _new_header(
+    segment_size: int = SEGMENT_SIZE, nonce_prefix: bytes | None = None
+) -> tuple[bytes, bytes]:
+    # A fixed prefix is for known-answer tests only: reusing one under the same key would
+    # repeat nonces. Every stored object gets a random one.
+    prefix = os.urandom(NONCE_PREFIX_SIZE) if nonce_prefix is None else nonce_prefix
+    if len(prefix) != NONCE_PREFIX_SIZE:
+        raise ValueError(f"nonce prefixes are {NONCE_PREFIX_SIZE} bytes")
     return _HEADER.pack(MAGIC, VERSION, segment_size, prefix), prefix
 
 
@@ -116,6 +122,18 @@ def _chunks(src: BinaryIO, size: int) -> Iterator[tuple[memoryview, bool]]:
         current, ahead, n = ahead, current, m
 
 
+def encrypt_iter(
+    key: bytes, aad: bytes, src: BinaryIO, *, nonce_prefix: bytes | None = None
+) -> Iterator[bytes]:
+    """Yield the ciphertext of src piece by piece (header, then each sealed segment), reading
+    one segment ahead: memory stays flat however large the object."""
+    header, prefix = _new_header(nonce_prefix=nonce_prefix)
+    seg = _Segments(key, aad, header, prefix)
+    yield header
+    for index, (chunk, last) in enumerate(_chunks(src, SEGMENT_SIZE)):
+        yield seg.cipher.encrypt(seg.nonce(index, last), bytes(chunk), seg.aad)
+
+
 def encrypt_stream(key: bytes, aad: bytes, src: BinaryIO, dst: BinaryIO) -> int:
     """Encrypt src into dst segment by segment with flat memory; return ciphertext bytes written."""
     header, prefix = _new_header()
@@ -150,9 +168,11 @@ def _output_buffer(size: int) -> io.BytesIO:
     return out
 
 
-def encrypt_bytes(key: bytes, aad: bytes, data: bytes) -> bytes:
+def encrypt_bytes(
+    key: bytes, aad: bytes, data: bytes, *, nonce_prefix: bytes | None = None
+) -> bytes:
     """Encrypt an in-memory plaintext; same format as encrypt_stream."""
-    header, prefix = _new_header()
+    header, prefix = _new_header(nonce_prefix=nonce_prefix)
     seg = _Segments(key, aad, header, prefix)
     src = memoryview(data)
     count = max(1, -(-len(src) // SEGMENT_SIZE))
@@ -214,10 +234,13 @@ def decrypt_bytes(key: bytes, aad: bytes, data: bytes) -> bytes:
     return out.getvalue()
 
 
-def wrap_key(kek: bytes, key: bytes, aad: bytes) -> bytes:
-    """Wrap a data key under a key-encryption key: nonce || ciphertext || tag."""
+def wrap_key(kek: bytes, key: bytes, aad: bytes, *, nonce: bytes | None = None) -> bytes:
+    """Wrap a data key under a key-encryption key: nonce || ciphertext || tag. (A fixed nonce
+    is for known-answer tests only.)"""
     _check_key(kek)
-    nonce = os.urandom(WRAP_NONCE_SIZE)
+    nonce = os.urandom(WRAP_NONCE_SIZE) if nonce is None else nonce
+    if len(nonce) != WRAP_NONCE_SIZE:
+        raise ValueError(f"wrap nonces are {WRAP_NONCE_SIZE} bytes")
     return nonce + AESGCM(kek).encrypt(nonce, key, aad)
 
 

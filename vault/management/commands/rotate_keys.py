@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.services import record
 from clinic.models import Clinic
-from clinic.tenancy import clinic_context
-from photos import keys
+from clinic.services import two_factor_keys_reseal
+from vault.services import clinic_keys_rotate
 
 
 class Command(BaseCommand):
@@ -34,20 +33,11 @@ class Command(BaseCommand):
             clinics = clinics.filter(slug=clinic)
             if not clinics.exists():
                 raise CommandError(f"No clinic with slug {clinic!r}.")
-        keys.forget_cached_keys()
         for target in clinics:
-            with clinic_context(target.id):
-                rewrapped = keys.rewrap_clinic_keys(target.id)
-                details = {
-                    "clinic_keys_rewrapped": rewrapped,
-                    "wrapped_by": keys.current_wrapper_id(),
-                }
-                if new_clinic_key:
-                    version, data_keys = keys.rotate_clinic_key(target.id)
-                    details.update(new_version=version, data_keys_rewrapped=data_keys)
-                record(
-                    clinic=target, action="keys.rotated", actor_label="rotate_keys", details=details
-                )
+            details = clinic_keys_rotate(clinic=target, new_clinic_key=new_clinic_key)
             self.stdout.write(
                 f"{target.slug}: " + ", ".join(f"{k}={v}" for k, v in details.items())
             )
+        if not clinic:
+            # Authenticator keys are sealed under a key derived from the master key too.
+            self.stdout.write(f"two-factor keys re-sealed: {two_factor_keys_reseal()}")

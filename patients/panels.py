@@ -1,0 +1,46 @@
+"""The patient page is the hub: other apps add their sections (photos, consent, later
+comparisons and the access log) by registering a panel here when they start, so this app never
+imports the apps above it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+
+from clinic.permissions import role_can
+from patients.models import Patient
+
+
+@dataclass(frozen=True)
+class PatientPanel:
+    """One section of the patient page: its template, where it goes, who may see it, and the
+    function that gives its template what it needs (merged into the page's context)."""
+
+    name: str
+    template: str
+    order: int
+    context: Callable[[HttpRequest, Patient], dict[str, Any]]
+    permission: str | None = None
+
+
+_panels: dict[str, PatientPanel] = {}
+
+
+def register(panel: PatientPanel) -> None:
+    """Add (or replace, by name) a section of the patient page; called from an app's ready()."""
+    _panels[panel.name] = panel
+
+
+def panels_for(request: HttpRequest, patient: Patient) -> tuple[list[str], dict[str, Any]]:
+    """The templates of the sections this member may see, in order, and their context."""
+    templates: list[str] = []
+    context: dict[str, Any] = {}
+    for panel in sorted(_panels.values(), key=lambda p: p.order):
+        if panel.permission and not role_can(request.membership.role, panel.permission):
+            continue
+        templates.append(panel.template)
+        context.update(panel.context(request, patient))
+    return templates, context

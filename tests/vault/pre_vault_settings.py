@@ -1,0 +1,15 @@
+"""Settings for opening a database made before the vault move (the embedded default's SQLite
+file and blob folder, unpacked from tests/vault/fixtures) with today's code."""
+
+import os
+
+from clinic.settings import *  # noqa: F403
+from clinic.settings import STORAGES
+
+_DIR = os.environ["PRE_VAULT_DIR"]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": f"{_DIR}/db.sqlite3"}}
+_BLOBS = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": f"{_DIR}/blobs", "base_url": None},
+}
+STORAGES = {**STORAGES, "default": _BLOBS, "blobs": _BLOBS}
