@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -23,13 +24,27 @@ def client_ip(request: HttpRequest | None) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+WRITE_LOCKING_SQLITE_MODES = {"IMMEDIATE", "EXCLUSIVE"}
+
+
 def _lock_chain(clinic_id: uuid.UUID | None) -> None:
-    # One writer per clinic chain at a time; other clinics are not held up.
+    """Hold the chain's head until this transaction ends, so the next event links to it."""
     if connection.vendor == "postgresql":
+        # One writer per clinic chain at a time; other clinics are not held up.
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))",
                 [f"audit:{clinic_id or 'system'}"],
+            )
+    elif connection.vendor == "sqlite":
+        # SQLite has one writer for the whole database. Its transactions (settings.py) begin
+        # IMMEDIATE, holding that write lock from BEGIN, so the head read below cannot go
+        # stale. A deferred transaction would read a head another writer may append to first.
+        mode = getattr(connection, "transaction_mode", None)
+        if mode not in WRITE_LOCKING_SQLITE_MODES:
+            raise ImproperlyConfigured(
+                "The audit trail on SQLite needs OPTIONS['transaction_mode'] = 'IMMEDIATE' "
+                "(clinic/settings.py sets it for every SQLite database)."
             )
 
 

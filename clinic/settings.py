@@ -15,9 +15,10 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# The embedded default's files (SQLite database, encrypted blobs); tests point it elsewhere.
+VAR_DIR = Path(env.str("DJANGO_VAR_DIR", default=str(BASE_DIR / "var")))
 
 
 def env_secret(name: str, default: str = "") -> str:
@@ -161,6 +162,18 @@ if not env.str("DATABASE_URL", default=""):
     VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+# SQLite serves a threaded server only when configured for it: WAL lets readers run beside the
+# one writer; IMMEDIATE transactions take the write lock at BEGIN, so a transaction that read
+# first never has to upgrade (SQLite answers that "database is locked" at once, without
+# waiting); the busy timeout makes the next writer wait its turn. Every request under a clinic
+# runs in one transaction, so this also serialises the audit chain's read-then-append.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

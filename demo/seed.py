@@ -173,7 +173,8 @@ def seed(patients_per_clinic: int = 36, rng_seed: int = 7) -> list[Clinic]:
                     phone=f"07700 9{rng.randint(0, 99999):05d}",
                     notes="",
                 )
-                for _ in range(rng.randint(0, 3)):
+                # The first patient always has a treatment, for the photos below to attach to.
+                for _ in range(max(rng.randint(0, 3), 1 if i == 0 else 0)):
                     kind = rng.choice(list(PRODUCTS))
                     patient_services.episode_create(
                         clinic=clinic,
@@ -194,7 +195,11 @@ def seed(patients_per_clinic: int = 36, rng_seed: int = 7) -> list[Clinic]:
 DEMO_PHOTO_PATIENTS = 8
 
 
-def synthetic_face(seed: int, after: bool = False) -> bytes:
+# How far the drawn features move sideways for each camera angle (a turned head).
+VIEW_TURN = {"front": 0, "left_45": -70, "right_45": 70, "left_90": -140, "right_90": 140}
+
+
+def synthetic_face(seed: int, after: bool = False, view: str = "front") -> bytes:
     """A drawn, clearly synthetic face (no real person), as a JPEG a phone might send."""
     import io
 
@@ -205,23 +210,32 @@ def synthetic_face(seed: int, after: bool = False) -> bytes:
     image = Image.new("RGB", (width, height), (214, 222, 228))
     draw = ImageDraw.Draw(image)
     skin = rng.choice([(236, 200, 172), (208, 160, 122), (164, 112, 80), (112, 76, 56)])
-    draw.ellipse((190, 180, 710, 900), fill=skin)
+    turn = VIEW_TURN.get(view, 0)
+    narrow = abs(turn) // 2
+    draw.ellipse((190 + narrow, 180, 710 - narrow, 900), fill=skin)
     draw.rectangle((370, 860, 530, 1200), fill=skin)
-    for x in (330, 570):
+    for x in (330 + turn, 570 + turn):
+        if abs(turn) >= VIEW_TURN["right_90"] and not 190 + narrow <= x - 45 <= 620 - narrow:
+            continue  # the far eye, hidden in profile
         draw.ellipse((x - 45, 450, x + 45, 500), fill=(250, 250, 250))
         draw.ellipse((x - 18, 457, x + 18, 493), fill=(60, 70, 80))
         brow_y = 410 if after else 420
         draw.line(
             (x - 60, brow_y + (0 if after else 12), x + 60, brow_y), fill=(70, 50, 40), width=9
         )
-    draw.line((450, 500, 430, 640, 470, 650), fill=tuple(c - 40 for c in skin), width=6)
+    nose = 450 + turn
+    draw.line(
+        (nose, 500, nose - 20, 640, nose + 20, 650), fill=tuple(c - 40 for c in skin), width=6
+    )
     lip = (176, 86, 96)
     fullness = 34 if after else 22
-    draw.ellipse((370, 710 - fullness, 530, 710 + fullness), fill=lip)
-    draw.line((372, 710, 528, 710), fill=(120, 50, 60), width=3)
+    mouth = 450 + turn
+    draw.ellipse((mouth - 80, 710 - fullness, mouth + 80, 710 + fullness), fill=lip)
+    draw.line((mouth - 78, 710, mouth + 78, 710), fill=(120, 50, 60), width=3)
     if not after:
         for y in (330, 350, 370):
-            draw.line((330, y, 570, y), fill=tuple(c - 18 for c in skin), width=2)
+            left, right = max(330 + turn, 210 + narrow), min(570 + turn, 690 - narrow)
+            draw.line((left, y, right, y), fill=tuple(c - 18 for c in skin), width=2)
     image = image.filter(ImageFilter.GaussianBlur(1.2))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=88)
@@ -238,27 +252,30 @@ def _seed_photos_and_consent(
     if episode is None:
         return
     area = (episode.areas or ["full_face"])[0]
+    # The first patient has a full set of angles: a patient page with a grid of thumbnails.
+    views = list(VIEW_TURN) if index == 0 else ["front"]
     for after in (False, True):
         taken = timezone.make_aware(
             datetime.combine(
                 episode.performed_on + timedelta(days=14 if after else 0), time(10, 30)
             )
         )
-        photo = photo_services.photo_accept(
-            clinic=clinic,
-            patient=patient,
-            by=by,
-            details=photo_services.PhotoDetails(
-                episode=episode,
-                stage="after" if after else "before",
-                area=area,
-                view="front",
-                taken_at=taken,
-            ),
-            filename=f"IMG_{1000 + index * 2 + after}.jpg",
-            data=synthetic_face(index, after=after),
-        )
-        photo_services.photo_process(clinic_id=clinic.id, photo_id=photo.id)
+        for number, view in enumerate(views):
+            photo = photo_services.photo_accept(
+                clinic=clinic,
+                patient=patient,
+                by=by,
+                details=photo_services.PhotoDetails(
+                    episode=episode,
+                    stage="after" if after else "before",
+                    area=area,
+                    view=view,
+                    taken_at=taken + timedelta(minutes=number),
+                ),
+                filename=f"IMG_{1000 + index * 20 + after * 10 + number}.jpg",
+                data=synthetic_face(index, after=after, view=view),
+            )
+            photo_services.photo_process(clinic_id=clinic.id, photo_id=photo.id)
     uses = ["clinical_record"] + rng.sample(
         ["website", "social_media", "print", "training"], k=rng.randint(0, 3)
     )

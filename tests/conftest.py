@@ -2,6 +2,10 @@
 (moto_server on loopback) and, for browser journeys, headless Chromium.
 
 In CI (CI=true) anything missing fails the run; nothing is skipped.
+
+With a SQLite database (the embedded default, as `make run` has it) only the tests marked
+``embedded`` run: `make test` runs them a second time that way, on a SQLite test database file
+with the default's options (WAL, IMMEDIATE transactions) and encrypted blobs on local disk.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ SUPERUSER_DSN = os.environ.get(
     "PG_SUPERUSER_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 )
 CHROMIUM = "/usr/bin/chromium"
+EMBEDDED = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+EMBEDDED_MARKER = "embedded"
 
 
 def _fail(message: str) -> None:
@@ -92,12 +98,22 @@ def _ensure_redis() -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{EMBEDDED_MARKER}: also runs on SQLite, the embedded default (make test)"
+    )
+    # Real hashing costs ~0.3 s a user; the hasher is Django's business, not ours to re-test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    if EMBEDDED:
+        # pytest-django makes the test database; a file (not its in-memory default), so that
+        # threads get connections of their own and WAL and the busy timeout are exercised.
+        test_dir = Path(tempfile.mkdtemp(prefix="clinicphotos-sqlite-"))
+        settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(test_dir / "test.db")
+        config.embedded_dir = test_dir
+        return
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         _fail("DATABASE_URL must point at PostgreSQL: run the tests with `make test`")
     _ensure_postgres()
     _ensure_redis()
-    # Real hashing costs ~0.3 s a user; the hasher is Django's business, not ours to re-test.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if IN_CI and not Path(CHROMIUM).exists():
         _fail(f"{CHROMIUM} is missing (Debian package chromium)")
 
@@ -168,6 +184,44 @@ def django_db_setup(django_db_blocker, test_db_name: str) -> Iterator[None]:
         connections.close_all()
     with superuser() as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {test_db_name} WITH (FORCE)")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    test_dir = getattr(config, "embedded_dir", None)
+    if test_dir is not None:
+        shutil.rmtree(test_dir, ignore_errors=True)
+
+
+@pytest.hookimpl(trylast=True)  # after `-m` has deselected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not EMBEDDED:
+        return
+    # Loud rather than skipped: a test that needs the real stack must not pass by not running.
+    real_stack = [item.nodeid for item in items if not item.get_closest_marker(EMBEDDED_MARKER)]
+    if real_stack:
+        _fail(
+            f"{len(real_stack)} selected tests need PostgreSQL and S3 (first: {real_stack[0]}); "
+            f"on SQLite select the embedded ones with `-m {EMBEDDED_MARKER}`, or run `make test`"
+        )
+
+
+def _embedded_db_setup(
+    django_test_environment, django_db_blocker, django_db_modify_db_settings
+) -> Iterator[None]:
+    """The SQLite test database file, created and migrated as pytest-django would, but always:
+    pytest-django sets up only the databases that tests marked ``django_db`` ask for, and the
+    ``committed_db`` tests carry no such mark."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        databases = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(databases, verbosity=0)
+
+
+if EMBEDDED:
+    django_db_setup = pytest.fixture(scope="session", name="django_db_setup")(_embedded_db_setup)
 
 
 @pytest.fixture
@@ -265,9 +319,32 @@ def s3_server() -> Iterator[S3Server]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def local_blob_storage(tmp_path_factory) -> Iterator[Path]:
+    """Encrypted blobs on local disk, as the embedded default keeps them, in a temp dir."""
+    location = tmp_path_factory.mktemp("blobs")
+    blob_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(location),
+            "base_url": None,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+    override = override_settings(
+        STORAGES={**settings.STORAGES, "default": blob_storage, "blobs": blob_storage}
+    )
+    override.enable()
+    yield location
+    override.disable()
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _real_stack(s3_server) -> None:
-    """Every test runs with the S3 server up, as the app would in production."""
+def _real_stack(request) -> None:
+    """Every test runs with the S3 server up, as the app would in production; on SQLite, with
+    the embedded default's local blob storage instead."""
+    request.getfixturevalue("local_blob_storage" if EMBEDDED else "s3_server")
 
 
 # --- the cast --------------------------------------------------------------------------------

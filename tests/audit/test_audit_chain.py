@@ -19,6 +19,7 @@ from tests.conftest import ROOT, superuser_test_db_dsn
 
 
 @pytest.mark.django_db
+@pytest.mark.embedded
 def test_events_chain_per_clinic(cast):
     patient = f.make_patient(cast.clinic_a, cast.admin)
     f.make_episode(cast.clinic_a, patient, cast.practitioner)
@@ -34,6 +35,7 @@ def test_events_chain_per_clinic(cast):
 
 
 @pytest.mark.django_db
+@pytest.mark.embedded
 def test_event_is_written_in_the_same_transaction_as_the_change(cast):
     with pytest.raises(RuntimeError), clinic_context(cast.clinic_a.id):
         f.make_patient(cast.clinic_a, cast.admin)
@@ -93,6 +95,7 @@ def test_even_the_table_owner_is_refused_by_the_triggers(committed_db, statement
     assert verify_chain(clinic.id).checked == 1
 
 
+@pytest.mark.embedded
 def test_concurrent_writers_keep_one_unbroken_chain(committed_db):
     clinic = f.make_clinic()
     errors = []

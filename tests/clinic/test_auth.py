@@ -15,7 +15,8 @@ from clinic.models import AuthenticatorDevice, BackupCode, Membership, User
 from clinic.tenancy import clinic_context
 from tests import factories as f
 
-pytestmark = pytest.mark.django_db
+# Also run on SQLite, the embedded default (see tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
 def sign_in(client: Client, user: User, password: str = f.PASSWORD):

@@ -13,7 +13,8 @@ from clinic.models import Clinic
 from clinic.tenancy import clinic_context
 from tests import factories as f
 
-pytestmark = pytest.mark.django_db
+# Also run on SQLite, the embedded default (see tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
 def logo_bytes(fmt="PNG", size=(1200, 400)) -> bytes:

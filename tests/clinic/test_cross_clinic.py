@@ -8,7 +8,8 @@ from clinic.tenancy import clinic_context
 from tests import factories as f
 from tests.factories import make_ready_photo
 
-pytestmark = pytest.mark.django_db
+# Also run on SQLite, the embedded default (see tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
 def staff_url_names() -> set[str]:

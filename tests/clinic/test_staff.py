@@ -13,7 +13,8 @@ from clinic.models import Invitation, Membership, User
 from clinic.tenancy import clinic_context, service_write
 from tests import factories as f
 
-pytestmark = pytest.mark.django_db
+# Also run on SQLite, the embedded default (see tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
 def invite(cast, email="new.nurse@example.com", role="practitioner") -> str:

@@ -11,7 +11,8 @@ from clinic.tenancy import clinic_context
 from patients.models import Patient, TreatmentEpisode
 from tests import factories as f
 
-pytestmark = pytest.mark.django_db
+# Also run on SQLite, the embedded default (see tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
 def url(name, clinic, **kw):

@@ -9,7 +9,8 @@ from tests.photos import images
 from tests.photos.test_photo_pages import upload
 from vault.models import Blob
 
-pytestmark = pytest.mark.django_db
+# Also run on SQLite, the embedded default (see tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
 def _truncated_jpeg() -> bytes:

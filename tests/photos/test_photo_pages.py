@@ -13,7 +13,8 @@ from photos.models import Photo
 from tests import factories as f
 from vault.models import Blob
 
-pytestmark = pytest.mark.django_db
+# Also run on SQLite, the embedded default (see tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
 def jpeg(size=(1200, 900), color=(180, 120, 100), exif=None) -> bytes:
