@@ -521,3 +521,35 @@ def test_a_deleted_photo_cannot_enter_the_library(cast, patient):
             services.marketing_add(
                 clinic=cast.clinic_a, photo=photo, use="website", by=cast.practitioner
             )
+
+
+def test_a_request_signed_before_its_email_left_does_not_show_it_as_retrying(cast):
+    """Signed in the clinic (as the demo does) before the worker sent the link: the job finds
+    nothing to send, and the page must not claim it is still trying."""
+    from consent import services as consent_services
+
+    patient = f.make_patient(cast.clinic_a, cast.admin, email="sam.signed@example.org")
+    with clinic_context(cast.clinic_a.id):
+        request = consent_services.request_send(
+            clinic=cast.clinic_a, patient=patient, by=cast.admin
+        )
+        consent_services.consent_sign(
+            consent_request=request,
+            signature=consent_services.Signature(
+                typed_name=patient.full_name,
+                uses_granted=["clinical_record"],
+                signature_png=f.signature_png(),
+            ),
+        )
+    page = (
+        f.verified_client(cast.practitioner)
+        .get(
+            reverse(
+                "patient_detail",
+                kwargs={"clinic_slug": cast.clinic_a.slug, "patient_id": patient.pk},
+            )
+        )
+        .content.decode()
+    )
+    assert "not e-mailed" in page
+    assert "not sent yet, retrying" not in page
