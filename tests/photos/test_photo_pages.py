@@ -58,6 +58,15 @@ def upload(
     )
 
 
+def uploaded_photo_id(client, clinic, patient, episode, name: str, data: bytes) -> str:
+    """Upload one file through the page and return the id of the accepted photo."""
+    response = upload(client, clinic, patient, episode, [(name, data)])
+    assert response.status_code == 200, response.content
+    (result,) = response.json()["results"]
+    assert result["ok"], result
+    return result["photo_id"]
+
+
 def test_practitioner_uploads_and_the_photo_becomes_ready(
     setting, django_capture_on_commit_callbacks
 ):

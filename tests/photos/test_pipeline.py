@@ -20,6 +20,7 @@ from photos.models import Photo, PhotoStatus
 from tests import factories as f
 from tests.conftest import S3Server, s3_blob_storage, superuser_test_db_dsn, wait_until
 from tests.photos import images
+from tests.photos.test_photo_pages import uploaded_photo_id
 from vault import keys, storage
 from vault.models import Blob
 
@@ -195,22 +196,8 @@ def _row_locked(photo_id) -> bool:
 
 
 def _upload(clinic, practitioner, patient, episode, data, name="photo.heic"):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     client = f.verified_client(practitioner)
-    response = client.post(
-        reverse("photo_upload", kwargs={"clinic_slug": clinic.slug, "patient_id": patient.pk}),
-        {
-            "episode": str(episode.pk),
-            "stage": "before",
-            "area": "lips",
-            "view": "front",
-            "files": [SimpleUploadedFile(name, data)],
-        },
-        HTTP_ACCEPT="application/json",
-    )
-    assert response.status_code == 200, response.content
-    return response.json()["results"][0]["photo_id"]
+    return uploaded_photo_id(client, clinic, patient, episode, name, data)
 
 
 def _status(clinic, photo_id) -> str:

@@ -8,9 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.urls import reverse
 
 from clinic import outbox
 from clinic.models import Job, JobState
@@ -20,6 +18,7 @@ from photos.services import OUT_OF_BOUNDS_MESSAGE
 from tests import factories as f
 from tests.conftest import wait_until
 from tests.photos import images
+from tests.photos.test_photo_pages import uploaded_photo_id
 
 WORKER_MEMORY_LIMIT_KB = 300 * 1024  # the worker itself never decodes
 
@@ -35,21 +34,8 @@ def people(committed_db):
 
 def _upload(people, name: str, data: bytes) -> str:
     clinic, practitioner, patient, episode = people
-    response = f.verified_client(practitioner).post(
-        reverse("photo_upload", kwargs={"clinic_slug": clinic.slug, "patient_id": patient.pk}),
-        {
-            "episode": str(episode.pk),
-            "stage": "before",
-            "area": "lips",
-            "view": "front",
-            "files": [SimpleUploadedFile(name, data)],
-        },
-        HTTP_ACCEPT="application/json",
-    )
-    assert response.status_code == 200, response.content
-    (result,) = response.json()["results"]
-    assert result["ok"], result
-    return result["photo_id"]
+    client = f.verified_client(practitioner)
+    return uploaded_photo_id(client, clinic, patient, episode, name, data)
 
 
 def _photo(clinic, photo_id) -> Photo:
