@@ -34,6 +34,7 @@ clinic_patterns = [
     path("photos/<uuid:photo_id>/display/", photo_views.photo_display, name="photo_display"),
     path("photos/<uuid:photo_id>/original/", photo_views.photo_original, name="photo_original"),
     path("photos/<uuid:photo_id>/delete/", photo_views.photo_delete, name="photo_delete"),
+    path("photos/<uuid:photo_id>/correct/", photo_views.photo_correct, name="photo_correct"),
     path(
         "patients/<uuid:patient_id>/consent/request/",
         consent_views.request_consent,

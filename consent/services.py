@@ -38,7 +38,7 @@ from consent.models import (
     WithdrawalLink,
 )
 from patients.models import Patient
-from patients.services import patient_require_active
+from patients.services import patient_activity, patient_require_active
 from photos.models import Photo, PhotoStatus
 from vault import storage
 
@@ -399,6 +399,7 @@ def consent_sign(
         )
         locked.signed_at = now
         locked.save(update_fields=["signed_at"])
+        patient_activity(patient=locked.patient)
         record(
             clinic=locked.clinic_id,
             action="consent.signed",

@@ -245,6 +245,10 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
 # --- staff --------------------------------------------------------------------------------------
 
 
+# Messages with this tag are shown in the consent section, not the page's message bar.
+CONSENT_NOTICE = "consent-notice"
+
+
 def _patient_url(clinic_slug: str, patient_id) -> str:
     return (
         reverse("patient_detail", kwargs={"clinic_slug": clinic_slug, "patient_id": patient_id})
@@ -252,7 +256,7 @@ def _patient_url(clinic_slug: str, patient_id) -> str:
     )
 
 
-@require("consent.send")
+@require("consent.request")
 def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     if request.method != "POST":
@@ -262,13 +266,15 @@ def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
             clinic=request.clinic, patient=patient, by=request.user, request=request
         )
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        messages.error(request, " ".join(error.messages), extra_tags=CONSENT_NOTICE)
     else:
         messages.success(
             request,
             f"Consent request e-mailed to {patient.email}. The link works for "
             f"{lifetime_text(settings.CONSENT_LINK_LIFETIME)}.",
+            extra_tags=CONSENT_NOTICE,
         )
+    # The page opens at #consent, so the answer is shown there rather than at the top.
     return redirect(_patient_url(clinic_slug, patient.pk))
 
 

@@ -3,8 +3,10 @@ authenticated endpoints that decrypt renditions on the way out."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
+from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
@@ -12,11 +14,13 @@ from django.urls import reverse
 
 from clinic.permissions import require
 from consent.models import MARKETING_USES, ConsentUse
+from consent.selectors import active_uses
 from patients.views import patient_or_404
+from patients.vocab import FacialArea
 from photos import selectors, services
-from photos.forms import DeleteForm, PhotoDetailsForm
+from photos.forms import CorrectDetailsForm, DeleteForm, PhotoDetailsForm, per_file_choices
 from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, display_name
-from photos.models import Photo, PhotoStatus
+from photos.models import Photo, PhotoStatus, Stage, View
 from vault.storage import BlobUnreadable, StorageUnavailable
 
 NO_STORE = "private, no-store, max-age=0"
@@ -66,9 +70,30 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
             services.upload_check(patient=patient, file_count=len(files))
         except services.UploadRefused as refusal:
             problem = str(refusal)
+    per_file: list[services.PhotoDetails] = []
     if not problem:
         details = services.PhotoDetails(**form.cleaned_data)
-        for upload in files:
+        # Each file may say what it shows (file_stage/file_area/file_view, in file order);
+        # a missing or empty value is the form's.
+        try:
+            columns = {
+                field: per_file_choices(
+                    request.POST.getlist(f"file_{field}"), len(files), field, choices
+                )
+                for field, choices in (
+                    ("stage", Stage.choices),
+                    ("area", FacialArea.choices),
+                    ("view", View.choices),
+                )
+            }
+        except forms.ValidationError as error:
+            problem = " ".join(error.messages) + " Nothing was stored."
+        else:
+            for index in range(len(files)):
+                own = {k: v[index] for k, v in columns.items() if v[index]}
+                per_file.append(dataclasses.replace(details, **own))
+    if not problem:
+        for upload, details in zip(files, per_file, strict=True):
             name = display_name(upload.name or "")
             try:
                 services.upload_size_check(
@@ -162,6 +187,28 @@ def photo_ghost(request: HttpRequest, clinic_slug: str, patient_id) -> JsonRespo
     )
 
 
+@require("photos.upload")
+def photo_correct(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+    """Correct a photo's stage, area or view; audited, the original untouched."""
+    photo = _photo_or_404(request, photo_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = CorrectDetailsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a stage, area and view from the lists; nothing changed.")
+        return redirect("photo_detail", clinic_slug=clinic_slug, photo_id=photo.pk)
+    changes = services.photo_details_correct(
+        clinic=request.clinic, photo=photo, by=request.user, request=request, **form.cleaned_data
+    )
+    if changes:
+        messages.success(
+            request, f"Photo details corrected: now {photo}. The original is unchanged."
+        )
+    else:
+        messages.info(request, "Nothing to correct: the details were already these.")
+    return redirect("photo_detail", clinic_slug=clinic_slug, photo_id=photo.pk)
+
+
 @require("photos.view")
 def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
     """The viewer: one photo large, with its details and previous/next of the same patient."""
@@ -181,6 +228,8 @@ def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
         filters = {}
     index = siblings.index(photo.pk)
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    # Offer only what the patient consents to now; the service checks again on adding.
+    consented = active_uses(clinic=request.clinic, patient=photo.patient)
     return render(
         request,
         "photos/detail.html",
@@ -193,7 +242,14 @@ def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
             "total": len(siblings),
             "nav_query": query,
             "delete_form": DeleteForm(),
-            "marketing_uses": [c for c in ConsentUse.choices if c[0] in MARKETING_USES],
+            "open_correct": request.GET.get("correct") == "1",
+            "correct_form": CorrectDetailsForm(
+                initial={"stage": photo.stage, "area": photo.area, "view": photo.view},
+                auto_id="correct-%s",
+            ),
+            "marketing_uses": [
+                c for c in ConsentUse.choices if c[0] in MARKETING_USES and c[0] in consented
+            ],
             "marketing_items": list(photo.marketing_items.filter(removed_at__isnull=True)),
         },
     )

@@ -46,6 +46,7 @@ MATRIX = {
     "photo_display": lambda o: {"photo_id": o["photo"].pk},
     "photo_original": lambda o: {"photo_id": o["photo"].pk},
     "photo_delete": lambda o: {"photo_id": o["photo"].pk},
+    "photo_correct": lambda o: {"photo_id": o["photo"].pk},
     "consent_request": lambda o: {"patient_id": o["patient"].pk},
     "consent_record_withdrawal": lambda o: {"patient_id": o["patient"].pk},
     "consent_record": lambda o: {"record_id": o["consent"].pk},
