@@ -102,7 +102,7 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
         "paragraphs": [p for p in template.body.split("\n\n") if p.strip()],
     }
     if not request.session.get(SESSION_IDENTITY_OK):
-        form = IdentityForm(request.POST or None)
+        form = IdentityForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
                 confirmed = services.request_confirm_identity(
@@ -118,7 +118,7 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             consent_request.refresh_from_db()
             left = services.MAX_DOB_ATTEMPTS - consent_request.failed_checks
             form.add_error(
-                "date_of_birth",
+                None,
                 "That date of birth does not match the clinic's "
                 f"record. {left} attempt{'s' if left != 1 else ''} left.",
             )
