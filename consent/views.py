@@ -35,6 +35,8 @@ SESSION_REQUEST = "consent_request"
 SESSION_IDENTITY_OK = "consent_identity_ok"
 SESSION_WITHDRAW = "consent_withdraw_link"
 SESSION_SIGNED = "consent_signed_record"
+SESSION_UNDO = "consent_undo_withdrawal"
+SESSION_UNDO_SHOW = "consent_undo_show"
 
 
 def _problem(request: HttpRequest, clinic, message: str, status: int) -> HttpResponse:
@@ -206,11 +208,47 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             400,
         )
     patient = link.patient
+    labels = dict(ConsentUse.choices)
+    if request.method == "POST" and request.POST.get("undo"):
+        try:
+            restoration = services.withdrawal_undo(
+                clinic=clinic,
+                patient=patient,
+                withdrawal_id=request.session.get(SESSION_UNDO),
+                request=request,
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                "Undone: you agree again to "
+                + ", ".join(labels[u] for u in restoration.uses)
+                + ". Both the withdrawal and the undo are kept in your consent history.",
+            )
+        request.session.pop(SESSION_UNDO, None)
+        return redirect("consent_withdraw", clinic=clinic.slug)
     if request.method == "POST":
         use = request.POST.get("use", "")
-        uses = (
-            list(selectors.active_uses(clinic=clinic, patient=patient)) if (use == "all") else [use]
-        )
+        everything = use == "all"
+        uses = list(selectors.active_uses(clinic=clinic, patient=patient)) if everything else [use]
+        if services.withdrawal_needs_confirmation(uses, everything=everything) and (
+            request.POST.get("confirmed") != "1"
+        ):
+            # Asked once: what it means for their care, then one more tap.
+            active = selectors.active_uses(clinic=clinic, patient=patient)
+            chosen = [labels[u] for u in ConsentUse.values if u in set(uses) & active]
+            if chosen:
+                return render(
+                    request,
+                    "consent/public/withdraw_confirm.html",
+                    {
+                        "public_clinic": clinic,
+                        "use": use,
+                        "chosen": chosen,
+                        "everything": everything,
+                    },
+                )
         try:
             withdrawal = services.consent_withdraw(
                 clinic=clinic,
@@ -222,7 +260,6 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
-            labels = dict(ConsentUse.choices)
             messages.success(
                 request,
                 "Withdrawn: "
@@ -230,7 +267,18 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                 + ". This takes effect now; a "
                 "confirmation is on its way by e-mail.",
             )
+            if services.withdrawal_needs_confirmation(withdrawal.uses, everything=everything):
+                request.session.pop(SESSION_UNDO, None)
+            else:
+                # Offered on the next view of this page only: it lasts until the page is left.
+                request.session[SESSION_UNDO] = str(withdrawal.pk)
+                request.session[SESSION_UNDO_SHOW] = True
         return redirect("consent_withdraw", clinic=clinic.slug)
+    undo = None
+    if request.session.pop(SESSION_UNDO_SHOW, False) and request.session.get(SESSION_UNDO):
+        undo = selectors.withdrawal_get(
+            clinic=clinic, patient=patient, withdrawal_id=request.session[SESSION_UNDO]
+        )
     active = selectors.active_uses(clinic=clinic, patient=patient)
     return render(
         request,
@@ -238,6 +286,8 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
         {
             "public_clinic": clinic,
             "active": [(code, label) for code, label in ConsentUse.choices if code in active],
+            "undo": undo,
+            "undo_labels": [labels[u] for u in undo.uses] if undo else [],
         },
     )
 

@@ -1,11 +1,18 @@
 """The patient's signing and withdrawal pages on a phone (issue 12, item 3)."""
 
+from datetime import timedelta
+from unittest import mock
+
 import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from clinic.tenancy import clinic_context
-from consent.models import ConsentRecord, ConsentRequest
+from consent import selectors, services
+from consent.models import ConsentRecord, ConsentRequest, ConsentRestoration, ConsentWithdrawal
 from tests import factories as f
 from tests.consent.test_consent import DOB, send_request, sign_post
 
@@ -110,3 +117,138 @@ def test_the_choices_come_before_the_full_text_which_comes_before_signing(cast, 
         html.index('class="sign-h"'),
     )
     assert html.index('href="#consent-text"') < choices < text < sign
+
+
+# --- withdrawing: the clinical record asks once; other uses are one tap with an undo ----------
+
+
+def _withdraw_client(cast, patient, uses=("clinical_record", "social_media", "website")):
+    from tests.consent.test_consent import withdraw_path
+
+    f.make_signed_consent(cast.clinic_a, patient, cast.practitioner, uses=list(uses))
+    client = Client()
+    client.get(client.get(withdraw_path(mail.outbox[0]))["Location"])
+    return client, reverse("consent_withdraw", kwargs={"clinic": cast.clinic_a.slug})
+
+
+def _active(cast, patient) -> set[str]:
+    with clinic_context(cast.clinic_a.id):
+        return selectors.active_uses(clinic=cast.clinic_a, patient=patient)
+
+
+@pytest.mark.parametrize("use", ["all", "clinical_record"])
+def test_withdrawing_the_clinical_record_or_all_asks_once_and_says_what_it_means(
+    cast, patient, use
+):
+    client, page = _withdraw_client(cast, patient)
+    first = client.post(page, {"use": use})
+    html = first.content.decode()
+    assert first.status_code == 200
+    assert "What this means for your care" in html
+    assert 'name="confirmed" value="1"' in html
+    assert "clinical_record" in _active(cast, patient)  # nothing withdrawn yet
+    second = client.post(page, {"use": use, "confirmed": "1"}, follow=True)
+    assert "Withdrawn:" in second.content.decode()
+    assert "clinical_record" not in _active(cast, patient)
+    # No undo for the clinical record: that needs a new form with the clinic.
+    assert 'name="undo"' not in second.content.decode()
+
+
+def test_another_use_is_one_tap_and_undo_restores_it_as_a_new_event(cast, patient):
+    client, page = _withdraw_client(cast, patient)
+    response = client.post(page, {"use": "social_media"}, follow=True)
+    html = response.content.decode()
+    assert "Withdrawn: Social media" in html
+    assert 'name="undo"' in html
+    assert _active(cast, patient) == {"clinical_record", "website"}
+    undone = client.post(page, {"undo": "1"}, follow=True).content.decode()
+    assert "Undone: you agree again to Social media" in undone
+    assert _active(cast, patient) == {"clinical_record", "social_media", "website"}
+    with clinic_context(cast.clinic_a.id):
+        withdrawal = ConsentWithdrawal.objects.get(patient=patient)
+        assert withdrawal.uses == ["social_media"]  # kept as it was: never edited
+        assert ConsentRestoration.objects.get(patient=patient).withdrawal == withdrawal
+        actions = list(
+            AuditEvent.objects.filter(patient_id=patient.pk)
+            .order_by("seq")
+            .values_list("action", flat=True)
+        )
+        periods = selectors.consent_periods(clinic=cast.clinic_a, patient=patient)
+    assert actions[-2:] == ["consent.withdrawn", "consent.withdrawal_undone"]
+    # The history shows both: social media valid, ended, then valid again.
+    social = periods["social_media"]
+    assert len(social) == 2 and social[0].end is not None and social[1].end is None
+    # The clinic's page no longer warns about a withdrawal the patient undid.
+    staff = f.verified_client(cast.practitioner).get(
+        reverse(
+            "patient_detail", kwargs={"clinic_slug": cast.clinic_a.slug, "patient_id": patient.pk}
+        )
+    )
+    assert "Consent withdrawn: Social media" not in staff.content.decode()
+
+
+def test_the_undo_lasts_until_the_page_is_left(cast, patient):
+    client, page = _withdraw_client(cast, patient)
+    client.post(page, {"use": "social_media"})
+    assert 'name="undo"' in client.get(page).content.decode()
+    assert 'name="undo"' not in client.get(page).content.decode()
+
+
+def test_an_undo_twice_or_after_a_later_change_or_from_another_session_is_refused(cast, patient):
+    client, page = _withdraw_client(cast, patient)
+    client.post(page, {"use": "social_media"})
+    client.post(page, {"undo": "1"})
+    again = client.post(page, {"undo": "1"}, follow=True).content.decode()
+    assert "nothing to undo" in again
+    # Withdraw website, then something else changes: the undo no longer applies.
+    client.post(page, {"use": "website"})
+    with clinic_context(cast.clinic_a.id):
+        withdrawal = ConsentWithdrawal.objects.filter(patient=patient).order_by("withdrawn_at")
+        latest = withdrawal.last()
+        services.consent_withdraw(
+            clinic=cast.clinic_a,
+            patient=patient,
+            uses=["social_media"],
+            channel="phone",
+            by=cast.practitioner,
+        )
+        with pytest.raises(ValidationError, match="changed since"):
+            services.withdrawal_undo(clinic=cast.clinic_a, patient=patient, withdrawal_id=latest.pk)
+    assert "website" not in _active(cast, patient)
+    # Another browser without the withdrawal in its session cannot undo anything.
+    other, _ = Client(), None
+    response = other.post(page, {"undo": "1"})
+    assert response.status_code == 400
+
+
+def test_an_undo_of_a_clinical_record_withdrawal_or_too_late_is_refused(cast, patient):
+    client, page = _withdraw_client(cast, patient)
+    client.post(page, {"use": "clinical_record", "confirmed": "1"})
+    with clinic_context(cast.clinic_a.id):
+        withdrawal = ConsentWithdrawal.objects.get(patient=patient)
+        with pytest.raises(ValidationError, match="cannot be undone here"):
+            services.withdrawal_undo(
+                clinic=cast.clinic_a, patient=patient, withdrawal_id=withdrawal.pk
+            )
+    client.post(page, {"use": "website"})
+    with clinic_context(cast.clinic_a.id):
+        late = ConsentWithdrawal.objects.filter(patient=patient, uses=["website"]).get()
+        with (
+            mock.patch.object(
+                services.timezone, "now", return_value=late.withdrawn_at + timedelta(hours=1)
+            ),
+            pytest.raises(ValidationError, match="too late"),
+        ):
+            services.withdrawal_undo(clinic=cast.clinic_a, patient=patient, withdrawal_id=late.pk)
+
+
+def test_another_clinics_withdrawal_cannot_be_undone(cast, patient):
+    client, page = _withdraw_client(cast, patient)
+    client.post(page, {"use": "social_media"})
+    with clinic_context(cast.clinic_a.id):
+        withdrawal = ConsentWithdrawal.objects.get(patient=patient)
+    other_patient = f.make_patient(cast.clinic_b, cast.stranger)
+    with clinic_context(cast.clinic_b.id), pytest.raises(ValidationError, match="nothing to undo"):
+        services.withdrawal_undo(
+            clinic=cast.clinic_b, patient=other_patient, withdrawal_id=withdrawal.pk
+        )
