@@ -22,6 +22,7 @@ PERMISSIONS: dict[str, str] = {
     "photos.view": "See patient photos",
     "photos.upload": "Capture and upload photos",
     "photos.download_original": "Download an original photo",
+    "photos.sequences": "Edit the views guided capture takes per treatment",
     "consent.request": "Send consent forms",
     "consent.send": "Record consent withdrawals",
     "consent.templates": "Edit the clinic's consent form",

@@ -29,6 +29,12 @@ clinic_patterns = [
         name="photo_status",
     ),
     path("patients/<uuid:patient_id>/photos/ghost/", photo_views.photo_ghost, name="photo_ghost"),
+    path(
+        "patients/<uuid:patient_id>/photos/capture/",
+        photo_views.photo_capture,
+        name="photo_capture",
+    ),
+    path("capture-sequences/", photo_views.capture_sequences, name="capture_sequences"),
     path("photos/<uuid:photo_id>/", photo_views.photo_detail, name="photo_detail"),
     path("photos/<uuid:photo_id>/thumb/", photo_views.photo_thumb, name="photo_thumb"),
     path("photos/<uuid:photo_id>/display/", photo_views.photo_display, name="photo_display"),

@@ -28,7 +28,7 @@ from photos.imaging import (
     display_name,
     inspect_upload,
 )
-from photos.models import BlobPurpose, Photo, PhotoStatus, Stage, View
+from photos.models import BlobPurpose, CaptureSequence, Photo, PhotoStatus, Stage, View
 from vault import storage
 
 MAX_FILES_PER_REQUEST = 100
@@ -354,3 +354,38 @@ def photos_requeue(*, clinic: Clinic, failed: bool = False) -> int:
         )
         enqueue_processing(clinic.id, photo.id)
     return len(photos)
+
+
+@transaction.atomic
+def sequence_set(
+    *,
+    clinic: Clinic,
+    treatment_type: str,
+    views: list[str],
+    by: User,
+    request: HttpRequest | None = None,
+) -> CaptureSequence:
+    """Set the views guided capture takes for a treatment type (in the order given), audited
+    with the old and new lists. At least one view; each view once."""
+    from patients.vocab import TreatmentType
+
+    if treatment_type not in TreatmentType.values:
+        raise ValidationError("Choose a treatment type from the list.")
+    chosen = [v for v in dict.fromkeys(views) if v in View.values]
+    if len(chosen) != len(views) or not chosen:
+        raise ValidationError("Choose at least one view, each from the list and once.")
+    sequence = CaptureSequence.objects.filter(clinic=clinic, treatment_type=treatment_type).first()
+    before = list(sequence.views) if sequence else None
+    if sequence is None:
+        sequence = CaptureSequence(clinic=clinic, treatment_type=treatment_type, views=chosen)
+    sequence.views = chosen
+    sequence.save()
+    record(
+        clinic=clinic,
+        action="photos.sequence_changed",
+        actor=by,
+        request=request,
+        target=sequence,
+        details={"treatment_type": treatment_type, "before": before, "after": chosen},
+    )
+    return sequence

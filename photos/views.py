@@ -8,6 +8,7 @@ import uuid
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,6 +16,7 @@ from django.urls import reverse
 from clinic.permissions import require
 from consent.models import MARKETING_USES, ConsentUse
 from consent.selectors import active_uses
+from patients.selectors import episodes_of
 from patients.views import patient_or_404
 from patients.vocab import FacialArea
 from photos import selectors, services
@@ -71,6 +73,12 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
         except services.UploadRefused as refusal:
             problem = str(refusal)
     per_file: list[services.PhotoDetails] = []
+    replaced = None
+    if not problem and request.POST.get("replaces"):
+        # A retake in guided capture: the earlier shot of the step goes once this one is in.
+        replaced = _replaced_photo(request, patient, request.POST["replaces"], len(files))
+        if replaced is None:
+            problem = "The photo to retake is not one of this patient's. Nothing was stored."
     if not problem:
         details = services.PhotoDetails(**form.cleaned_data)
         # Each file may say what it shows (file_stage/file_area/file_view, in file order);
@@ -123,6 +131,14 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
                     }
                 )
     accepted = sum(r["ok"] for r in results)
+    if replaced is not None and accepted:
+        services.photo_delete(
+            clinic=request.clinic,
+            photo=replaced,
+            by=request.user,
+            reason="Retaken in guided capture",
+            request=request,
+        )
     if _wants_json(request):
         status = 400 if problem or not accepted else 200
         return JsonResponse({"problem": problem, "results": results}, status=status)
@@ -139,6 +155,106 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
     return redirect(
         reverse("patient_detail", kwargs={"clinic_slug": clinic_slug, "patient_id": patient.pk})
         + "#photos"
+    )
+
+
+def _replaced_photo(request: HttpRequest, patient, value: str, file_count: int) -> Photo | None:
+    try:
+        photo_id = uuid.UUID(value[:40])
+    except ValueError:
+        return None
+    photo = selectors.photo_get(clinic=request.clinic, photo_id=photo_id)
+    if photo is None or photo.patient_id != patient.pk or file_count != 1:
+        return None
+    return photo
+
+
+@require("photos.upload")
+def photo_capture(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+    """Guided capture: the treatment's views one after another, each with the ghost of its
+    earlier photo, each uploaded the moment it is taken with its facts filled in."""
+    patient = patient_or_404(request, patient_id)
+    stage = request.GET.get("stage", "")
+    stage = stage if stage in Stage.values else Stage.BEFORE
+    episodes = list(episodes_of(clinic=request.clinic, patient=patient))
+    wanted = request.GET.get("episode", "")
+    episode = next((e for e in episodes if str(e.pk) == wanted), episodes[0] if episodes else None)
+    context = {"patient": patient, "stage": stage, "stage_label": Stage(stage).label}
+    if episode is None or patient.archived_at:
+        return render(request, "photos/capture.html", {**context, "episode": None})
+    area = request.GET.get("area", "")
+    if area not in FacialArea.values:
+        area = episode.areas[0] if episode.areas else FacialArea.FULL_FACE
+    done = {
+        p.view: p
+        for p in selectors.photos_of(
+            clinic=request.clinic,
+            patient=patient,
+            filters={"episode": str(episode.pk), "stage": stage, "area": area},
+        )
+    }
+    steps = []
+    for view in selectors.sequence_for(
+        clinic=request.clinic, treatment_type=episode.treatment_type
+    ):
+        ghost = selectors.ghost_for(
+            clinic=request.clinic, patient=patient, area=area, view=view, exclude_stage=stage
+        )
+        steps.append(
+            {
+                "view": view,
+                "label": View(view).label,
+                "ghost": ghost,
+                "ghost_url": photo_urls(clinic_slug, ghost)["display"] if ghost else "",
+                "done": done.get(view),
+            }
+        )
+    strip = [
+        {
+            "photo": p,
+            "thumb": photo_urls(clinic_slug, p)["thumb"],
+            "display": photo_urls(clinic_slug, p)["display"],
+        }
+        for p in selectors.earlier_photos(clinic=request.clinic, patient=patient, area=area)
+        if p.episode_id != episode.pk or p.stage != stage
+    ]
+    return render(
+        request,
+        "photos/capture.html",
+        {
+            **context,
+            "episode": episode,
+            "episodes": episodes,
+            "area": area,
+            "area_label": FacialArea(area).label,
+            "steps": steps,
+            "strip": strip,
+            "other_stage": Stage.AFTER if stage == Stage.BEFORE else Stage.BEFORE,
+        },
+    )
+
+
+@require("photos.sequences")
+def capture_sequences(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+    """The clinic's guided capture: which views each treatment type takes."""
+    if request.method == "POST":
+        try:
+            services.sequence_set(
+                clinic=request.clinic,
+                treatment_type=request.POST.get("treatment_type", ""),
+                views=request.POST.getlist("views"),
+                by=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages) + " Nothing changed.")
+        else:
+            messages.success(request, "Capture sequence saved.")
+        return redirect("capture_sequences", clinic_slug=clinic_slug)
+    return render(
+        request,
+        "photos/sequences.html",
+        {"sequences": selectors.sequences_of(clinic=request.clinic), "views": View.choices},
     )
 
 

@@ -304,11 +304,10 @@ def test_patient_signs_on_a_phone_and_withdraws_as_easily(journey, server, brows
     expect(consent_section).to_contain_text("No consent in place.")
     j.check("consent-patient-none")
 
-    # Before consent, the photo cannot go into the marketing library.
+    # Before consent, the photo cannot go into the marketing library: no use is offered.
     j.visit(f"/c/{clinic.slug}/photos/{photo.pk}/")
-    page.get_by_label("Add to marketing library").select_option("social_media")
-    j.follow(page.locator("form.marketing-add").get_by_role("button", name="Add"))
-    expect(page.locator(".messages")).to_contain_text("has not consented")
+    expect(page.get_by_label("Add to marketing library")).to_have_count(0)
+    expect(page.locator(".marketing-none")).to_contain_text("has not consented")
     j.check("consent-photo-refused")
 
     # Send the consent form; it travels by SMTP to the patient.

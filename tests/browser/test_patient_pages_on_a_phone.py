@@ -33,7 +33,10 @@ DOB = date(1979, 11, 2)
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 def test_patient_signs_withdraws_all_with_a_confirmation_and_undoes_one_use(
-    browser, server, inbox, viewport  # noqa: F811 (the imported fixture)
+    browser,
+    server,
+    inbox,  # noqa: F811 (the fixture imported above)
+    viewport,
 ):
     clinic = f.make_clinic("Harbour Aesthetics")
     nurse = f.make_member(clinic, Role.PRACTITIONER, "Nina Nurse")

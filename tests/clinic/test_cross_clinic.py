@@ -41,6 +41,8 @@ MATRIX = {
     "photo_upload": lambda o: {"patient_id": o["patient"].pk},
     "photo_status": lambda o: {"patient_id": o["patient"].pk},
     "photo_ghost": lambda o: {"patient_id": o["patient"].pk},
+    "photo_capture": lambda o: {"patient_id": o["patient"].pk},
+    "capture_sequences": lambda o: {},
     "photo_detail": lambda o: {"photo_id": o["photo"].pk},
     "photo_thumb": lambda o: {"photo_id": o["photo"].pk},
     "photo_display": lambda o: {"photo_id": o["photo"].pk},

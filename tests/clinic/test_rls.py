@@ -82,6 +82,9 @@ def test_raw_sql_as_app_role_sees_nothing_of_clinic_a_from_b_or_without_context(
             clinic=cast.clinic_a, patient=patient, uses=["website"], channel="link"
         )
         withdrawal_undo(clinic=cast.clinic_a, patient=patient, withdrawal_id=by_link.pk)
+        from photos.services import sequence_set
+
+        sequence_set(clinic=cast.clinic_a, treatment_type="toxin", views=["front"], by=cast.admin)
         consent_withdraw(
             clinic=cast.clinic_a,
             patient=patient,
