@@ -15,6 +15,8 @@ document.addEventListener("DOMContentLoaded", () => {
   const status = document.getElementById("capture-status");
   const shoot = document.getElementById("capture-shoot");
   const skip = document.getElementById("capture-skip");
+  const counter = document.getElementById("capture-counter");
+  const card = root.querySelector(".capture__card");
   const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
   const DEFAULT_RATIO = 3 / 4; // portrait, as a face is taken
   let current = -1;
@@ -59,6 +61,7 @@ document.addEventListener("DOMContentLoaded", () => {
     });
     if (index < 0) {
       heading.textContent = "All views done";
+      counter.textContent = `${steps.filter((s) => s.dataset.photo).length} of ${steps.length} taken`;
       shoot.disabled = true;
       skip.hidden = true;
       ghost.hidden = true;
@@ -68,6 +71,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const step = steps[index];
     const retake = step.dataset.photo ? " (retake)" : "";
     heading.textContent = `${step.dataset.label}${retake}`;
+    counter.textContent = `View ${index + 1} of ${steps.length}`;
     skip.hidden = false;
     shoot.textContent = step.dataset.photo ? "Retake photo" : "Take photo";
     shoot.disabled = !stream;
@@ -172,6 +176,8 @@ document.addEventListener("DOMContentLoaded", () => {
     video.srcObject = stream;
     await video.play();
     if (current >= 0) shoot.disabled = false;
+    // The camera, the guide and the button then fill the screen, like a camera app.
+    card.scrollIntoView({ block: "start" });
   }
 
   const first = steps.findIndex((s) => !s.dataset.photo);
