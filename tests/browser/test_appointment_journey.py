@@ -104,3 +104,37 @@ def test_five_files_five_views_then_a_correction_from_the_grid(journey, server):
     j.check("appointment-corrected")
     corrected = [p for p in photos_of(clinic, patient) if p.original_name == "left_45.jpg"][0]
     assert (corrected.stage, corrected.view) == ("after", "left_45")
+
+
+def test_every_tab_of_an_admin_is_on_a_phone_screen_without_scrolling(browser, server):
+    """The clinic bar wraps on a phone (static/css/app.css) rather than scrolling sideways, so
+    the active tab and every other one are always in view: nothing to discover by swiping."""
+    from django.conf import settings
+
+    from tests.browser.conftest import VIEWPORTS, Journey
+
+    clinic = f.make_clinic("Lakeside Skin")
+    admin = f.make_member(clinic, Role.ADMIN, "Ada Admin")
+    session = f.verified_client(admin).cookies[settings.SESSION_COOKIE_NAME].value
+    context = browser.new_context(base_url=server.url, locale="en-GB", **VIEWPORTS["phone"])
+    context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": server.url}]
+    )
+    page = context.new_page()
+    j = Journey(page, server.url, "phone")
+    try:
+        for path, active in (
+            (f"/c/{clinic.slug}/staff/", "Staff"),
+            (f"/c/{clinic.slug}/settings/", "Settings"),
+        ):
+            j.visit(path, f"appointment-admin-tabs-{active.lower()}")
+            tabs = page.locator("nav.tabs a")
+            assert tabs.count() == 7, tabs.all_inner_texts()
+            for index in range(tabs.count()):
+                expect(tabs.nth(index)).to_be_in_viewport(ratio=1)
+            expect(page.locator('nav.tabs a[aria-current="page"]')).to_have_text(active)
+            nav = page.locator("nav.tabs")
+            assert nav.evaluate("n => n.scrollWidth <= n.clientWidth")
+    finally:
+        context.close()
+    assert not j.problems, "\n".join(j.problems)
