@@ -143,6 +143,15 @@ def test_five_view_before_and_after_sequences_with_a_retake(browser, server, vie
         expect(steps.nth(0)).to_have_class(re.compile("capture__step--skipped"))
         expect(page.locator("#capture-view")).to_have_text(steps.nth(1).get_attribute("data-label"))
         check_state(j, "capture-skipped")
+        # The guide chosen by hand from the strip of earlier photos of the area.
+        page.get_by_text("Use another earlier photo as the guide").click()
+        strip = page.locator(".capture__strip-button")
+        expect(strip.first).to_be_visible()
+        chosen = strip.filter(has_text="Right 90°").first
+        chosen.click()
+        expect(ghost).to_have_attribute("src", chosen.get_attribute("data-ghost"))
+        expect(page.locator("#capture-ghost-label")).to_contain_text("Guide:")
+        check_state(j, "capture-ghost-from-strip")
         context.close()
     finally:
         camera_browser.close()
