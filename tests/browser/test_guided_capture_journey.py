@@ -147,6 +147,8 @@ def test_five_view_before_and_after_sequences_with_a_retake(browser, server, vie
         page.get_by_text("Use another earlier photo as the guide").click()
         strip = page.locator(".capture__strip-button")
         expect(strip.first).to_be_visible()
+        # Thumbnails load only once the strip is opened (each view of one is audited).
+        assert all(images_loaded(strip.locator("img")))
         chosen = strip.filter(has_text="Right 90°").first
         chosen.click()
         expect(ghost).to_have_attribute("src", chosen.get_attribute("data-ghost"))
