@@ -22,7 +22,9 @@ PERMISSIONS: dict[str, str] = {
     "photos.view": "See patient photos",
     "photos.upload": "Capture and upload photos",
     "photos.download_original": "Download an original photo",
-    "consent.send": "Send consent requests and record withdrawals",
+    "photos.sequences": "Edit the views guided capture takes per treatment",
+    "consent.request": "Send consent forms",
+    "consent.send": "Record consent withdrawals",
     "consent.templates": "Edit the clinic's consent form",
     "marketing.manage": "Add photos to the marketing library (with consent)",
     "staff.manage": "Invite staff, change roles, deactivate",
@@ -41,12 +43,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "photos.view",
             "photos.upload",
             "photos.download_original",
+            "consent.request",
             "consent.send",
             "marketing.manage",
         }
     ),
-    # Reception books and checks patients in: details yes, photos never.
-    Role.RECEPTION: frozenset({"patients.view", "patients.edit"}),
+    # Reception books and checks patients in: details yes, and the consent form goes out with
+    # the booking; photos never.
+    Role.RECEPTION: frozenset({"patients.view", "patients.edit", "consent.request"}),
 }
 
 

@@ -29,11 +29,18 @@ clinic_patterns = [
         name="photo_status",
     ),
     path("patients/<uuid:patient_id>/photos/ghost/", photo_views.photo_ghost, name="photo_ghost"),
+    path(
+        "patients/<uuid:patient_id>/photos/capture/",
+        photo_views.photo_capture,
+        name="photo_capture",
+    ),
+    path("capture-sequences/", photo_views.capture_sequences, name="capture_sequences"),
     path("photos/<uuid:photo_id>/", photo_views.photo_detail, name="photo_detail"),
     path("photos/<uuid:photo_id>/thumb/", photo_views.photo_thumb, name="photo_thumb"),
     path("photos/<uuid:photo_id>/display/", photo_views.photo_display, name="photo_display"),
     path("photos/<uuid:photo_id>/original/", photo_views.photo_original, name="photo_original"),
     path("photos/<uuid:photo_id>/delete/", photo_views.photo_delete, name="photo_delete"),
+    path("photos/<uuid:photo_id>/correct/", photo_views.photo_correct, name="photo_correct"),
     path(
         "patients/<uuid:patient_id>/consent/request/",
         consent_views.request_consent,

@@ -1,20 +1,65 @@
 from __future__ import annotations
 
+from datetime import date
+
 from django import forms
 
 from consent.models import MARKETING_USES, ConsentTemplate, ConsentUse, WithdrawalChannel
 
 
-class IdentityForm(forms.Form):
-    date_of_birth = forms.DateField(
-        label="Your date of birth",
-        help_text="So that only you can sign: it must match the clinic's record.",
-        widget=forms.DateInput(attrs={"type": "date", "autocomplete": "bday"}, format="%Y-%m-%d"),
-        error_messages={
-            "required": "Enter your date of birth.",
-            "invalid": "Enter a real date, for example 31/01/1985.",
-        },
+def _dob_part(label: str, autocomplete: str, size: int) -> forms.CharField:
+    # Text with a numeric keyboard rather than type=number (no spinners, no lost leading 0)
+    # and never a date picker, which on a phone starts at today and needs decades of swiping.
+    return forms.CharField(
+        label=label,
+        max_length=size,
+        required=False,
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "numeric",
+                "pattern": "[0-9]*",
+                "autocomplete": autocomplete,
+                "size": size,
+                "maxlength": size,
+                "class": f"dob__part dob__part--{size}",
+            }
+        ),
     )
+
+
+class IdentityForm(forms.Form):
+    """The date of birth as three number fields: day, month, year."""
+
+    day = _dob_part("Day", "bday-day", 2)
+    month = _dob_part("Month", "bday-month", 2)
+    year = _dob_part("Year", "bday-year", 4)
+
+    label = "Your date of birth"
+    help_text = (
+        "For example 31 3 1985. So that only you can sign: it must match the clinic's record."
+    )
+
+    def clean(self):
+        data = super().clean()
+        parts = {name: (data.get(name) or "").strip() for name in ("day", "month", "year")}
+        missing = [name for name, value in parts.items() if not value]
+        if len(missing) == 3:
+            raise forms.ValidationError("Enter your date of birth.", code="required")
+        if missing:
+            raise forms.ValidationError(
+                f"Enter the {' and '.join(missing)} of your date of birth.", code="incomplete"
+            )
+        if not all(value.isdigit() for value in parts.values()) or len(parts["year"]) != 4:
+            raise forms.ValidationError(
+                "Enter your date of birth in numbers, for example 31 3 1985.", code="invalid"
+            )
+        try:
+            data["date_of_birth"] = date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
+        except ValueError:
+            raise forms.ValidationError(
+                "That date does not exist. Check the day and month.", code="invalid"
+            ) from None
+        return data
 
 
 class SignForm(forms.Form):
@@ -23,6 +68,7 @@ class SignForm(forms.Form):
     full_name = forms.CharField(
         label="Type your full name",
         max_length=150,
+        error_messages={"required": "Type your full name."},
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     signature = forms.CharField(widget=forms.HiddenInput, required=False)
@@ -44,7 +90,21 @@ class SignForm(forms.Form):
                 label=label + (" (needed for your treatment)" if required else ""),
                 help_text=sentence,
             )
+            if required:
+                self.fields[name].widget.attrs["data-required"] = label
             self.use_fields.append(self[name])
+
+    def clean(self):
+        data = super().clean()
+        # Checked here as well as in the page and the service, so the answer names the box.
+        for code, label, _sentence, required in self.template.uses():
+            if required and not data.get(f"use_{code}"):
+                self.add_error(
+                    f"use_{code}",
+                    f"To go ahead with treatment the clinic needs your consent to: {label}. "
+                    "Tick it, or contact the clinic if you do not agree.",
+                )
+        return data
 
     def uses_granted(self) -> list[str]:
         return [code for code, *_ in self.template.uses() if self.cleaned_data.get(f"use_{code}")]

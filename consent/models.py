@@ -210,6 +210,33 @@ class ConsentWithdrawal(models.Model):
         return f"withdrawal of {', '.join(self.uses)}"
 
 
+class ConsentRestoration(models.Model):
+    """The patient's "undo" of a withdrawal, straight after it: a new consent event that gives
+    back the uses that withdrawal took, from ``restored_at``. The withdrawal itself is never
+    edited, so the history shows both."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="consent_restorations"
+    )
+    withdrawal = models.OneToOneField(
+        ConsentWithdrawal, on_delete=models.PROTECT, related_name="undone_by"
+    )
+    uses = models.JSONField()
+    restored_at = models.DateTimeField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["-restored_at"]
+
+    def __str__(self) -> str:
+        return f"undo of withdrawal of {', '.join(self.uses)}"
+
+
 class WithdrawalLink(models.Model):
     """A patient's standing link to withdraw consent; one per e-mail sent, stored hashed.
     It works while any consent of the patient is active."""

@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -14,6 +15,7 @@ from clinic.tokens import token_hash
 from consent.models import (
     ConsentRecord,
     ConsentRequest,
+    ConsentRestoration,
     ConsentTemplate,
     ConsentUse,
     ConsentWithdrawal,
@@ -26,7 +28,8 @@ RECENT_WITHDRAWAL = timedelta(days=30)
 
 
 def _timeline(clinic: Clinic, patient_ids) -> dict:
-    """Signatures and withdrawals per patient, in time order: (time, kind, uses)."""
+    """Signatures, withdrawals and undos of withdrawals per patient, in time order:
+    (time, kind, uses)."""
     events = defaultdict(list)
     for record in ConsentRecord.objects.filter(clinic=clinic, patient_id__in=patient_ids).only(
         "patient_id", "signed_at", "uses_granted"
@@ -38,18 +41,32 @@ def _timeline(clinic: Clinic, patient_ids) -> dict:
         events[withdrawal.patient_id].append(
             (withdrawal.withdrawn_at, "withdrawn", set(withdrawal.uses))
         )
+    for restoration in ConsentRestoration.objects.filter(
+        clinic=clinic, patient_id__in=patient_ids
+    ).only("patient_id", "restored_at", "uses"):
+        events[restoration.patient_id].append(
+            (restoration.restored_at, "restored", set(restoration.uses))
+        )
+    order = {"signed": 0, "withdrawn": 1, "restored": 2}
     for items in events.values():
-        items.sort(key=lambda e: (e[0], e[1] == "withdrawn"))
+        items.sort(key=lambda e: (e[0], order[e[1]]))
     return events
 
 
+def _apply(active: set[str], kind: str, uses: set[str]) -> set[str]:
+    # A signature states the patient's whole choice; a withdrawal takes uses away from it; an
+    # undo gives back what its withdrawal took.
+    if kind == "signed":
+        return set(uses)
+    return active - uses if kind == "withdrawn" else active | uses
+
+
 def _replay(events, at: datetime) -> set[str]:
-    # A signature states the patient's whole choice; a withdrawal takes uses away from it.
     active: set[str] = set()
     for when, kind, uses in events:
         if when > at:
             break
-        active = set(uses) if kind == "signed" else active - uses
+        active = _apply(active, kind, uses)
     return active
 
 
@@ -79,7 +96,7 @@ def consent_periods(*, clinic: Clinic, patient: Patient) -> dict[str, list[Perio
     open_since: dict[str, datetime] = {}
     for when, kind, uses in _timeline(clinic, [patient.pk])[patient.pk]:
         before = set(open_since)
-        after = set(uses) if kind == "signed" else before - uses
+        after = _apply(before, kind, uses)
         for use in before - after:
             periods[use].append(Period(open_since.pop(use), when))
         for use in after - before:
@@ -145,10 +162,31 @@ def withdrawals_of(*, clinic: Clinic, patient: Patient) -> QuerySet[ConsentWithd
     )
 
 
+def withdrawal_get(*, clinic: Clinic, patient: Patient, withdrawal_id) -> ConsentWithdrawal | None:
+    """One of the patient's withdrawals not undone yet, or None."""
+    try:
+        return ConsentWithdrawal.objects.filter(
+            clinic=clinic, patient=patient, pk=withdrawal_id, undone_by__isnull=True
+        ).first()
+    except (ValueError, ValidationError):
+        return None
+
+
 def recent_withdrawals(*, clinic: Clinic, patient: Patient) -> list[ConsentWithdrawal]:
-    """Withdrawals of the last 30 days, for the banner on the patient page."""
+    """Withdrawals of the last 30 days that the patient did not undo, for the banner on the
+    patient page."""
     since = timezone.now() - RECENT_WITHDRAWAL
-    return list(withdrawals_of(clinic=clinic, patient=patient).filter(withdrawn_at__gte=since))
+    return list(
+        withdrawals_of(clinic=clinic, patient=patient).filter(
+            withdrawn_at__gte=since, undone_by__isnull=True
+        )
+    )
+
+
+def latest_event_at(*, clinic: Clinic, patient: Patient) -> datetime | None:
+    """When the patient's consent last changed (a signature, withdrawal or undo)."""
+    events = _timeline(clinic, [patient.pk]).get(patient.pk)
+    return events[-1][0] if events else None
 
 
 def marketing_library(*, clinic: Clinic, use: str = "") -> list[MarketingItem]:

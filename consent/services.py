@@ -7,7 +7,7 @@ import base64
 import hashlib
 import io
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -30,6 +30,7 @@ from consent.models import (
     ConsentBlobPurpose,
     ConsentRecord,
     ConsentRequest,
+    ConsentRestoration,
     ConsentTemplate,
     ConsentUse,
     ConsentWithdrawal,
@@ -38,7 +39,7 @@ from consent.models import (
     WithdrawalLink,
 )
 from patients.models import Patient
-from patients.services import patient_require_active
+from patients.services import patient_activity, patient_require_active
 from photos.models import Photo, PhotoStatus
 from vault import storage
 
@@ -399,6 +400,7 @@ def consent_sign(
         )
         locked.signed_at = now
         locked.save(update_fields=["signed_at"])
+        patient_activity(patient=locked.patient)
         record(
             clinic=locked.clinic_id,
             action="consent.signed",
@@ -476,6 +478,74 @@ def consent_withdraw(
         confirm_withdrawal_to_patient.delay_on_commit(**ids)
         notify_admins_of_withdrawal.delay_on_commit(**ids)
     return withdrawal
+
+
+# The patient's "undo" of a withdrawal works straight after it, from the same page.
+UNDO_WINDOW = timedelta(minutes=30)
+# Withdrawing these stops the clinic keeping photos for the patient's care: asked once first.
+CARE_USES = frozenset({ConsentUse.CLINICAL_RECORD})
+
+
+def withdrawal_needs_confirmation(uses: list[str] | set[str], *, everything: bool) -> bool:
+    """Whether withdrawing ``uses`` (or all uses) should be confirmed once, saying what it
+    means for the patient's care."""
+    return everything or bool(CARE_USES & set(uses))
+
+
+def withdrawal_undo(
+    *,
+    clinic: Clinic,
+    patient: Patient,
+    withdrawal_id,
+    request: HttpRequest | None = None,
+) -> ConsentRestoration:
+    """The patient undoes the withdrawal they just made by link: a new consent event giving
+    those uses back, never an edit of the withdrawal. Only for uses other than the clinical
+    record, within UNDO_WINDOW, and while nothing has changed since. Marketing items the
+    withdrawal removed stay removed (the clinic may add them again)."""
+    with transaction.atomic():
+        withdrawal = (
+            ConsentWithdrawal.objects.select_for_update()
+            .filter(clinic=clinic, patient=patient, pk=withdrawal_id)
+            .first()
+        )
+        if withdrawal is None or withdrawal.channel != WithdrawalChannel.LINK:
+            raise ValidationError("There is nothing to undo.")
+        if ConsentRestoration.objects.filter(clinic=clinic, withdrawal=withdrawal).exists():
+            raise ValidationError("That withdrawal has already been undone.")
+        if CARE_USES & set(withdrawal.uses):
+            raise ValidationError(
+                "A withdrawal of the clinical record cannot be undone here: please sign a new "
+                "consent form with the clinic."
+            )
+        now = timezone.now()
+        if now - withdrawal.withdrawn_at > UNDO_WINDOW:
+            raise ValidationError("It is too late to undo this; please contact the clinic.")
+        if selectors.latest_event_at(clinic=clinic, patient=patient) != withdrawal.withdrawn_at:
+            raise ValidationError(
+                "Your consent has changed since; please contact the clinic to change it again."
+            )
+        restoration = ConsentRestoration.objects.create(
+            clinic=clinic,
+            patient=patient,
+            withdrawal=withdrawal,
+            uses=list(withdrawal.uses),
+            restored_at=now,
+            ip=client_ip(request),
+            user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[
+                :USER_AGENT_MAX
+            ],
+        )
+        record(
+            clinic=clinic,
+            action="consent.withdrawal_undone",
+            request=request,
+            target=restoration,
+            patient=patient,
+            actor_label="patient",
+            details={"uses": restoration.uses, "withdrawal": str(withdrawal.pk)},
+        )
+    return restoration
 
 
 # --- marketing library ----------------------------------------------------------------------------

@@ -35,6 +35,8 @@ SESSION_REQUEST = "consent_request"
 SESSION_IDENTITY_OK = "consent_identity_ok"
 SESSION_WITHDRAW = "consent_withdraw_link"
 SESSION_SIGNED = "consent_signed_record"
+SESSION_UNDO = "consent_undo_withdrawal"
+SESSION_UNDO_SHOW = "consent_undo_show"
 
 
 def _problem(request: HttpRequest, clinic, message: str, status: int) -> HttpResponse:
@@ -102,7 +104,7 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
         "paragraphs": [p for p in template.body.split("\n\n") if p.strip()],
     }
     if not request.session.get(SESSION_IDENTITY_OK):
-        form = IdentityForm(request.POST or None)
+        form = IdentityForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
                 confirmed = services.request_confirm_identity(
@@ -118,7 +120,7 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             consent_request.refresh_from_db()
             left = services.MAX_DOB_ATTEMPTS - consent_request.failed_checks
             form.add_error(
-                "date_of_birth",
+                None,
                 "That date of birth does not match the clinic's "
                 f"record. {left} attempt{'s' if left != 1 else ''} left.",
             )
@@ -206,11 +208,47 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             400,
         )
     patient = link.patient
+    labels = dict(ConsentUse.choices)
+    if request.method == "POST" and request.POST.get("undo"):
+        try:
+            restoration = services.withdrawal_undo(
+                clinic=clinic,
+                patient=patient,
+                withdrawal_id=request.session.get(SESSION_UNDO),
+                request=request,
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                "Undone: you agree again to "
+                + ", ".join(labels[u] for u in restoration.uses)
+                + ". Both the withdrawal and the undo are kept in your consent history.",
+            )
+        request.session.pop(SESSION_UNDO, None)
+        return redirect("consent_withdraw", clinic=clinic.slug)
     if request.method == "POST":
         use = request.POST.get("use", "")
-        uses = (
-            list(selectors.active_uses(clinic=clinic, patient=patient)) if (use == "all") else [use]
-        )
+        everything = use == "all"
+        uses = list(selectors.active_uses(clinic=clinic, patient=patient)) if everything else [use]
+        if services.withdrawal_needs_confirmation(uses, everything=everything) and (
+            request.POST.get("confirmed") != "1"
+        ):
+            # Asked once: what it means for their care, then one more tap.
+            active = selectors.active_uses(clinic=clinic, patient=patient)
+            chosen = [labels[u] for u in ConsentUse.values if u in set(uses) & active]
+            if chosen:
+                return render(
+                    request,
+                    "consent/public/withdraw_confirm.html",
+                    {
+                        "public_clinic": clinic,
+                        "use": use,
+                        "chosen": chosen,
+                        "everything": everything,
+                    },
+                )
         try:
             withdrawal = services.consent_withdraw(
                 clinic=clinic,
@@ -222,7 +260,6 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
-            labels = dict(ConsentUse.choices)
             messages.success(
                 request,
                 "Withdrawn: "
@@ -230,7 +267,18 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                 + ". This takes effect now; a "
                 "confirmation is on its way by e-mail.",
             )
+            if services.withdrawal_needs_confirmation(withdrawal.uses, everything=everything):
+                request.session.pop(SESSION_UNDO, None)
+            else:
+                # Offered on the next view of this page only: it lasts until the page is left.
+                request.session[SESSION_UNDO] = str(withdrawal.pk)
+                request.session[SESSION_UNDO_SHOW] = True
         return redirect("consent_withdraw", clinic=clinic.slug)
+    undo = None
+    if request.session.pop(SESSION_UNDO_SHOW, False) and request.session.get(SESSION_UNDO):
+        undo = selectors.withdrawal_get(
+            clinic=clinic, patient=patient, withdrawal_id=request.session[SESSION_UNDO]
+        )
     active = selectors.active_uses(clinic=clinic, patient=patient)
     return render(
         request,
@@ -238,11 +286,17 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
         {
             "public_clinic": clinic,
             "active": [(code, label) for code, label in ConsentUse.choices if code in active],
+            "undo": undo,
+            "undo_labels": [labels[u] for u in undo.uses] if undo else [],
         },
     )
 
 
 # --- staff --------------------------------------------------------------------------------------
+
+
+# Messages with this tag are shown in the consent section, not the page's message bar.
+CONSENT_NOTICE = "consent-notice"
 
 
 def _patient_url(clinic_slug: str, patient_id) -> str:
@@ -252,7 +306,7 @@ def _patient_url(clinic_slug: str, patient_id) -> str:
     )
 
 
-@require("consent.send")
+@require("consent.request")
 def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     if request.method != "POST":
@@ -262,13 +316,15 @@ def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
             clinic=request.clinic, patient=patient, by=request.user, request=request
         )
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        messages.error(request, " ".join(error.messages), extra_tags=CONSENT_NOTICE)
     else:
         messages.success(
             request,
             f"Consent request e-mailed to {patient.email}. The link works for "
             f"{lifetime_text(settings.CONSENT_LINK_LIFETIME)}.",
+            extra_tags=CONSENT_NOTICE,
         )
+    # The page opens at #consent, so the answer is shown there rather than at the top.
     return redirect(_patient_url(clinic_slug, patient.pk))
 
 

@@ -10,14 +10,27 @@ from django.db.models import Q, QuerySet
 from clinic.models import Clinic
 from patients.models import Patient, TreatmentEpisode, normalise_name, phone_digits
 
-DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d %m %Y")
+# Every way the app prints a date ("4 Jun 1982", "4 June 1982") as well as typed ones.
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%d/%m/%Y",
+    "%d-%m-%Y",
+    "%d.%m.%Y",
+    "%d %m %Y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%d-%b-%Y",
+)
 
 
 def parse_date_query(text: str) -> date | None:
-    """A date typed the British way (31/01/1980) or ISO (1980-01-31), else None."""
+    """A date typed the British way (31/01/1980), ISO (1980-01-31) or as the app prints it
+    (4 Jun 1982, 4 June 1982, "Sept" too), else None."""
+    text = " ".join(text.replace(",", " ").split())
+    text = re.sub(r"(?i)\bsept\b", "Sep", text)
     for fmt in DATE_FORMATS:
         try:
-            return datetime.strptime(text.strip(), fmt).date()
+            return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
     return None

@@ -114,6 +114,12 @@ def patient_require_active(patient: Patient, *, to: str) -> None:
         )
 
 
+def patient_activity(*, patient: Patient) -> None:
+    """Move the patient up "Recently updated": a new treatment, photo or signature is news.
+    Not audited on its own: the photo or signature that caused it is."""
+    patient.save(update_fields=["updated_at"])
+
+
 @transaction.atomic
 def patient_archive(
     *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None
@@ -186,6 +192,7 @@ def episode_create(
         clinic=clinic, patient=patient, **{f: data[f] for f in EPISODE_FIELDS if f in data}
     )
     episode.save()
+    patient_activity(patient=patient)
     record(
         clinic=clinic,
         action="episode.created",

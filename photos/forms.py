@@ -56,3 +56,28 @@ class DeleteForm(forms.Form):
         help_text="Kept in the audit trail, e.g. 'wrong patient' or 'blurred duplicate'.",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
+
+
+class CorrectDetailsForm(forms.Form):
+    """What a photo shows, corrected after upload (the original is not touched)."""
+
+    stage = forms.ChoiceField(choices=Stage.choices)
+    area = forms.ChoiceField(choices=FacialArea.choices, label="Facial area")
+    view = forms.ChoiceField(choices=View.choices)
+
+
+def per_file_choices(values: list[str], count: int, field: str, choices) -> list[str | None]:
+    """The per-file values of ``field`` sent beside ``count`` files ('' or missing: the form's
+    value). Raises ValidationError naming the file's position when a value is unknown."""
+    allowed = {value for value, _ in choices}
+    if len(values) > count:
+        raise forms.ValidationError(f"More {field} values than photos were sent.")
+    result: list[str | None] = []
+    for index in range(count):
+        value = values[index] if index < len(values) else ""
+        if value and value not in allowed:
+            raise forms.ValidationError(
+                f"Photo {index + 1}: {value[:40]!r} is not a known {field}."
+            )
+        result.append(value or None)
+    return result

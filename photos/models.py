@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from clinic.tenancy import TenantManager
-from patients.vocab import FacialArea
+from patients.vocab import FacialArea, TreatmentType
 
 
 class BlobPurpose(models.TextChoices):
@@ -103,3 +103,30 @@ class Photo(models.Model):
     @property
     def is_ready(self) -> bool:
         return self.status == PhotoStatus.READY
+
+
+# The views a face needs when a clinic has not said otherwise (issue 12).
+DEFAULT_SEQUENCE = [View.FRONT, View.LEFT_45, View.LEFT_90, View.RIGHT_45, View.RIGHT_90]
+
+
+class CaptureSequence(models.Model):
+    """The views a clinic takes, in order, for one treatment type: the steps of guided capture.
+    A treatment type without a row uses DEFAULT_SEQUENCE."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
+    treatment_type = models.CharField(max_length=30, choices=TreatmentType.choices)
+    views = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "treatment_type"], name="one_sequence_per_treatment_type"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_treatment_type_display()}: {', '.join(self.views)}"

@@ -8,8 +8,8 @@ from django.db.models import QuerySet
 
 from clinic.models import Clinic
 from patients.models import Patient
-from patients.vocab import FacialArea
-from photos.models import Photo, PhotoStatus, Stage, View
+from patients.vocab import FacialArea, TreatmentType
+from photos.models import DEFAULT_SEQUENCE, CaptureSequence, Photo, PhotoStatus, Stage, View
 
 FILTERS = ("episode", "stage", "area", "view")
 
@@ -55,9 +55,11 @@ def photos_by_ids(*, clinic: Clinic, ids: list) -> QuerySet[Photo]:
     return Photo.objects.filter(clinic=clinic, pk__in=ids)
 
 
-def ghost_for(*, clinic: Clinic, patient: Patient, area: str, view: str) -> Photo | None:
+def ghost_for(
+    *, clinic: Clinic, patient: Patient, area: str, view: str, exclude_stage: str = ""
+) -> Photo | None:
     """The photo to line a new one up against: the latest ready photo of the same area and
-    view, preferring a 'before'."""
+    view, preferring a 'before' (in guided capture, not one of the stage being taken)."""
     qs = Photo.objects.filter(
         clinic=clinic,
         patient=patient,
@@ -66,7 +68,38 @@ def ghost_for(*, clinic: Clinic, patient: Patient, area: str, view: str) -> Phot
         status=PhotoStatus.READY,
         deleted_at__isnull=True,
     )
+    if exclude_stage:
+        qs = qs.exclude(stage=exclude_stage)
     return (
         qs.filter(stage=Stage.BEFORE).order_by("-taken_at").first()
         or qs.order_by("-taken_at").first()
     )
+
+
+def sequence_for(*, clinic: Clinic, treatment_type: str) -> list[str]:
+    """The views to take, in order, for a treatment type: the clinic's, else the default."""
+    row = CaptureSequence.objects.filter(clinic=clinic, treatment_type=treatment_type).first()
+    return list(row.views) if row else [str(v) for v in DEFAULT_SEQUENCE]
+
+
+def sequences_of(*, clinic: Clinic) -> list[tuple[str, str, list[str], bool]]:
+    """Every treatment type with its views and whether the clinic changed the default:
+    (code, label, views, customised)."""
+    rows = {r.treatment_type: r.views for r in CaptureSequence.objects.filter(clinic=clinic)}
+    return [
+        (code, label, list(rows.get(code, [str(v) for v in DEFAULT_SEQUENCE])), code in rows)
+        for code, label in TreatmentType.choices
+    ]
+
+
+def earlier_photos(
+    *, clinic: Clinic, patient: Patient, area: str, limit: int = 24
+) -> QuerySet[Photo]:
+    """The patient's ready photos of an area, newest first: the strip a ghost is chosen from."""
+    return Photo.objects.filter(
+        clinic=clinic,
+        patient=patient,
+        area=area,
+        status=PhotoStatus.READY,
+        deleted_at__isnull=True,
+    ).order_by("-taken_at")[:limit]

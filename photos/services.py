@@ -18,7 +18,8 @@ from audit.services import record
 from clinic.models import Clinic, User
 from clinic.outbox import CountedFailure
 from patients.models import Patient, TreatmentEpisode
-from patients.services import patient_require_active
+from patients.services import patient_activity, patient_require_active
+from patients.vocab import FacialArea
 from photos import sandbox
 from photos.imaging import (
     MAX_UPLOAD_BYTES,
@@ -27,7 +28,7 @@ from photos.imaging import (
     display_name,
     inspect_upload,
 )
-from photos.models import BlobPurpose, Photo, PhotoStatus
+from photos.models import BlobPurpose, CaptureSequence, Photo, PhotoStatus, Stage, View
 from vault import storage
 
 MAX_FILES_PER_REQUEST = 100
@@ -145,6 +146,7 @@ def photo_accept(
                 "view": details.view,
             },
         )
+        patient_activity(patient=patient)
         enqueue_processing(clinic.id, photo.id)
     return photo
 
@@ -290,6 +292,45 @@ def photo_delete(
     return photo
 
 
+@transaction.atomic
+def photo_details_correct(
+    *,
+    clinic: Clinic,
+    photo: Photo,
+    by: User,
+    stage: str,
+    area: str,
+    view: str,
+    request: HttpRequest | None = None,
+) -> dict[str, list[str]]:
+    """Correct what a photo shows (stage, area, view), audited with the old and new values.
+    The original and its SHA-256 are untouched: only the facts filed with it change.
+    Returns the changes (empty when nothing changed, and then nothing is recorded)."""
+    wanted = {"stage": stage, "area": area, "view": view}
+    if stage not in Stage.values or area not in FacialArea.values or view not in View.values:
+        raise ValueError("Choose a stage, area and view from the lists.")
+    changes = {
+        field: [getattr(photo, field), value]
+        for field, value in wanted.items()
+        if getattr(photo, field) != value
+    }
+    if not changes:
+        return changes
+    for field, (_, value) in changes.items():
+        setattr(photo, field, value)
+    photo.save(update_fields=[*changes, "updated_at"])
+    record(
+        clinic=clinic,
+        action="photo.details_corrected",
+        actor=by,
+        request=request,
+        target=photo,
+        patient=photo.patient_id,
+        details={"changes": changes, "sha256": photo.original_sha256},
+    )
+    return changes
+
+
 def photos_requeue(*, clinic: Clinic, failed: bool = False) -> int:
     """Queue the clinic's photos again: those still processing, or with ``failed`` those that
     failed (e.g. after the memory limit was raised). Audited per photo."""
@@ -313,3 +354,38 @@ def photos_requeue(*, clinic: Clinic, failed: bool = False) -> int:
         )
         enqueue_processing(clinic.id, photo.id)
     return len(photos)
+
+
+@transaction.atomic
+def sequence_set(
+    *,
+    clinic: Clinic,
+    treatment_type: str,
+    views: list[str],
+    by: User,
+    request: HttpRequest | None = None,
+) -> CaptureSequence:
+    """Set the views guided capture takes for a treatment type (in the order given), audited
+    with the old and new lists. At least one view; each view once."""
+    from patients.vocab import TreatmentType
+
+    if treatment_type not in TreatmentType.values:
+        raise ValidationError("Choose a treatment type from the list.")
+    chosen = [v for v in dict.fromkeys(views) if v in View.values]
+    if len(chosen) != len(views) or not chosen:
+        raise ValidationError("Choose at least one view, each from the list and once.")
+    sequence = CaptureSequence.objects.filter(clinic=clinic, treatment_type=treatment_type).first()
+    before = list(sequence.views) if sequence else None
+    if sequence is None:
+        sequence = CaptureSequence(clinic=clinic, treatment_type=treatment_type, views=chosen)
+    sequence.views = chosen
+    sequence.save()
+    record(
+        clinic=clinic,
+        action="photos.sequence_changed",
+        actor=by,
+        request=request,
+        target=sequence,
+        details={"treatment_type": treatment_type, "before": before, "after": chosen},
+    )
+    return sequence

@@ -3,20 +3,26 @@ authenticated endpoints that decrypt renditions on the way out."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
+from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from clinic.permissions import require
 from consent.models import MARKETING_USES, ConsentUse
+from consent.selectors import active_uses
+from patients.selectors import episodes_of
 from patients.views import patient_or_404
+from patients.vocab import FacialArea
 from photos import selectors, services
-from photos.forms import DeleteForm, PhotoDetailsForm
+from photos.forms import CorrectDetailsForm, DeleteForm, PhotoDetailsForm, per_file_choices
 from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, display_name
-from photos.models import Photo, PhotoStatus
+from photos.models import Photo, PhotoStatus, Stage, View
 from vault.storage import BlobUnreadable, StorageUnavailable
 
 NO_STORE = "private, no-store, max-age=0"
@@ -66,9 +72,36 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
             services.upload_check(patient=patient, file_count=len(files))
         except services.UploadRefused as refusal:
             problem = str(refusal)
+    per_file: list[services.PhotoDetails] = []
+    replaced = None
+    if not problem and request.POST.get("replaces"):
+        # A retake in guided capture: the earlier shot of the step goes once this one is in.
+        replaced = _replaced_photo(request, patient, request.POST["replaces"], len(files))
+        if replaced is None:
+            problem = "The photo to retake is not one of this patient's. Nothing was stored."
     if not problem:
         details = services.PhotoDetails(**form.cleaned_data)
-        for upload in files:
+        # Each file may say what it shows (file_stage/file_area/file_view, in file order);
+        # a missing or empty value is the form's.
+        try:
+            columns = {
+                field: per_file_choices(
+                    request.POST.getlist(f"file_{field}"), len(files), field, choices
+                )
+                for field, choices in (
+                    ("stage", Stage.choices),
+                    ("area", FacialArea.choices),
+                    ("view", View.choices),
+                )
+            }
+        except forms.ValidationError as error:
+            problem = " ".join(error.messages) + " Nothing was stored."
+        else:
+            for index in range(len(files)):
+                own = {k: v[index] for k, v in columns.items() if v[index]}
+                per_file.append(dataclasses.replace(details, **own))
+    if not problem:
+        for upload, details in zip(files, per_file, strict=True):
             name = display_name(upload.name or "")
             try:
                 services.upload_size_check(
@@ -98,6 +131,14 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
                     }
                 )
     accepted = sum(r["ok"] for r in results)
+    if replaced is not None and accepted:
+        services.photo_delete(
+            clinic=request.clinic,
+            photo=replaced,
+            by=request.user,
+            reason="Retaken in guided capture",
+            request=request,
+        )
     if _wants_json(request):
         status = 400 if problem or not accepted else 200
         return JsonResponse({"problem": problem, "results": results}, status=status)
@@ -114,6 +155,106 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
     return redirect(
         reverse("patient_detail", kwargs={"clinic_slug": clinic_slug, "patient_id": patient.pk})
         + "#photos"
+    )
+
+
+def _replaced_photo(request: HttpRequest, patient, value: str, file_count: int) -> Photo | None:
+    try:
+        photo_id = uuid.UUID(value[:40])
+    except ValueError:
+        return None
+    photo = selectors.photo_get(clinic=request.clinic, photo_id=photo_id)
+    if photo is None or photo.patient_id != patient.pk or file_count != 1:
+        return None
+    return photo
+
+
+@require("photos.upload")
+def photo_capture(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+    """Guided capture: the treatment's views one after another, each with the ghost of its
+    earlier photo, each uploaded the moment it is taken with its facts filled in."""
+    patient = patient_or_404(request, patient_id)
+    stage = request.GET.get("stage", "")
+    stage = stage if stage in Stage.values else Stage.BEFORE
+    episodes = list(episodes_of(clinic=request.clinic, patient=patient))
+    wanted = request.GET.get("episode", "")
+    episode = next((e for e in episodes if str(e.pk) == wanted), episodes[0] if episodes else None)
+    context = {"patient": patient, "stage": stage, "stage_label": Stage(stage).label}
+    if episode is None or patient.archived_at:
+        return render(request, "photos/capture.html", {**context, "episode": None})
+    area = request.GET.get("area", "")
+    if area not in FacialArea.values:
+        area = episode.areas[0] if episode.areas else FacialArea.FULL_FACE
+    done = {
+        p.view: p
+        for p in selectors.photos_of(
+            clinic=request.clinic,
+            patient=patient,
+            filters={"episode": str(episode.pk), "stage": stage, "area": area},
+        )
+    }
+    steps = []
+    for view in selectors.sequence_for(
+        clinic=request.clinic, treatment_type=episode.treatment_type
+    ):
+        ghost = selectors.ghost_for(
+            clinic=request.clinic, patient=patient, area=area, view=view, exclude_stage=stage
+        )
+        steps.append(
+            {
+                "view": view,
+                "label": View(view).label,
+                "ghost": ghost,
+                "ghost_url": photo_urls(clinic_slug, ghost)["display"] if ghost else "",
+                "done": done.get(view),
+            }
+        )
+    strip = [
+        {
+            "photo": p,
+            "thumb": photo_urls(clinic_slug, p)["thumb"],
+            "display": photo_urls(clinic_slug, p)["display"],
+        }
+        for p in selectors.earlier_photos(clinic=request.clinic, patient=patient, area=area)
+        if p.episode_id != episode.pk or p.stage != stage
+    ]
+    return render(
+        request,
+        "photos/capture.html",
+        {
+            **context,
+            "episode": episode,
+            "episodes": episodes,
+            "area": area,
+            "area_label": FacialArea(area).label,
+            "steps": steps,
+            "strip": strip,
+            "other_stage": Stage.AFTER if stage == Stage.BEFORE else Stage.BEFORE,
+        },
+    )
+
+
+@require("photos.sequences")
+def capture_sequences(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+    """The clinic's guided capture: which views each treatment type takes."""
+    if request.method == "POST":
+        try:
+            services.sequence_set(
+                clinic=request.clinic,
+                treatment_type=request.POST.get("treatment_type", ""),
+                views=request.POST.getlist("views"),
+                by=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages) + " Nothing changed.")
+        else:
+            messages.success(request, "Capture sequence saved.")
+        return redirect("capture_sequences", clinic_slug=clinic_slug)
+    return render(
+        request,
+        "photos/sequences.html",
+        {"sequences": selectors.sequences_of(clinic=request.clinic), "views": View.choices},
     )
 
 
@@ -162,6 +303,28 @@ def photo_ghost(request: HttpRequest, clinic_slug: str, patient_id) -> JsonRespo
     )
 
 
+@require("photos.upload")
+def photo_correct(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+    """Correct a photo's stage, area or view; audited, the original untouched."""
+    photo = _photo_or_404(request, photo_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = CorrectDetailsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a stage, area and view from the lists; nothing changed.")
+        return redirect("photo_detail", clinic_slug=clinic_slug, photo_id=photo.pk)
+    changes = services.photo_details_correct(
+        clinic=request.clinic, photo=photo, by=request.user, request=request, **form.cleaned_data
+    )
+    if changes:
+        messages.success(
+            request, f"Photo details corrected: now {photo}. The original is unchanged."
+        )
+    else:
+        messages.info(request, "Nothing to correct: the details were already these.")
+    return redirect("photo_detail", clinic_slug=clinic_slug, photo_id=photo.pk)
+
+
 @require("photos.view")
 def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
     """The viewer: one photo large, with its details and previous/next of the same patient."""
@@ -181,6 +344,8 @@ def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
         filters = {}
     index = siblings.index(photo.pk)
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    # Offer only what the patient consents to now; the service checks again on adding.
+    consented = active_uses(clinic=request.clinic, patient=photo.patient)
     return render(
         request,
         "photos/detail.html",
@@ -193,7 +358,14 @@ def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
             "total": len(siblings),
             "nav_query": query,
             "delete_form": DeleteForm(),
-            "marketing_uses": [c for c in ConsentUse.choices if c[0] in MARKETING_USES],
+            "open_correct": request.GET.get("correct") == "1",
+            "correct_form": CorrectDetailsForm(
+                initial={"stage": photo.stage, "area": photo.area, "view": photo.view},
+                auto_id="correct-%s",
+            ),
+            "marketing_uses": [
+                c for c in ConsentUse.choices if c[0] in MARKETING_USES and c[0] in consented
+            ],
             "marketing_items": list(photo.marketing_items.filter(removed_at__isnull=True)),
         },
     )

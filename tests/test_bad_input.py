@@ -24,9 +24,18 @@ ROOT = Path(__file__).resolve().parent.parent
 APPS = ("clinic", "patients", "photos", "consent", "audit")
 
 # Every query parameter a view reads. The test below keeps this list in step with the code.
-GET_PARAMETERS = {"q", "archived", "page", "layout", "ids", "area", "view", "use", "next"} | set(
-    FILTERS
-)
+GET_PARAMETERS = {
+    "q",
+    "archived",
+    "page",
+    "layout",
+    "ids",
+    "area",
+    "view",
+    "use",
+    "next",
+    "correct",
+} | set(FILTERS)
 
 # Public URLs (no clinic slug) with the arguments they need; tokens are deliberately bogus.
 PUBLIC_URLS = {

@@ -11,6 +11,10 @@ document.addEventListener("DOMContentLoaded", () => {
       if (event.key === "Escape") { menu.open = false; menu.querySelector("summary").focus(); }
     });
   }
+  // A form sent back with problems: move focus to its summary at the top, so a screen reader
+  // reads it and a phone shows it, and its links jump to each field.
+  const summary = document.getElementById("error-summary");
+  if (summary && !summary.hidden) summary.focus();
   // Print buttons appear only when this script runs (they need it).
   document.querySelectorAll("[data-print]").forEach((button) => {
     button.hidden = false;

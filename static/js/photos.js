@@ -27,7 +27,35 @@
     const maxBytes = maxMb * MB;
     const queue = [];
 
-    function addFiles(files) {
+    // Each file carries its own stage, area and view, chosen before sending. A new file starts
+    // from the last file's choices (or the form's, for the first), so a set of different
+    // views needs only the view changed on each.
+    const DETAIL_FIELDS = ["stage", "area", "view"];
+    let fileCount = 0;
+
+    function detailSelect(field, entryName, initial) {
+      fileCount += 1;
+      const id = `file-${field}-${fileCount}`;
+      const wrap = document.createElement("span");
+      wrap.className = "uploads__detail";
+      const label = document.createElement("label");
+      label.htmlFor = id;
+      label.textContent = form.elements[field].labels[0].firstChild.textContent.trim();
+      const hidden = document.createElement("span");
+      hidden.className = "visually-hidden";
+      hidden.textContent = ` of ${entryName}`;
+      label.append(hidden);
+      const select = form.elements[field].cloneNode(true);
+      select.id = id;
+      select.name = "";
+      select.removeAttribute("aria-describedby");
+      select.removeAttribute("aria-invalid");
+      select.value = initial;
+      wrap.append(label, select);
+      return { wrap, select };
+    }
+
+    function addFiles(files, preset) {
       for (const file of files) {
         const item = document.createElement("li");
         item.className = "uploads__item";
@@ -42,9 +70,19 @@
         const message = document.createElement("span");
         message.className = "uploads__message";
         message.textContent = `${sizeText(file.size)}, ready to upload`;
-        item.append(name, progress, message);
+        const details = document.createElement("span");
+        details.className = "uploads__details";
+        const selects = {};
+        const last = queue.length ? queue[queue.length - 1].selects : null;
+        for (const field of DETAIL_FIELDS) {
+          const initial = (preset && preset[field]) || (last ? last[field].value : form.elements[field].value);
+          const { wrap, select } = detailSelect(field, name.textContent, initial);
+          selects[field] = select;
+          details.append(wrap);
+        }
+        item.append(name, details, progress, message);
         list.append(item);
-        queue.push({ file, item, progress, message });
+        queue.push({ file, item, progress, message, selects });
         showPreview(file);
       }
       summary.textContent = `${queue.length} photo${queue.length === 1 ? "" : "s"} ready to upload.`;
@@ -57,6 +95,8 @@
           const input = form.elements[field];
           if (input) data.append(field, input.value);
         }
+        // This file's own facts (the server stores them for this file, the form's otherwise).
+        for (const field of DETAIL_FIELDS) data.append(`file_${field}`, entry.selects[field].value);
         data.append("files", entry.file, entry.file.name || "camera.jpg");
         const xhr = new XMLHttpRequest();
         xhr.open("POST", form.action || window.location.href);
@@ -92,6 +132,7 @@
       let accepted = 0;
       for (const entry of pending) {
         entry.sent = true;
+        for (const select of Object.values(entry.selects)) select.disabled = true;
         if (!looksLikePhoto(entry.file)) {
           entry.item.classList.add("uploads__item--error");
           entry.message.textContent = "This is not a photo (JPEG, PNG, WebP or HEIC). Not sent.";
@@ -123,6 +164,9 @@
       dropzone.addEventListener(name, () => dropzone.classList.remove("dropzone--over"));
     }
     dropzone.addEventListener("drop", (event) => { event.preventDefault(); addFiles(event.dataTransfer.files); });
+    // "Drag photos here" only where dragging files is possible: a mouse or trackpad, not a phone.
+    const dragHint = document.getElementById("drag-hint");
+    if (dragHint && window.matchMedia("(hover: hover) and (pointer: fine)").matches) dragHint.hidden = false;
 
     setUpGhost(form, addFiles);
   }

@@ -121,23 +121,50 @@ document.addEventListener("DOMContentLoaded", () => {
     setSigned(false);
   });
 
+  // Everything the server would refuse, checked before sending: the required uses, the name
+  // and the signature. The problems are listed at the top, focused, each linking to its field.
+  const summary = document.getElementById("error-summary");
+  const summaryList = document.getElementById("error-summary-list");
+  const summaryTitle = document.getElementById("error-summary-h");
+
+  function showProblems(problems) {
+    summaryList.replaceChildren(...problems.map(([target, text]) => {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `#${target}`;
+      link.textContent = text;
+      item.append(link);
+      return item;
+    }));
+    summaryTitle.textContent = problems.length > 1 ? `There are ${problems.length} problems` : "There is a problem";
+    summary.hidden = false;
+    summary.focus();
+  }
+
   form.addEventListener("submit", (event) => {
-    const typed = form.elements.typed_signature;
-    if (!strokes.length && typed && typed.checked) {
-      field.value = "";
-      return;
-    }
-    if (!strokes.length) {
-      // Nothing drawn: say so next to the pad rather than after a round trip.
-      event.preventDefault();
-      field.value = "";
-      if (error) {
-        error.hidden = false;
-        box.scrollIntoView({ block: "center" });
+    const problems = [];
+    for (const box of form.querySelectorAll("input[data-required]")) {
+      const row = box.closest(".consent-choice");
+      row.classList.toggle("consent-choice--error", !box.checked);
+      if (!box.checked) {
+        problems.push([box.id, `To go ahead with treatment the clinic needs your consent to: ${box.dataset.required}. Tick it, or contact the clinic if you do not agree.`]);
       }
+    }
+    const name = form.elements.full_name;
+    if (name && name.value.trim().length < 2) problems.push([name.id, "Type your full name."]);
+    const typed = form.elements.typed_signature;
+    const typedOk = typed && typed.checked;
+    if (!strokes.length && !typedOk) {
+      field.value = "";
+      if (error) error.hidden = false;
+      problems.push(["signature-pad", "Please draw your signature in the box."]);
+    }
+    if (problems.length) {
+      event.preventDefault();
+      if (summary) showProblems(problems);
       return;
     }
-    field.value = canvas.toDataURL("image/png");
+    field.value = strokes.length ? canvas.toDataURL("image/png") : "";
   });
 
   // Only a change of width redraws: a phone's address bar showing or hiding changes the height

@@ -53,6 +53,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 DOB = date(1987, 9, 23)
 
 
+def fill_dob(page, dob: date) -> None:
+    """Day, month and year typed into their three numeric fields, as on a phone."""
+    for label, value in (("Day", dob.day), ("Month", dob.month), ("Year", dob.year)):
+        field = page.get_by_label(label, exact=True)
+        assert field.get_attribute("inputmode") == "numeric"
+        field.fill(str(value))
+
+
 # --- a real SMTP server on loopback -----------------------------------------------------------
 
 
@@ -296,11 +304,10 @@ def test_patient_signs_on_a_phone_and_withdraws_as_easily(journey, server, brows
     expect(consent_section).to_contain_text("No consent in place.")
     j.check("consent-patient-none")
 
-    # Before consent, the photo cannot go into the marketing library.
+    # Before consent, the photo cannot go into the marketing library: no use is offered.
     j.visit(f"/c/{clinic.slug}/photos/{photo.pk}/")
-    page.get_by_label("Add to marketing library").select_option("social_media")
-    j.follow(page.locator("form.marketing-add").get_by_role("button", name="Add"))
-    expect(page.locator(".messages")).to_contain_text("has not consented")
+    expect(page.get_by_label("Add to marketing library")).to_have_count(0)
+    expect(page.locator(".marketing-none")).to_contain_text("has not consented")
     j.check("consent-photo-refused")
 
     # Send the consent form; it travels by SMTP to the patient.
@@ -321,7 +328,7 @@ def test_patient_signs_on_a_phone_and_withdraws_as_easily(journey, server, brows
         assert sign_token not in pp.url
         expect(pp).to_have_url(re.compile(rf"/p/{clinic.slug}/sign/$"))
         expect(pp.locator(".public-head")).to_contain_text("Harbour Aesthetics")
-        pp.get_by_label("Your date of birth").fill(DOB.isoformat())
+        fill_dob(pp, DOB)
         seen.clicks += 1
         p.follow(pp.get_by_role("button", name="Continue"))
 
@@ -513,16 +520,15 @@ def test_wrong_date_of_birth_then_lockout(viewport, server, browser, inbox):
     with patient_browser(browser, server, viewport) as (p, _seen):
         pp = p.page
         p.visit(sign_url)
-        date_field = pp.get_by_label("Your date of birth")
         for attempt in range(1, 5):
-            date_field.fill("1987-09-24")
+            fill_dob(pp, date(1987, 9, 24))
             p.follow(pp.get_by_role("button", name="Continue"))
             expect(pp.locator(".field__error")).to_contain_text(
                 f"{5 - attempt} attempt{'s' if attempt != 4 else ''} left"
             )
             if attempt == 1:
                 p.check("consent-identity-wrong")
-        date_field.fill("1987-09-24")
+        fill_dob(pp, date(1987, 9, 24))
         p.follow(pp.get_by_role("button", name="Continue"))
         expect(pp.get_by_role("alert")).to_contain_text("locked")
         p.check("consent-link-locked")

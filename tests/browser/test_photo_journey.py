@@ -211,7 +211,7 @@ def test_practitioner_uploads_finds_and_lines_up_photos(journey, server):
     j.check("photos-patient-filtered")
 
     # The viewer, keeping the filter: 1 of 3, next, previous.
-    j.follow(cards.first.get_by_role("link"))
+    j.follow(cards.first.get_by_role("link").first)
     expect(page.get_by_text("1 of 3")).to_be_visible()
     viewer_image = page.locator(".viewer__figure img")
     assert images_loaded(viewer_image) == [900]  # the JPEG, its display rendition

@@ -73,10 +73,18 @@ def test_raw_sql_as_app_role_sees_nothing_of_clinic_a_from_b_or_without_context(
             cast.clinic_a, patient, cast.practitioner, uses=["clinical_record", "website"]
         )
     from clinic.services import staff_invite
-    from consent.services import consent_withdraw, marketing_add
+    from consent.services import consent_withdraw, marketing_add, withdrawal_undo
 
     with clinic_context(cast.clinic_a.id):
         marketing_add(clinic=cast.clinic_a, photo=photo, use="website", by=cast.practitioner)
+        # The patient withdraws by link and undoes it (a restoration row), then by phone.
+        by_link = consent_withdraw(
+            clinic=cast.clinic_a, patient=patient, uses=["website"], channel="link"
+        )
+        withdrawal_undo(clinic=cast.clinic_a, patient=patient, withdrawal_id=by_link.pk)
+        from photos.services import sequence_set
+
+        sequence_set(clinic=cast.clinic_a, treatment_type="toxin", views=["front"], by=cast.admin)
         consent_withdraw(
             clinic=cast.clinic_a,
             patient=patient,

@@ -54,7 +54,12 @@ def withdraw_path(message) -> str:
 def open_and_confirm(client: Client, path: str, dob=DOB):
     response = client.get(path)
     assert response.status_code == 302
-    return client.post(response["Location"], {"date_of_birth": dob.isoformat()})
+    return client.post(response["Location"], dob_fields(dob))
+
+
+def dob_fields(dob: date) -> dict[str, str]:
+    """The date of birth as the patient types it: day, month and year in three fields."""
+    return {"day": str(dob.day), "month": str(dob.month), "year": str(dob.year)}
 
 
 def sign_post(client: Client, cast, uses=("clinical_record", "social_media"), name="Joanne Smith"):
