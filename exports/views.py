@@ -78,9 +78,9 @@ def _urls(clinic_slug: str, export: Export) -> dict[str, str]:
 @require_audited(PERMISSION)
 def export_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """Ask for an export of this patient; the worker builds it."""
+    patient = patient_or_404(request, patient_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    patient = patient_or_404(request, patient_id)
     form = ExportForm(request.POST, episodes=episodes_of(clinic=request.clinic, patient=patient))
     if form.is_valid():
         try:
