@@ -35,7 +35,9 @@ EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "im
 @dataclass(frozen=True)
 class BundlePart:
     """Files another app adds to every bundle (``files``) and, for a subject-access copy, a key
-    of ``data.json`` (``data``). Registered from that app's ready(), so exports imports it not."""
+    of ``data.json`` (``data``). Registered from that app's ready(), so exports imports it not.
+    ``files`` runs in the clinic's context; each file's ``chunks`` may run in another thread
+    and must not touch the database (use ``vault.storage.blob_iter_prepared``)."""
 
     name: str
     files: Callable[[Export], Iterable[BundleFile]]
@@ -130,7 +132,9 @@ def _photo_stem(index: int, photo: Photo) -> str:
 
 
 def _blob_chunks(blob) -> Callable[[], Iterable[bytes]]:
-    return lambda: storage.blob_iter(blob)
+    # Keys are unwrapped here; the bytes are read later, possibly in the upload's own thread,
+    # which has no clinic context (and must not use the database).
+    return storage.blob_iter_prepared(blob)
 
 
 def files_of(record: Record) -> list[BundleFile]:

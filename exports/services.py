@@ -139,7 +139,9 @@ def _manifest_head(export: Export, key, record_: contents.Record, generated) -> 
 
 def export_build(*, clinic_id, export_id) -> str:
     """Build the bundle (the worker's job): read the record, stream the ZIP through the vault,
-    sign its manifest. Runs in the clinic's context; a retried build starts again."""
+    sign its manifest. Runs in the clinic's context; a retried build starts again. Everything
+    the stream needs from the database is read before it starts: an S3 upload reads the
+    stream in a thread of its own."""
     export = (
         Export.objects.select_for_update(of=("self",))
         .select_related("clinic", "patient", "episode", "requested_by")
@@ -176,7 +178,7 @@ def export_build(*, clinic_id, export_id) -> str:
         manifest_head=_manifest_head(export, key, record_, generated),
         verify_text=_verify_text(export, key, generated),
         public_key_pem=key.public_key_pem.encode(),
-        sign=lambda manifest: signing.sign(key, manifest),
+        sign=signing.signer(key),
         on_file=on_file,
         on_manifest=lambda manifest: manifest_holder.update(manifest=manifest),
     )

@@ -8,6 +8,7 @@ encrypted vault object like every other secret, its public half published in eac
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -69,7 +70,8 @@ def signing_key_ensure(*, clinic: Clinic) -> ExportSigningKey:
     return key
 
 
-def sign(key: ExportSigningKey, message: bytes) -> bytes:
-    """A raw 64-byte Ed25519 signature of ``message`` (the private key is decrypted only here)."""
+def signer(key: ExportSigningKey) -> Callable[[bytes], bytes]:
+    """A function making raw 64-byte Ed25519 signatures with the clinic's key, decrypted now
+    (in the clinic's context) and kept only in that function."""
     private = Ed25519PrivateKey.from_private_bytes(storage.blob_read(key.private_key))
-    return private.sign(message)
+    return private.sign

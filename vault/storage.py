@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -212,6 +212,29 @@ def blob_iter(blob: Blob) -> Iterator[bytes]:
         raise StorageUnavailable(str(error)) from error
     finally:
         handle.close()
+
+
+def blob_iter_prepared(blob: Blob) -> Callable[[], Iterator[bytes]]:
+    """Unwrap the object's key now, in the caller's clinic context, and return a function that
+    streams it later like ``blob_iter`` without touching the database: for producers read by
+    another thread (an S3 upload reads its source in a worker thread of its own)."""
+    try:
+        data_key = keys.unwrap_data_key(blob)
+    except keys.KeyUnavailable as error:
+        raise BlobUnreadable(str(error)) from error
+
+    def stream() -> Iterator[bytes]:
+        handle = _open_ciphertext(blob)
+        try:
+            yield from decrypt_stream(data_key, associated_data(blob), handle)
+        except DecryptionError as error:
+            raise BlobUnreadable(str(error)) from error
+        except STORAGE_ERRORS as error:
+            raise StorageUnavailable(str(error)) from error
+        finally:
+            handle.close()
+
+    return stream
 
 
 def blob_shred(blob: Blob) -> None:
