@@ -1,7 +1,8 @@
 """Export figures for `make bench`, each step in a child process of its own on the embedded
 default (SQLite and encrypted blobs on local disk in a temp dir):
 
-    python benchmarks/export.py setup VAR_DIR   # a patient with 200 photos of 5 MB, encrypted
+    python benchmarks/export.py setup VAR_DIR   # a patient with 200 photos of 5 MB (and their
+                                                # 1600 px and 400 px renditions), encrypted
     python benchmarks/export.py export VAR_DIR  # one export of that patient, as the worker does
     python benchmarks/export.py zipraw VAR_DIR  # zipfile writing the same plaintext, stored
 
@@ -38,6 +39,14 @@ def _django(var_dir: str) -> None:
     django.setup()
 
 
+def _rendition(size: tuple[int, int]) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.effect_noise(size, 40).convert("RGB").save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
 def _photo_bytes() -> bytes:
     """A JPEG header and noise padded to 5 MB: the export never decodes an original."""
     from PIL import Image
@@ -66,6 +75,9 @@ def setup(var_dir: str) -> None:
     user = User.objects.create_user("bench@example.test", "x" * 20, full_name="Bench Nurse")
     data = _photo_bytes()
     digest = hashlib.sha256(data).hexdigest()
+    # Each photo has its renditions, as after the worker: the 1600 px copy goes into the ZIP,
+    # the 400 px thumbnail onto the summary's contact sheet.
+    display, thumb = _rendition((1600, 1200)), _rendition((400, 300))
     with clinic_context(clinic.pk):
         Membership.objects.create(clinic=clinic, user=user, role=Role.ADMIN)
         patient = Patient.objects.create(
@@ -94,6 +106,12 @@ def setup(var_dir: str) -> None:
                 original_mime="image/jpeg",
                 original_size=len(data),
                 original_sha256=digest,
+                display=storage.blob_store(
+                    clinic_id=clinic.pk, purpose=BlobPurpose.DISPLAY, data=display
+                ),
+                thumb=storage.blob_store(
+                    clinic_id=clinic.pk, purpose=BlobPurpose.THUMB, data=thumb
+                ),
                 status=PhotoStatus.READY,
             )
     print(json.dumps({"photos": PHOTOS, "photo_mb": len(data) / 1e6}))

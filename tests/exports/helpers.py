@@ -6,8 +6,6 @@ import json
 import subprocess
 from pathlib import Path
 
-from PIL import Image
-
 
 def run(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=check)
@@ -50,10 +48,25 @@ def manifest(folder: Path) -> dict:
 
 
 def has_metadata(path: Path) -> bool:
-    """Whether a JPEG carries EXIF (and so perhaps GPS) or other application data."""
-    with Image.open(path) as image:
-        exif = image.getexif()
-        return bool(exif) or "exif" in image.info or "gps" in str(image.info).lower()
+    """Whether a JPEG carries EXIF (and so perhaps GPS), XMP, ICC or a comment: any APPn
+    segment but the JFIF header, or COM, before the image data. Read from the markers, so no
+    decoder setting (another test's pixel limit) changes the answer."""
+    data = path.read_bytes()
+    assert data[:2] == b"\xff\xd8", f"{path} is not a JPEG"
+    at = 2
+    while at + 4 <= len(data):
+        assert data[at] == 0xFF, f"{path}: bad marker at {at}"
+        marker = data[at + 1]
+        if marker == 0xDA:  # start of scan: the image data, no metadata after it matters
+            return False
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        segment = data[at + 4 : at + 2 + length]
+        if marker == 0xFE or (0xE1 <= marker <= 0xEF):
+            return True
+        if marker == 0xE0 and not segment.startswith(b"JFIF\x00"):
+            return True
+        at += 2 + length
+    return False
 
 
 def assert_bundle_verifies(folder: Path) -> dict:
