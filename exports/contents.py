@@ -26,6 +26,7 @@ from vault import storage
 
 DATA_SCHEMA = "clinicphotos-subject-access/1"
 MANIFEST_FORMAT = "clinicphotos-export/1"
+SHEET_COLUMNS = 3  # photos per row of the summary's contact sheet
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/heif": "heic"}
 
 
@@ -218,6 +219,9 @@ def summary_pdf(record: Record) -> bytes:
             "patient": export.patient,
             "record": record,
             "photos": photos,
+            "photo_rows": [
+                photos[i : i + SHEET_COLUMNS] for i in range(0, len(photos), SHEET_COLUMNS)
+            ],
             "consents": [
                 {"record": c, "paragraphs": c.text_shown.strip().split("\n")}
                 for c in record.consents
