@@ -164,12 +164,14 @@ def export(var_dir: str) -> None:
 
 
 def zipraw(var_dir: str) -> None:
-    data = _photo_bytes()
+    # The same plaintext the export carries: 200 originals and their 1600 px renditions.
+    data, display = _photo_bytes(), _rendition((1600, 1200))
     target = Path(var_dir) / "raw.zip"
     started = time.perf_counter()
     with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
         for index in range(PHOTOS):
             zf.writestr(f"originals/{index:03d}.jpg", data)
+            zf.writestr(f"renditions/{index:03d}.jpg", display)
     seconds = time.perf_counter() - started
     size = target.stat().st_size
     target.unlink()

@@ -70,22 +70,37 @@ class _Sink:
 
 
 class ChunkReader:
-    """``read(size)`` over an iterator of byte strings: the file ``blob_store_stream`` reads."""
+    """A file over an iterator of byte strings: what ``blob_store_stream`` reads the archive
+    from. ``readinto`` fills the encryptor's buffer directly."""
 
     def __init__(self, pieces: Iterable[bytes]) -> None:
         self._pieces = iter(pieces)
-        self._buffer = bytearray()
+        self._pending = memoryview(b"")
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            if not self._pending:
+                try:
+                    self._pending = memoryview(next(self._pieces))
+                except StopIteration:
+                    break
+                continue
+            n = min(len(view) - filled, len(self._pending))
+            view[filled : filled + n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            filled += n
+        return filled
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            try:
-                self._buffer += next(self._pieces)
-            except StopIteration:
-                break
-        size = len(self._buffer) if size < 0 else min(size, len(self._buffer))
-        out = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return out
+        if size < 0:
+            rest = [bytes(self._pending), *self._pieces]
+            self._pending = memoryview(b"")
+            return b"".join(rest)
+        buffer = bytearray(size)
+        n = self.readinto(buffer)
+        return bytes(buffer[:n])
 
 
 def _zip_info(path: str, compress: bool, size: int | None, stamp) -> zipfile.ZipInfo:

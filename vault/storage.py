@@ -59,7 +59,8 @@ class _IterReader(io.RawIOBase):
 
     def __init__(self, pieces: Iterable[bytes]) -> None:
         self._pieces = iter(pieces)
-        self._pending = b""
+        # A view, so handing on a segment in small reads does not copy its rest each time.
+        self._pending = memoryview(b"")
         self.written = 0
 
     def readable(self) -> bool:
@@ -68,7 +69,7 @@ class _IterReader(io.RawIOBase):
     def readinto(self, buffer) -> int:
         while not self._pending:
             try:
-                self._pending = next(self._pieces)
+                self._pending = memoryview(next(self._pieces))
             except StopIteration:
                 return 0
         n = min(len(buffer), len(self._pending))
