@@ -9,7 +9,8 @@ default (SQLite and encrypted blobs on local disk in a temp dir):
 ``export`` prints export_mb_s (archive bytes over the time of the stream: decrypting every
 original, hashing, zipping, signing, encrypting and writing), export_total_mb_s (the same over
 the whole build, the summary PDF included), export_summary_pdf_ms, and export_peak_rss_mb
-(``getrusage`` of that child: its peak resident memory, Django and WeasyPrint included).
+(``getrusage`` of that child: its peak resident memory, Django included), and
+export_pdf_child_peak_rss_mb (the interpreter it starts to lay out the summary PDF).
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ def export(var_dir: str) -> None:
     with clinic_context(clinic.pk):
         export.refresh_from_db()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    pdf_child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(
         json.dumps(
             {
@@ -158,6 +160,7 @@ def export(var_dir: str) -> None:
                 "export_seconds": seconds,
                 "export_mb": export.size / 1e6,
                 "export_peak_rss_mb": peak_kb / 1024,
+                "export_pdf_child_peak_rss_mb": pdf_child_kb / 1024,
             }
         )
     )

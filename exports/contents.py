@@ -16,9 +16,10 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from consent import selectors as consent_selectors
 from consent.models import ConsentRecord, ConsentUse, MarketingItem
-from consent.pdf import html_to_pdf, render_consent_pdf
+from consent.pdf import render_consent_pdf
 from exports.bundle import BundleFile
 from exports.models import Export, ExportState
+from exports.pdf_child import render_in_child
 from patients.models import TreatmentEpisode
 from patients.selectors import episodes_of
 from photos.models import Photo
@@ -235,7 +236,7 @@ def summary_pdf(record: Record) -> bytes:
             ),
         },
     )
-    return html_to_pdf(html)
+    return render_in_child(html)
 
 
 # --- data.json (subject access) --------------------------------------------------------------
