@@ -9,8 +9,8 @@ default (SQLite and encrypted blobs on local disk in a temp dir):
 ``export`` prints export_mb_s (archive bytes over the time of the stream: decrypting every
 original, hashing, zipping, signing, encrypting and writing), export_total_mb_s (the same over
 the whole build, the summary PDF included), export_summary_pdf_ms, and export_peak_rss_mb
-(``getrusage`` of that child: its peak resident memory, Django included), and
-export_pdf_child_peak_rss_mb (the interpreter it starts to lay out the summary PDF).
+(that child's own peak resident memory, VmHWM, Django included), and
+export_pdf_child_peak_rss_mb (the same of the interpreter it starts for the summary PDF).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import resource
 import sys
 import time
 import zipfile
@@ -122,7 +121,7 @@ def export(var_dir: str) -> None:
     _django(var_dir)
     from clinic.models import Clinic
     from clinic.tenancy import clinic_context
-    from exports import contents, services
+    from exports import contents, pdf_child, services
     from patients.models import Patient
 
     # The summary PDF (WeasyPrint, ~20 ms per contact-sheet photo) is timed on its own, so
@@ -149,8 +148,10 @@ def export(var_dir: str) -> None:
     seconds = time.perf_counter() - started
     with clinic_context(clinic.pk):
         export.refresh_from_db()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    pdf_child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # VmHWM, not getrusage: a child's ru_maxrss starts from its parent's at fork (Linux keeps
+    # it across exec), which made the bench's own memory look like the export's.
+    peak_kb = pdf_child.peak_rss_kb()
+    pdf_child_kb = pdf_child.last_peak_rss_kb
     print(
         json.dumps(
             {
