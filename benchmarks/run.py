@@ -17,6 +17,7 @@ import io
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -213,11 +214,32 @@ def search_figures() -> dict[str, float]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def export_figures() -> dict[str, float]:
+    """benchmarks/export.py's three steps, each in a child on the embedded default."""
+    figures: dict[str, float] = {}
+    env = {"HOME": os.environ.get("HOME", "/root"), "PATH": os.environ.get("PATH", "/usr/bin")}
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as var_dir:
+        for step in ("setup", "export", "zipraw"):
+            done = subprocess.run(
+                [sys.executable, str(ROOT / "benchmarks" / "export.py"), step, var_dir],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            figures |= json.loads(done.stdout.strip().splitlines()[-1])
+    figures.pop("photos", None)
+    figures.pop("photo_mb", None)
+    figures["export_vs_zip_raw"] = figures["export_mb_s"] / figures["zip_raw_mb_s"]
+    return figures
+
+
 def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         figures = photo_figures(Path(tmp)) | heic_figures(Path(tmp)) | crypto_figures()
     figures |= search_figures()
+    figures |= export_figures()
     figures["pipeline_vs_naive"] = figures["photo_pipeline_ms"] / figures["photo_naive_ms"]
     figures["heic_pipeline_vs_decode"] = figures["heic_pipeline_ms"] / figures["heic_decode_ms"]
     figures["encrypt_vs_raw"] = figures["encrypt_mb_s"] / figures["aesgcm_raw_mb_s"]

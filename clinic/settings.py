@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "patients",
     "photos",
     "consent",
+    "exports",
     "demo",
 ]
 
@@ -199,6 +200,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-orphan-objects": {
         "task": "vault.tasks.sweep_orphan_objects",
+        "schedule": timedelta(hours=1),
+    },
+    "expire-exports": {
+        "task": "exports.tasks.expire_exports",
         "schedule": timedelta(hours=1),
     },
     "verify-audit-chains-nightly": {
@@ -322,6 +327,8 @@ FILE_UPLOAD_HANDLERS = ["photos.uploads.BoundedMemoryUploadHandler"]
 
 INVITATION_LIFETIME = timedelta(days=env.int("INVITATION_DAYS", default=7))
 CONSENT_LINK_LIFETIME = timedelta(days=env.int("CONSENT_LINK_DAYS", default=7))
+# An export can be downloaded this long after it is built; then its object is deleted.
+EXPORT_LIFETIME = timedelta(days=env.int("EXPORT_DAYS", default=7))
 
 # --- security headers ------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from clinic import views
 from consent import views as consent_views
+from exports import views as export_views
 from patients import views as patient_views
 from photos import views as photo_views
 
@@ -63,6 +64,16 @@ clinic_patterns = [
     path("photos/<uuid:photo_id>/marketing/", consent_views.marketing_add, name="marketing_add"),
     path(
         "marketing/<uuid:item_id>/remove/", consent_views.marketing_remove, name="marketing_remove"
+    ),
+    path(
+        "patients/<uuid:patient_id>/exports/new/",
+        export_views.export_create,
+        name="export_create",
+    ),
+    path("exports/<uuid:export_id>/", export_views.export_detail, name="export_detail"),
+    path("exports/<uuid:export_id>/status/", export_views.export_status, name="export_status"),
+    path(
+        "exports/<uuid:export_id>/download/", export_views.export_download, name="export_download"
     ),
     path("settings/", views.clinic_settings, name="clinic_settings"),
     path("staff/", views.staff_list, name="staff_list"),

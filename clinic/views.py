@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
-from clinic import selectors, services
+from clinic import selectors, services, settings_sections
 from clinic.forms import (
     ClinicSettingsForm,
     EnrolForm,
@@ -455,7 +455,12 @@ def clinic_settings(request: HttpRequest, clinic_slug: str) -> HttpResponse:
         else:
             messages.success(request, "Clinic settings saved.")
             return redirect("clinic_settings", clinic_slug=clinic_slug)
-    return render(request, "clinic/settings.html", {"form": form})
+    section_templates, section_context = settings_sections.sections_for(request)
+    return render(
+        request,
+        "clinic/settings.html",
+        {"form": form, "section_templates": section_templates, **section_context},
+    )
 
 
 def clinic_logo(request: HttpRequest, clinic: str) -> HttpResponse:

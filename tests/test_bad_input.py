@@ -21,7 +21,7 @@ clinic_a_objects = test_cross_clinic.clinic_a_objects
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("clinic", "patients", "photos", "consent", "audit")
+APPS = ("clinic", "patients", "photos", "consent", "audit", "exports")
 
 # Every query parameter a view reads. The test below keeps this list in step with the code.
 GET_PARAMETERS = {

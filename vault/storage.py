@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -59,7 +59,8 @@ class _IterReader(io.RawIOBase):
 
     def __init__(self, pieces: Iterable[bytes]) -> None:
         self._pieces = iter(pieces)
-        self._pending = b""
+        # A view, so handing on a segment in small reads does not copy its rest each time.
+        self._pending = memoryview(b"")
         self.written = 0
 
     def readable(self) -> bool:
@@ -68,7 +69,7 @@ class _IterReader(io.RawIOBase):
     def readinto(self, buffer) -> int:
         while not self._pending:
             try:
-                self._pending = next(self._pieces)
+                self._pending = memoryview(next(self._pieces))
             except StopIteration:
                 return 0
         n = min(len(buffer), len(self._pending))
@@ -212,6 +213,29 @@ def blob_iter(blob: Blob) -> Iterator[bytes]:
         raise StorageUnavailable(str(error)) from error
     finally:
         handle.close()
+
+
+def blob_iter_prepared(blob: Blob) -> Callable[[], Iterator[bytes]]:
+    """Unwrap the object's key now, in the caller's clinic context, and return a function that
+    streams it later like ``blob_iter`` without touching the database: for producers read by
+    another thread (an S3 upload reads its source in a worker thread of its own)."""
+    try:
+        data_key = keys.unwrap_data_key(blob)
+    except keys.KeyUnavailable as error:
+        raise BlobUnreadable(str(error)) from error
+
+    def stream() -> Iterator[bytes]:
+        handle = _open_ciphertext(blob)
+        try:
+            yield from decrypt_stream(data_key, associated_data(blob), handle)
+        except DecryptionError as error:
+            raise BlobUnreadable(str(error)) from error
+        except STORAGE_ERRORS as error:
+            raise StorageUnavailable(str(error)) from error
+        finally:
+            handle.close()
+
+    return stream
 
 
 def blob_shred(blob: Blob) -> None:

@@ -58,6 +58,10 @@ MATRIX = {
     "marketing_library": lambda o: {},
     "marketing_add": lambda o: {"photo_id": o["photo"].pk},
     "marketing_remove": lambda o: {"item_id": o["marketing_item"].pk},
+    "export_create": lambda o: {"patient_id": o["patient"].pk},
+    "export_detail": lambda o: {"export_id": o["export"].pk},
+    "export_status": lambda o: {"export_id": o["export"].pk},
+    "export_download": lambda o: {"export_id": o["export"].pk},
     "clinic_settings": lambda o: {},
     "staff_list": lambda o: {},
     "staff_detail": lambda o: {"membership_id": o["membership"].pk},
@@ -86,6 +90,17 @@ def clinic_a_objects(cast):
 
     with clinic_context(cast.clinic_a.id):
         item = marketing_add(clinic=cast.clinic_a, photo=photo, use="website", by=cast.practitioner)
+    from exports.services import export_create
+
+    with clinic_context(cast.clinic_a.id):
+        export = export_create(
+            clinic=cast.clinic_a,
+            patient=patient,
+            recipient="Secret insurer",
+            reason="claim",
+            by=cast.admin,
+            queue=False,
+        )
     return {
         "patient": patient,
         "episode": episode,
@@ -93,6 +108,7 @@ def clinic_a_objects(cast):
         "photo": photo,
         "consent": consent,
         "marketing_item": item,
+        "export": export,
     }
 
 

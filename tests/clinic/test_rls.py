@@ -97,6 +97,18 @@ def test_raw_sql_as_app_role_sees_nothing_of_clinic_a_from_b_or_without_context(
         staff_invite(
             clinic=cast.clinic_a, email="new@example.com", role="reception", invited_by=cast.admin
         )
+    from exports.services import export_build, export_create
+
+    with clinic_context(cast.clinic_a.id):  # an export, and so the clinic's signing key
+        export = export_create(
+            clinic=cast.clinic_a,
+            patient=patient,
+            recipient="Insurer",
+            reason="claim",
+            by=cast.admin,
+            queue=False,
+        )
+        export_build(clinic_id=cast.clinic_a.id, export_id=export.pk)
     tables = tenant_tables()
     with transaction.atomic():
         _set_context(cast.clinic_a.id)

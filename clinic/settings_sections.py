@@ -1,0 +1,38 @@
+"""The clinic settings page as a hub: apps above the ground floor add a section (the export
+signing key) by registering it when they start, so clinic never imports them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+
+
+@dataclass(frozen=True)
+class SettingsSection:
+    """One section of the settings page: its template, place and context function."""
+
+    name: str
+    template: str
+    order: int
+    context: Callable[[HttpRequest], dict[str, Any]]
+
+
+_sections: dict[str, SettingsSection] = {}
+
+
+def register(section: SettingsSection) -> None:
+    """Add (or replace, by name) a section; called from an app's ready()."""
+    _sections[section.name] = section
+
+
+def sections_for(request: HttpRequest) -> tuple[list[str], dict[str, Any]]:
+    """The sections' templates in order, and their merged context."""
+    templates: list[str] = []
+    context: dict[str, Any] = {}
+    for section in sorted(_sections.values(), key=lambda s: s.order):
+        templates.append(section.template)
+        context.update(section.context(request))
+    return templates, context

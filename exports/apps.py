@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class ExportsConfig(AppConfig):
+    name = "exports"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from clinic.settings_sections import register as register_settings_section
+        from exports.panels import EXPORTS_PANEL, SIGNING_KEY_SECTION
+        from patients.panels import register
+
+        register(EXPORTS_PANEL)
+        register_settings_section(SIGNING_KEY_SECTION)

@@ -1,0 +1,29 @@
+"""The export request form: who it is for, why, and which treatment (or all)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from exports.models import ExportReason
+from exports.services import RECIPIENT_MAX
+
+
+class ExportForm(forms.Form):
+    recipient = forms.CharField(
+        label="Recipient",
+        max_length=RECIPIENT_MAX,
+        help_text="Who receives it, e.g. the insurer and claim number, or the patient.",
+    )
+    reason = forms.ChoiceField(label="Reason", choices=ExportReason.choices)
+    episode = forms.ChoiceField(label="Treatments", required=False)
+
+    def __init__(self, *args, episodes=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.episodes = {str(e.pk): e for e in episodes}
+        self.fields["episode"].choices = [("", "All treatments")] + [
+            (pk, str(e)) for pk, e in self.episodes.items()
+        ]
+
+    def clean_episode(self):
+        value = self.cleaned_data.get("episode") or ""
+        return self.episodes.get(value)

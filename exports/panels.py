@@ -1,0 +1,48 @@
+"""The exports section of the patient page (admins) and the signing key on the settings page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from clinic.settings_sections import SettingsSection
+from exports import selectors, services, signing
+from exports.forms import ExportForm
+from patients.models import Patient
+from patients.panels import PatientPanel
+from patients.selectors import episodes_of
+
+
+def exports_panel_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+    """The request form and this patient's recent exports with their state."""
+    exports = list(selectors.exports_of(clinic=request.clinic, patient=patient)[:10])
+    for export in exports:
+        export.progress = services.export_progress(export)
+    return {
+        "export_form": ExportForm(episodes=episodes_of(clinic=request.clinic, patient=patient)),
+        "exports": exports,
+        "export_days": settings.EXPORT_LIFETIME.days,
+    }
+
+
+EXPORTS_PANEL = PatientPanel(
+    name="exports",
+    template="exports/_patient_exports.html",
+    order=40,
+    context=exports_panel_context,
+    permission="export.create",
+)
+
+
+def signing_key_context(request: HttpRequest) -> dict[str, Any]:
+    return {"export_signing_key": signing.signing_key_get(clinic=request.clinic)}
+
+
+SIGNING_KEY_SECTION = SettingsSection(
+    name="export-signing-key",
+    template="exports/_signing_key.html",
+    order=50,
+    context=signing_key_context,
+)

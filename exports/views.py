@@ -1,0 +1,164 @@
+"""Export screens: ask for one from the patient page, watch it build, download it. Admins only
+(``export.create``); a refusal is a 403 page and on record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from audit.services import record
+from clinic.permissions import PERMISSIONS, role_can
+from exports import selectors, services
+from exports.forms import ExportForm
+from exports.models import Export
+from patients.selectors import episodes_of
+from patients.views import patient_or_404
+
+NO_STORE = "private, no-store, max-age=0"
+PERMISSION = "export.create"
+
+
+def require_audited(permission: str) -> Callable:
+    """Like ``clinic.permissions.require``, and the refusal is recorded: who tried to export."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            membership = getattr(request, "membership", None)
+            if membership is None or not role_can(membership.role, permission):
+                record(
+                    clinic=request.clinic,
+                    action="access.forbidden",
+                    request=request,
+                    details={
+                        "path": request.path_info[:300],
+                        "permission": permission,
+                        "role": getattr(membership, "role", ""),
+                    },
+                )
+                raise PermissionDenied(PERMISSIONS[permission])
+            return view(request, *args, **kwargs)
+
+        wrapped.required_permission = permission  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
+def _export_or_404(request: HttpRequest, export_id) -> Export:
+    export = selectors.export_get(clinic=request.clinic, export_id=export_id)
+    if export is None:
+        raise Http404("No such export")
+    return export
+
+
+def _urls(clinic_slug: str, export: Export) -> dict[str, str]:
+    kwargs = {"clinic_slug": clinic_slug, "export_id": export.pk}
+    return {
+        "detail": reverse("export_detail", kwargs=kwargs),
+        "status": reverse("export_status", kwargs=kwargs),
+        "download": reverse("export_download", kwargs=kwargs),
+    }
+
+
+@require_audited(PERMISSION)
+def export_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+    """Ask for an export of this patient; the worker builds it."""
+    patient = patient_or_404(request, patient_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = ExportForm(request.POST, episodes=episodes_of(clinic=request.clinic, patient=patient))
+    if form.is_valid():
+        try:
+            export = services.export_create(
+                clinic=request.clinic,
+                patient=patient,
+                recipient=form.cleaned_data["recipient"],
+                reason=form.cleaned_data["reason"],
+                episode=form.cleaned_data["episode"],
+                by=request.user,
+                request=request,
+            )
+        except services.ExportRefused as refusal:
+            form.add_error(None, refusal.messages)
+        else:
+            messages.success(request, f"Export for {export.recipient} started.")
+            return redirect("export_detail", clinic_slug=clinic_slug, export_id=export.pk)
+    return render(
+        request, "exports/export_form.html", {"patient": patient, "form": form}, status=400
+    )
+
+
+@require_audited(PERMISSION)
+def export_detail(request: HttpRequest, clinic_slug: str, export_id) -> HttpResponse:
+    """One export: what it covers, its progress (updated by exports.js), the download."""
+    export = _export_or_404(request, export_id)
+    return render(
+        request,
+        "exports/export_detail.html",
+        {
+            "export": export,
+            "patient": export.patient,
+            "progress": services.export_progress(export),
+            "urls": _urls(clinic_slug, export),
+        },
+    )
+
+
+@require_audited(PERMISSION)
+def export_status(request: HttpRequest, clinic_slug: str, export_id) -> JsonResponse:
+    """The export's state and progress as JSON, for the page to poll."""
+    export = _export_or_404(request, export_id)
+    response = JsonResponse(
+        {
+            "state": export.state,
+            "state_label": export.get_state_display(),
+            "progress": services.export_progress(export),
+            "downloadable": export.is_downloadable,
+            "size": export.size,
+            "failure_reason": export.failure_reason,
+            "download_url": _urls(clinic_slug, export)["download"]
+            if export.is_downloadable
+            else "",
+        }
+    )
+    response["Cache-Control"] = NO_STORE
+    return response
+
+
+@require_audited(PERMISSION)
+def export_download(request: HttpRequest, clinic_slug: str, export_id) -> HttpResponse:
+    """The ZIP, decrypted as it streams; audited naming the recipient. An expired export's
+    object is deleted now if the beat task has not yet, and the page says so."""
+    export = _export_or_404(request, export_id)
+    if export.is_expired and export.state != "expired":
+        services.export_expire(export=export)
+    try:
+        chunks = services.export_download(export=export, by=request.user, request=request)
+    except services.ExportUnavailable:
+        status = 410 if export.is_expired else 409
+        return render(
+            request,
+            "exports/export_unavailable.html",
+            {"export": export, "patient": export.patient, "urls": _urls(clinic_slug, export)},
+            status=status,
+        )
+    response = StreamingHttpResponse(chunks, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    response["Content-Length"] = str(export.size)
+    response["Cache-Control"] = NO_STORE
+    return response

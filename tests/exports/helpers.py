@@ -1,0 +1,89 @@
+"""Checking a bundle the way its recipient would: system unzip, sha256sum, openssl, pdftotext."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+
+def run(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=check)
+
+
+def unzip(zip_path: Path, into: Path) -> Path:
+    into.mkdir(parents=True, exist_ok=True)
+    run("unzip", "-q", str(zip_path), "-d", str(into))
+    return into
+
+
+def sha256sum_check(folder: Path) -> subprocess.CompletedProcess:
+    return run("sha256sum", "-c", "SHA256SUMS", cwd=folder, check=False)
+
+
+def openssl_verify(folder: Path, manifest: str = "manifest.json") -> subprocess.CompletedProcess:
+    return run(
+        "openssl",
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        "export-public-key.pem",
+        "-rawin",
+        "-in",
+        manifest,
+        "-sigfile",
+        "manifest.sig",
+        cwd=folder,
+        check=False,
+    )
+
+
+def pdf_text(path: Path) -> str:
+    return run("pdftotext", str(path), "-").stdout
+
+
+def manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def has_metadata(path: Path) -> bool:
+    """Whether a JPEG carries EXIF (and so perhaps GPS), XMP, ICC or a comment: any APPn
+    segment but the JFIF header, or COM, before the image data. Read from the markers, so no
+    decoder setting (another test's pixel limit) changes the answer."""
+    data = path.read_bytes()
+    assert data[:2] == b"\xff\xd8", f"{path} is not a JPEG"
+    at = 2
+    while at + 4 <= len(data):
+        assert data[at] == 0xFF, f"{path}: bad marker at {at}"
+        marker = data[at + 1]
+        if marker == 0xDA:  # start of scan: the image data, no metadata after it matters
+            return False
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        segment = data[at + 4 : at + 2 + length]
+        if marker == 0xFE or (0xE1 <= marker <= 0xEF):
+            return True
+        if marker == 0xE0 and not segment.startswith(b"JFIF\x00"):
+            return True
+        at += 2 + length
+    return False
+
+
+def assert_bundle_verifies(folder: Path) -> dict:
+    """The recipient's checks: every sum OK, the signature OK; returns the manifest."""
+    sums = sha256sum_check(folder)
+    assert sums.returncode == 0, sums.stdout + sums.stderr
+    lines = sums.stdout.strip().splitlines()
+    assert lines and all(line.endswith(": OK") for line in lines), sums.stdout
+    verified = openssl_verify(folder)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "Signature Verified Successfully" in verified.stdout
+    data = manifest(folder)
+    listed = {e["path"] for e in data["files"]}
+    on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {
+        "manifest.json",
+        "manifest.sig",
+        "SHA256SUMS",
+    }
+    assert listed == on_disk
+    return data
