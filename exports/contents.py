@@ -74,6 +74,10 @@ class Record:
     paths: dict[str, str] = field(default_factory=dict)
 
 
+def _undone(withdrawal) -> bool:
+    return getattr(withdrawal, "undone_by", None) is not None
+
+
 def read_record(export: Export) -> Record:
     """The patient's record as this export covers it (one treatment, or all of them)."""
     clinic, patient = export.clinic, export.patient
@@ -101,9 +105,9 @@ def read_record(export: Export) -> Record:
             .order_by("signed_at")
         ),
         withdrawals=list(
-            consent_selectors.withdrawals_of(clinic=clinic, patient=patient).order_by(
-                "withdrawn_at"
-            )
+            consent_selectors.withdrawals_of(clinic=clinic, patient=patient)
+            .select_related("undone_by")
+            .order_by("withdrawn_at")
         ),
         periods=[(labels[use], p) for use, p in periods.items() if p],
         marketing=list(
@@ -322,6 +326,7 @@ def subject_data(record: Record) -> bytes:
                 "uses": list(w.uses),
                 "channel": w.channel,
                 "note": w.note,
+                "undone_at": _iso(w.undone_by.restored_at) if _undone(w) else None,
             }
             for w in record.withdrawals
         ],

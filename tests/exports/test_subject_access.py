@@ -98,3 +98,26 @@ def test_an_insurer_export_has_no_data_json(cast, patient_with_history, tmp_path
     zip_path.write_bytes(download(client, cast.clinic_a, latest_export(cast.clinic_a)))
     folder = h.unzip(zip_path, tmp_path / "claim")
     assert not (folder / "data.json").exists()
+
+
+def test_a_withdrawal_the_patient_undid_shows_when_in_their_copy(
+    cast, patient_with_history, tmp_path
+):
+    from consent import services as consent_services
+
+    patient, _photo = patient_with_history
+    with clinic_context(cast.clinic_a.id):
+        withdrawal = consent_services.consent_withdraw(
+            clinic=cast.clinic_a, patient=patient, uses=["website"], channel="link"
+        )
+        consent_services.withdrawal_undo(
+            clinic=cast.clinic_a, patient=patient, withdrawal_id=withdrawal.pk
+        )
+    client = f.verified_client(cast.admin)
+    start_export(client, cast.clinic_a, patient, reason="subject_access", recipient="Sara")
+    zip_path = tmp_path / "sar.zip"
+    zip_path.write_bytes(download(client, cast.clinic_a, latest_export(cast.clinic_a)))
+    data = json.loads((h.unzip(zip_path, tmp_path / "sar") / "data.json").read_text())
+    jsonschema.validate(data, SCHEMA)
+    (entry,) = data["withdrawals"]
+    assert entry["uses"] == ["website"] and entry["undone_at"] is not None
