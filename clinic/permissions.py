@@ -25,6 +25,8 @@ PERMISSIONS: dict[str, str] = {
     "consent.send": "Send consent requests and record withdrawals",
     "consent.templates": "Edit the clinic's consent form",
     "marketing.manage": "Add photos to the marketing library (with consent)",
+    "comparisons.create": "Make before/after comparisons and present them",
+    "comparisons.share": "Send a comparison to the patient (with consent)",
     "staff.manage": "Invite staff, change roles, deactivate",
     "clinic.settings": "Change the clinic's name and logo",
     "audit.view": "Read the audit trail",
@@ -43,6 +45,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "photos.download_original",
             "consent.send",
             "marketing.manage",
+            "comparisons.create",
+            "comparisons.share",
         }
     ),
     # Reception books and checks patients in: details yes, photos never.

@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "patients",
     "photos",
     "consent",
+    "comparisons",
     "demo",
 ]
 
@@ -322,6 +323,7 @@ FILE_UPLOAD_HANDLERS = ["photos.uploads.BoundedMemoryUploadHandler"]
 
 INVITATION_LIFETIME = timedelta(days=env.int("INVITATION_DAYS", default=7))
 CONSENT_LINK_LIFETIME = timedelta(days=env.int("CONSENT_LINK_DAYS", default=7))
+COMPARISON_LINK_LIFETIME = timedelta(days=env.int("COMPARISON_LINK_DAYS", default=30))
 
 # --- security headers ------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
