@@ -184,7 +184,7 @@ def common_crop(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     if len(xs) == 0:
         return None
     x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
-    step = max(1, max(mask.shape) // 400)
+    step = max(1, max(mask.shape) // 200)
     while x1 - x0 > 2 * step and y1 - y0 > 2 * step:
         edges = {
             "top": int((mask[y0, x0:x1] == 0).sum()),
@@ -206,16 +206,30 @@ def common_crop(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return None
 
 
+# The crop is searched on a mask this many times smaller, then scaled back inwards.
+CROP_SEARCH_FACTOR = 4
+
+
 def crop_box(
     before_size: tuple[int, int], after_size: tuple[int, int], t: Transform
 ) -> tuple[int, int, int, int] | None:
     """The common crop of the pair under ``t`` in the before's frame, or None if they barely
     overlap."""
-    mask = coverage(before_size, after_size, t)
+    k = CROP_SEARCH_FACTOR
+    bw, bh = before_size
+    small = Transform(t.scale, t.rotation, t.tx / k, t.ty / k)
+    aw, ah = after_size
+    # The after's outline at 1/k, shrunk by a pixel so rounding never lets an edge pixel in.
+    mask = coverage((math.ceil(bw / k), math.ceil(bh / k)), (aw / k, ah / k), small)
+    mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
     box = common_crop(mask)
     if box is None:
         return None
     x0, y0, x1, y1 = box
+    x0, y0 = min(bw, x0 * k), min(bh, y0 * k)
+    x1, y1 = min(bw, x1 * k), min(bh, y1 * k)
+    if x1 <= x0 or y1 <= y0:
+        return None
     if (x1 - x0) * (y1 - y0) < MIN_OVERLAP_SHARE * before_size[0] * before_size[1]:
         return None
     return box

@@ -5,7 +5,7 @@ burnt in below them, never over them) and the A4 PDF (WeasyPrint, fetching nothi
 from __future__ import annotations
 
 import base64
-import io
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -29,6 +29,7 @@ class Rendered:
     size: tuple[int, int]
 
 
+@functools.lru_cache(maxsize=8)
 def _font(size: int):
     try:
         return ImageFont.truetype("DejaVuSans-Bold.ttf", size)
@@ -45,18 +46,22 @@ def aligned_image(
     light = alignment.light_difference(crop_b, crop_a, (0, 0, crop_b.shape[1], crop_b.shape[0]))
     h, w = crop_b.shape[:2]
     band = max(LABEL_BAND_PX, h // 20)
-    canvas = np.full((h + band, 2 * w + GAP_PX, 3), 255, np.uint8)
-    canvas[:h, :w] = crop_b
-    canvas[:h, w + GAP_PX :] = crop_a
-    picture = Image.fromarray(cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB))
-    draw = ImageDraw.Draw(picture)
+    width = 2 * w + GAP_PX
+    # Only the label band goes through Pillow (for the font); the photos stay OpenCV arrays.
+    strip = Image.new("RGB", (width, band), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
     font = _font(int(band * 0.45))
     for i, text in enumerate(labels):
         x = i * (w + GAP_PX) + w // 2
-        draw.text((x, h + band // 2), text, fill=(16, 35, 63), font=font, anchor="mm")
-    out = io.BytesIO()
-    picture.save(out, "JPEG", quality=JPEG_QUALITY, optimize=False)
-    return Rendered(out.getvalue(), box, light, picture.size)
+        draw.text((x, band // 2), text, fill=(16, 35, 63), font=font, anchor="mm")
+    canvas = np.full((h + band, width, 3), 255, np.uint8)
+    canvas[:h, :w] = crop_b
+    canvas[:h, w + GAP_PX :] = crop_a
+    canvas[h:] = cv2.cvtColor(np.asarray(strip), cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 array
+        raise ValueError("the comparison image could not be encoded")
+    return Rendered(data.tobytes(), box, light, (width, h + band))
 
 
 def pdf_html(context: dict) -> str:
