@@ -230,9 +230,9 @@ def crop_box(
     x1, y1 = min(bw, x1 * k), min(bh, y1 * k)
     if x1 <= x0 or y1 <= y0:
         return None
-    if (x1 - x0) * (y1 - y0) < MIN_OVERLAP_SHARE * before_size[0] * before_size[1]:
+    if (x1 - x0) * (y1 - y0) < MIN_OVERLAP_SHARE * bw * bh:
         return None
-    return box
+    return x0, y0, x1, y1
 
 
 def light_difference(before: np.ndarray, placed_after: np.ndarray, box) -> dict[str, float]:

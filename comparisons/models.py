@@ -61,6 +61,8 @@ class Comparison(models.Model):
         "vault.Blob", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     rendered_at = models.DateTimeField(null=True, blank=True)
+    # [x0, y0, x1, y1]: the common crop of the rendered image, in the before's display pixels.
+    rendered_crop = models.JSONField(default=list, blank=True)
     failure_reason = models.CharField(max_length=300, blank=True)
 
     objects = TenantManager()

@@ -333,7 +333,18 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
     )
     comparison.status = ComparisonStatus.READY
     comparison.rendered_at = now
-    comparison.save(update_fields=["image", "pdf", "status", "rendered_at", "warnings", "light"])
+    comparison.rendered_crop = list(picture.box)
+    comparison.save(
+        update_fields=[
+            "image",
+            "pdf",
+            "status",
+            "rendered_at",
+            "rendered_crop",
+            "warnings",
+            "light",
+        ]
+    )
     record(
         clinic=clinic,
         action="comparison.rendered",

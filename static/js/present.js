@@ -18,20 +18,28 @@
       after.classList.add("wipe__after");
       wipe.append(after);
     }
+    // The rendered picture is before | gap | after (see comparisons/render.py).
+    const GAP = 12;
+    let afterOffset = 0;
     function layout() {
       if (!split || !img.naturalWidth) return;
-      const half = (img.naturalWidth - 12) / 2;
-      const shown = wipe.clientWidth;
-      const ratio = shown / half;
-      wipe.style.height = `${img.naturalHeight * ratio}px`;
-      for (const [piece, offset] of [[img, 0], [after, half + 12]]) {
+      const half = (img.naturalWidth - GAP) / 2;
+      const ratio = wipe.clientWidth / half;
+      // Only the photos, not the label band beneath them (the page captions them itself).
+      const d = wipe.dataset;
+      const photoHeight = Number(d.photoHeight) - Number(d.photoY) || img.naturalHeight;
+      wipe.style.height = `${photoHeight * ratio}px`;
+      afterOffset = (half + GAP) * ratio;
+      for (const [piece, offset] of [[img, 0], [after, afterOffset]]) {
         piece.style.width = `${img.naturalWidth * ratio}px`;
-        piece.style.left = `${-offset * ratio}px`;
+        piece.style.left = `${-offset}px`;
       }
+      set(Number(range.value));
     }
     function set(value) {
       const pct = Math.max(0, Math.min(100, value));
-      if (split) after.style.clipPath = `inset(0 0 0 ${pct}%)`;
+      // The after's copy is shifted left by afterOffset, so its cut is measured from there.
+      if (split) after.style.clipPath = `inset(0 0 0 ${afterOffset + (pct / 100) * wipe.clientWidth}px)`;
       else top.style.clipPath = `inset(0 0 0 ${pct}%)`;
       line.style.left = `${pct}%`;
       range.value = String(Math.round(pct));

@@ -104,6 +104,16 @@ def test_the_common_crop_holds_only_pixels_both_photos_have(face):
     assert mask[y0:y1, x0:x1].min() == 255
 
 
+def test_the_common_crop_is_as_large_as_the_overlap_allows():
+    # The after shifted 60 px right of the before: the crop loses those 60 px and no more.
+    shifted = alignment.Transform(scale=1, rotation=0, tx=60, ty=0)
+    x0, y0, x1, y1 = alignment.crop_box((1200, 1600), (1200, 1600), shifted)
+    assert 60 <= x0 <= 72 and x1 >= 1190 and y0 <= 8 and y1 >= 1592
+    turned = alignment.Transform(scale=1.2, rotation=8, tx=-150, ty=-250)
+    x0, y0, x1, y1 = alignment.crop_box((1200, 1600), (1200, 1600), turned)
+    assert (x1 - x0) * (y1 - y0) > 0.6 * 1200 * 1600
+
+
 def test_a_transform_with_no_overlap_is_refused(face):
     far = alignment.Transform(scale=1, rotation=0, tx=5000, ty=0)
     with pytest.raises(ValueError):
