@@ -261,7 +261,8 @@ def _nudged(comparison: Comparison) -> bool:
     )
 
 
-def _label(photo: Photo) -> str:
+def photo_label(photo: Photo) -> str:
+    """What a photo is called on the image and in the room: its stage and local date."""
     return f"{photo.get_stage_display()} · {timezone.localtime(photo.taken_at):%d %b %Y}"
 
 
@@ -297,7 +298,7 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
         before_image, after_image = _decoded(before), _decoded(after)
         transform = alignment.Transform.from_dict(comparison.transform)
         picture = render.aligned_image(
-            before_image, after_image, transform, (_label(before), _label(after))
+            before_image, after_image, transform, (photo_label(before), photo_label(after))
         )
     except (storage.BlobUnreadable, ValueError) as error:
         comparison.status = ComparisonStatus.FAILED

@@ -8,6 +8,7 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -74,9 +75,13 @@ def comparison_new(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
     found = []
     for value in ids:
         try:
-            found.append(photo_selectors.photo_get(clinic=request.clinic, photo_id=value))
-        except Exception:  # a malformed id is as good as none
-            found.append(None)
+            # Deleted ones too, so the refusal can say so; another clinic's are not found.
+            photo = photo_selectors.photo_get(
+                clinic=request.clinic, photo_id=value, include_deleted=True
+            )
+        except ValidationError:  # a malformed id is as good as none
+            photo = None
+        found.append(photo)
     if ids[0] and ids[1] and (found[0] is None or found[1] is None):
         # Another clinic's photo (or a deleted one): nothing of it is revealed.
         return render(
@@ -104,6 +109,13 @@ def comparison_new(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
             "comparisons/new.html",
             {**context, "problem": "Photo storage is unreachable; try again shortly."},
             status=503,
+        )
+    except BlobUnreadable:
+        return render(
+            request,
+            "comparisons/new.html",
+            {**context, "problem": "One of the photos cannot be read; nothing was made."},
+            status=400,
         )
     return redirect("comparison_detail", clinic_slug=clinic_slug, comparison_id=comparison.pk)
 
@@ -267,8 +279,8 @@ def present(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
             "after": reverse(
                 "photo_display", kwargs={"clinic_slug": clinic_slug, "photo_id": s.after.pk}
             ),
-            "before_label": f"{s.before.get_stage_display()} · {s.before.taken_at:%d %b %Y}",
-            "after_label": f"{s.after.get_stage_display()} · {s.after.taken_at:%d %b %Y}",
+            "before_label": services.photo_label(s.before),
+            "after_label": services.photo_label(s.after),
         }
         for s in pairs
     ]

@@ -139,8 +139,8 @@ def test_a_deleted_photo_is_refused(cast, pair):
             clinic=cast.clinic_a, photo=pair.after, by=cast.practitioner, reason="blurred"
         )
     _, response = create(cast, pair)
-    assert response.status_code == 404
-    assert "could not be found" in response.content.decode()
+    assert response.status_code == 400
+    assert "The after photo has been deleted" in response.content.decode()
     with clinic_context(cast.clinic_a.id):
         assert not Comparison.objects.exists()
         assert Photo.objects.get(pk=pair.after.pk).deleted_at
