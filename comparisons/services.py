@@ -379,6 +379,24 @@ def comparison_file_served(
     return data
 
 
+def pair_alignment(*, clinic: Clinic, before: Photo, after: Photo) -> dict | None:
+    """How to lay the after on the before for showing them in the room: the latest
+    comparison's transform of this pair, else the images' own proposal; None if unreadable."""
+    made = (
+        Comparison.objects.filter(clinic=clinic, before=before, after=after)
+        .order_by("-created_at")
+        .first()
+    )
+    if made is not None:
+        return {"transform": made.transform, "before_size": made.proposal["before_size"]}
+    try:
+        before_image, after_image = _decoded(before), _decoded(after)
+    except (storage.BlobUnreadable, storage.StorageUnavailable, ValueError):
+        return None
+    proposal = alignment.propose(before_image, after_image)
+    return {"transform": proposal.transform.as_dict(), "before_size": list(_size(before_image))}
+
+
 def presentation_opened(
     *, clinic: Clinic, patient: Patient, by: User, pairs: int, request: HttpRequest
 ) -> None:

@@ -27,6 +27,8 @@ from photos import selectors as photo_selectors
 from vault.storage import BlobUnreadable, StorageUnavailable
 
 NO_STORE = "private, no-store, max-age=0"
+# Presentation shows the newest pairs; each needs its alignment, found as the page loads.
+MAX_PRESENTED = 8
 SESSION_SHARE = "comparison_share"
 SESSION_SHARE_OK = "comparison_share_identity_ok"
 
@@ -267,7 +269,7 @@ def present(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """Presentation mode: the suggested pairs full screen, latest first, with nothing but the
     photos and their stage and date, so the screen can be turned to the patient."""
     patient = patient_or_404(request, patient_id)
-    pairs = selectors.suggestions_for(clinic=request.clinic, patient=patient)
+    pairs = selectors.suggestions_for(clinic=request.clinic, patient=patient)[:MAX_PRESENTED]
     services.presentation_opened(
         clinic=request.clinic, patient=patient, by=request.user, pairs=len(pairs), request=request
     )
@@ -281,6 +283,10 @@ def present(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
             ),
             "before_label": services.photo_label(s.before),
             "after_label": services.photo_label(s.after),
+            # The wipe lays the after on the before as a comparison would.
+            "alignment": services.pair_alignment(
+                clinic=request.clinic, before=s.before, after=s.after
+            ),
         }
         for s in pairs
     ]

@@ -40,11 +40,16 @@
       const pct = Math.max(0, Math.min(100, value));
       // The after's copy is shifted left by afterOffset, so its cut is measured from there.
       if (split) after.style.clipPath = `inset(0 0 0 ${afterOffset + (pct / 100) * wipe.clientWidth}px)`;
-      else top.style.clipPath = `inset(0 0 0 ${pct}%)`;
+      else {
+        // Under a zoom about the centre, the line's place on screen is another inside.
+        const zoom = Number(wipe.dataset.zoom || 1);
+        top.style.clipPath = `inset(0 0 0 ${50 + (pct - 50) / zoom}%)`;
+      }
       line.style.left = `${pct}%`;
       range.value = String(Math.round(pct));
     }
     range.addEventListener("input", () => set(Number(range.value)));
+    wipe.addEventListener("wipe:refresh", () => set(Number(range.value)));
     let dragging = false;
     const fromEvent = (event) => {
       const box = wipe.getBoundingClientRect();
@@ -74,6 +79,36 @@
   const wipeBox = stage.querySelector(".present__wipe");
   const modeButton = document.querySelector('[data-action="mode"]');
 
+  const wipe = stage.querySelector("[data-wipe]");
+  const zoomBox = stage.querySelector(".wipe__zoom");
+  const placed = role("wipe-after");
+  const wipeBefore = role("wipe-before");
+
+  // The wipe shows the after laid on the before by the pair's similarity transform (the
+  // comparison's, or the images' proposal), in the before's frame, as the compare page does.
+  function layoutWipe() {
+    const slide = slides[index];
+    const [bw, bh] = slide.alignment ? slide.alignment.before_size : [wipeBefore.naturalWidth, wipeBefore.naturalHeight];
+    if (!bw || !placed.naturalWidth) return;
+    const room = wipeBox.clientWidth || stage.clientWidth;
+    const width = Math.min(room, (window.innerHeight * 0.78 * bw) / bh);
+    wipe.style.width = `${width}px`;
+    const k = width / bw;
+    let t = slide.alignment && slide.alignment.transform;
+    if (!t) {
+      const s = bh / placed.naturalHeight;
+      t = { scale: s, rotation: 0, tx: (bw - placed.naturalWidth * s) / 2, ty: 0 };
+    }
+    const r = (t.rotation * Math.PI) / 180;
+    const a = t.scale * Math.cos(r);
+    const b = t.scale * Math.sin(r);
+    placed.style.width = `${placed.naturalWidth * k}px`;
+    placed.style.transform = `matrix(${a}, ${b}, ${-b}, ${a}, ${t.tx * k}, ${t.ty * k})`;
+  }
+  placed.addEventListener("load", layoutWipe);
+  wipeBefore.addEventListener("load", layoutWipe);
+  window.addEventListener("resize", layoutWipe);
+
   function show() {
     const slide = slides[index];
     role("before").src = role("wipe-before").src = slide.before;
@@ -85,16 +120,21 @@
   }
   function go(step) { index = (index + step + slides.length) % slides.length; show(); }
   function setZoom(value) {
+    // Both photos together: each side's photo, or the wipe's pair as one.
     zoom = Math.max(1, Math.min(5, value));
     stage.querySelectorAll(".present__img").forEach((img) => { img.style.transform = `scale(${zoom})`; });
+    zoomBox.style.transform = `scale(${zoom})`;
+    wipe.dataset.zoom = String(zoom);
+    wipe.dispatchEvent(new Event("wipe:refresh"));
   }
   function toggleMode() {
-    const wipe = stage.dataset.mode !== "wipe";
-    stage.dataset.mode = wipe ? "wipe" : "side";
-    side.hidden = wipe;
-    wipeBox.hidden = !wipe;
-    modeButton.setAttribute("aria-pressed", String(wipe));
-    modeButton.textContent = wipe ? "Side by side" : "Wipe";
+    const toWipe = stage.dataset.mode !== "wipe";
+    stage.dataset.mode = toWipe ? "wipe" : "side";
+    side.hidden = toWipe;
+    wipeBox.hidden = !toWipe;
+    modeButton.setAttribute("aria-pressed", String(toWipe));
+    modeButton.textContent = toWipe ? "Side by side" : "Wipe";
+    if (toWipe) layoutWipe();
   }
   document.querySelector('[data-action="prev"]').addEventListener("click", () => go(-1));
   document.querySelector('[data-action="next"]').addEventListener("click", () => go(1));
