@@ -289,3 +289,31 @@ def test_a_stranger_gets_404_for_a_comparison(cast, pair):
     assert (
         Client().get(url(cast, "comparison_detail", comparison_id=comparison.pk)).status_code == 302
     )
+
+
+def test_the_presentation_wipe_uses_the_pairs_comparison_else_the_images_proposal(cast, pair):
+    client = f.verified_client(cast.practitioner)
+    present = url(cast, "present", patient_id=pair.patient.pk)
+    (slide,) = response_slides(client.get(present))
+    assert abs(slide["alignment"]["transform"]["scale"] - 1.15) < 0.03
+    assert slide["alignment"]["before_size"] == [600, 800]
+    create(cast, pair)
+    comparison = only_comparison(cast)
+    nudged = {**comparison.transform, "rotation": 2.5}
+    with clinic_context(cast.clinic_a.id):
+        services.comparison_render_request(
+            clinic=cast.clinic_a, comparison=comparison, by=cast.practitioner, transform=nudged
+        )
+    (slide,) = response_slides(client.get(present))
+    assert slide["alignment"]["transform"]["rotation"] == 2.5
+
+
+def response_slides(response) -> list[dict]:
+    import re
+
+    match = re.search(
+        r'<script id="present-slides" type="application/json">(.*?)</script>',
+        response.content.decode(),
+        re.S,
+    )
+    return json.loads(match.group(1))
