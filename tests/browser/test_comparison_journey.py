@@ -118,6 +118,15 @@ def test_practitioner_compares_presents_and_shares_and_the_patient_sees_it(
     expect(page.locator('[data-role="before-label"]')).to_contain_text("Before")
     assert "Khan" not in page.content() and "SHA" not in page.content()
     j.check("comparison-present-side")
+    # The wheel zooms both photos together (and the next key press would change pairs).
+    stage = page.locator("#present").bounding_box()
+    page.mouse.move(stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    page.mouse.wheel(0, -100)
+    zooms = page.locator(".present__side .present__img").evaluate_all(
+        "images => images.map(i => i.style.transform)"
+    )
+    assert zooms == ["scale(1.1)", "scale(1.1)"], zooms
+    page.mouse.wheel(0, 100)
     page.get_by_role("button", name="Wipe").click()
     wipe = page.locator(".present__wipe [data-wipe]")
     expect(wipe).to_be_visible()
