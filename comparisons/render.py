@@ -21,12 +21,17 @@ GAP_PX = 12
 JPEG_QUALITY = 88
 
 
+# The PDF prints the image 182 mm wide: this many pixels is about 250 dpi there. The full
+# image is stored beside the PDF; the PDF need not carry more than paper shows.
+PRINT_WIDTH_PX = 1800
+
+
 @dataclass(frozen=True)
 class Rendered:
     jpeg: bytes
     box: tuple[int, int, int, int]
-    light: dict[str, float]
     size: tuple[int, int]
+    canvas: np.ndarray
 
 
 @functools.lru_cache(maxsize=8)
@@ -43,7 +48,6 @@ def aligned_image(
     """Render the pair for ``transform``: the common crop of the before and the aligned after,
     side by side, each with its label (stage and date) in a band beneath."""
     crop_b, crop_a, box = alignment.render_pair(before, after, transform)
-    light = alignment.light_difference(crop_b, crop_a, (0, 0, crop_b.shape[1], crop_b.shape[0]))
     h, w = crop_b.shape[:2]
     band = max(LABEL_BAND_PX, h // 20)
     width = 2 * w + GAP_PX
@@ -61,7 +65,19 @@ def aligned_image(
     ok, data = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 array
         raise ValueError("the comparison image could not be encoded")
-    return Rendered(data.tobytes(), box, light, (width, h + band))
+    return Rendered(data.tobytes(), box, (width, h + band), canvas)
+
+
+def print_jpeg(picture: Rendered) -> bytes:
+    """The image at the resolution the PDF prints it (never enlarged)."""
+    canvas = picture.canvas
+    factor = PRINT_WIDTH_PX / canvas.shape[1]
+    if factor < 1:
+        canvas = cv2.resize(canvas, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:  # pragma: no cover
+        raise ValueError("the comparison image could not be encoded")
+    return data.tobytes()
 
 
 def pdf_html(context: dict) -> str:

@@ -317,7 +317,7 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
         "before": before,
         "after": after,
         "episodes": [e for e in dict.fromkeys([before.episode, after.episode])],
-        "image_data_url": render.jpeg_data_url(picture.jpeg),
+        "image_data_url": render.jpeg_data_url(render.print_jpeg(picture)),
         "logo_data_url": render.png_data_url(bytes(clinic.logo)) if clinic.logo else "",
         "transform": transform,
         "relative_scale": transform.scale * after_image.shape[0] / max(1, before_image.shape[0]),
