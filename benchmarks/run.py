@@ -234,12 +234,30 @@ def export_figures() -> dict[str, float]:
     return figures
 
 
+def comparison_figures() -> dict[str, float]:
+    """benchmarks/comparisons.py in a process of its own (it sets Django up for the PDF)."""
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "comparisons.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures["pdf_vs_bare"] = figures["comparison_pdf_ms"] / figures["weasyprint_bare_ms"]
+    figures["align_vs_naive"] = figures["comparison_align_ms"] / figures["align_naive_ms"]
+    figures["image_vs_decode"] = figures["comparison_image_ms"] / figures["comparison_decode_ms"]
+    return figures
+
+
 def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         figures = photo_figures(Path(tmp)) | heic_figures(Path(tmp)) | crypto_figures()
     figures |= search_figures()
     figures |= export_figures()
+    figures |= comparison_figures()
     figures["pipeline_vs_naive"] = figures["photo_pipeline_ms"] / figures["photo_naive_ms"]
     figures["heic_pipeline_vs_decode"] = figures["heic_pipeline_ms"] / figures["heic_decode_ms"]
     figures["encrypt_vs_raw"] = figures["encrypt_mb_s"] / figures["aesgcm_raw_mb_s"]

@@ -27,6 +27,8 @@ PERMISSIONS: dict[str, str] = {
     "consent.send": "Record consent withdrawals",
     "consent.templates": "Edit the clinic's consent form",
     "marketing.manage": "Add photos to the marketing library (with consent)",
+    "comparisons.create": "Make before/after comparisons and present them",
+    "comparisons.share": "Send a comparison to the patient (with consent)",
     "staff.manage": "Invite staff, change roles, deactivate",
     "clinic.settings": "Change the clinic's name and logo",
     "audit.view": "Read the audit trail",
@@ -46,6 +48,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "consent.request",
             "consent.send",
             "marketing.manage",
+            "comparisons.create",
+            "comparisons.share",
         }
     ),
     # Reception books and checks patients in: details yes, and the consent form goes out with

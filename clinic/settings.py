@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "photos",
     "consent",
     "exports",
+    "comparisons",
     "demo",
 ]
 
@@ -329,6 +330,7 @@ INVITATION_LIFETIME = timedelta(days=env.int("INVITATION_DAYS", default=7))
 CONSENT_LINK_LIFETIME = timedelta(days=env.int("CONSENT_LINK_DAYS", default=7))
 # An export can be downloaded this long after it is built; then its object is deleted.
 EXPORT_LIFETIME = timedelta(days=env.int("EXPORT_DAYS", default=7))
+COMPARISON_LINK_LIFETIME = timedelta(days=env.int("COMPARISON_LINK_DAYS", default=30))
 
 # --- security headers ------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from clinic import views
+from comparisons import views as comparison_views
 from consent import views as consent_views
 from exports import views as export_views
 from patients import views as patient_views
@@ -75,6 +76,47 @@ clinic_patterns = [
     path(
         "exports/<uuid:export_id>/download/", export_views.export_download, name="export_download"
     ),
+    path(
+        "patients/<uuid:patient_id>/comparisons/new/",
+        comparison_views.comparison_new,
+        name="comparison_new",
+    ),
+    path("patients/<uuid:patient_id>/present/", comparison_views.present, name="present"),
+    path(
+        "comparisons/<uuid:comparison_id>/",
+        comparison_views.comparison_detail,
+        name="comparison_detail",
+    ),
+    path(
+        "comparisons/<uuid:comparison_id>/render/",
+        comparison_views.comparison_render,
+        name="comparison_render",
+    ),
+    path(
+        "comparisons/<uuid:comparison_id>/status/",
+        comparison_views.comparison_status,
+        name="comparison_status",
+    ),
+    path(
+        "comparisons/<uuid:comparison_id>/image/",
+        comparison_views.comparison_image,
+        name="comparison_image",
+    ),
+    path(
+        "comparisons/<uuid:comparison_id>/pdf/",
+        comparison_views.comparison_pdf,
+        name="comparison_pdf",
+    ),
+    path(
+        "comparisons/<uuid:comparison_id>/share/",
+        comparison_views.comparison_share,
+        name="comparison_share",
+    ),
+    path(
+        "shares/<uuid:share_id>/revoke/",
+        comparison_views.share_revoke,
+        name="comparison_share_revoke",
+    ),
     path("settings/", views.clinic_settings, name="clinic_settings"),
     path("staff/", views.staff_list, name="staff_list"),
     path("staff/<uuid:membership_id>/", views.staff_detail, name="staff_detail"),
@@ -100,5 +142,17 @@ urlpatterns = [
         name="consent_withdraw_start",
     ),
     path("p/<slug:clinic>/withdraw/", consent_views.withdraw, name="consent_withdraw"),
+    path(
+        "p/<slug:clinic>/photos/<str:token>/",
+        comparison_views.share_start,
+        name="comparison_share_start",
+    ),
+    path("p/<slug:clinic>/photos/", comparison_views.shared, name="comparison_shared"),
+    path(
+        "p/<slug:clinic>/photos-image.jpg",
+        comparison_views.shared_image,
+        name="comparison_shared_image",
+    ),
+    path("p/<slug:clinic>/photos.pdf", comparison_views.shared_pdf, name="comparison_shared_pdf"),
     path("c/<slug:clinic_slug>/", include(clinic_patterns)),
 ]

@@ -24,7 +24,7 @@ from clinic.images import ImageRejected, checked_image
 from clinic.models import Clinic, User
 from clinic.tenancy import service_write
 from clinic.tokens import new_token
-from consent import defaults, selectors
+from consent import defaults, hooks, selectors
 from consent.models import (
     MARKETING_USES,
     ConsentBlobPurpose,
@@ -473,6 +473,9 @@ def consent_withdraw(
             patient=patient,
             actor_label="" if by else "patient",
             details={"uses": chosen, "channel": channel, "marketing_items_removed": removed},
+        )
+        hooks.withdrawn(
+            clinic=clinic, patient=patient, uses=chosen, withdrawal=withdrawal, request=request
         )
         ids = {"clinic_id": str(clinic.id), "withdrawal_id": str(withdrawal.pk)}
         confirm_withdrawal_to_patient.delay_on_commit(**ids)

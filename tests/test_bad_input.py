@@ -21,7 +21,7 @@ clinic_a_objects = test_cross_clinic.clinic_a_objects
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("clinic", "patients", "photos", "consent", "audit", "exports")
+APPS = ("clinic", "patients", "photos", "consent", "audit", "exports", "comparisons")
 
 # Every query parameter a view reads. The test below keeps this list in step with the code.
 GET_PARAMETERS = {
@@ -53,6 +53,10 @@ PUBLIC_URLS = {
     "consent_signed": lambda o: {"clinic": o["clinic"].slug},
     "consent_withdraw_start": lambda o: {"clinic": o["clinic"].slug, "token": "x" * 43},
     "consent_withdraw": lambda o: {"clinic": o["clinic"].slug},
+    "comparison_share_start": lambda o: {"clinic": o["clinic"].slug, "token": "x" * 43},
+    "comparison_shared": lambda o: {"clinic": o["clinic"].slug},
+    "comparison_shared_image": lambda o: {"clinic": o["clinic"].slug},
+    "comparison_shared_pdf": lambda o: {"clinic": o["clinic"].slug},
 }
 
 BAD_VALUES = {

@@ -62,6 +62,15 @@ MATRIX = {
     "export_detail": lambda o: {"export_id": o["export"].pk},
     "export_status": lambda o: {"export_id": o["export"].pk},
     "export_download": lambda o: {"export_id": o["export"].pk},
+    "comparison_new": lambda o: {"patient_id": o["patient"].pk},
+    "present": lambda o: {"patient_id": o["patient"].pk},
+    "comparison_detail": lambda o: {"comparison_id": o["comparison"].pk},
+    "comparison_render": lambda o: {"comparison_id": o["comparison"].pk},
+    "comparison_status": lambda o: {"comparison_id": o["comparison"].pk},
+    "comparison_image": lambda o: {"comparison_id": o["comparison"].pk},
+    "comparison_pdf": lambda o: {"comparison_id": o["comparison"].pk},
+    "comparison_share": lambda o: {"comparison_id": o["comparison"].pk},
+    "comparison_share_revoke": lambda o: {"share_id": o["share"].pk},
     "clinic_settings": lambda o: {},
     "staff_list": lambda o: {},
     "staff_detail": lambda o: {"membership_id": o["membership"].pk},
@@ -101,6 +110,7 @@ def clinic_a_objects(cast):
             by=cast.admin,
             queue=False,
         )
+    comparison, share = _comparison_and_share(cast, patient, episode, photo)
     return {
         "patient": patient,
         "episode": episode,
@@ -109,7 +119,35 @@ def clinic_a_objects(cast):
         "consent": consent,
         "marketing_item": item,
         "export": export,
+        "comparison": comparison,
+        "share": share,
     }
+
+
+def _comparison_and_share(cast, patient, episode, photo):
+    """A comparison of clinic A's patient and a link that shares it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from comparisons.models import ComparisonShare
+    from comparisons.services import comparison_create
+
+    after = make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner, stage="after")
+    with clinic_context(cast.clinic_a.id):
+        comparison = comparison_create(
+            clinic=cast.clinic_a, patient=patient, before=photo, after=after, by=cast.admin
+        )
+        share = ComparisonShare.objects.create(
+            clinic=cast.clinic_a,
+            comparison=comparison,
+            patient=patient,
+            token_hash="0" * 64,
+            sent_to=patient.email,
+            sent_by=cast.admin,
+            expires_at=timezone.now() + timedelta(days=1),
+        )
+    return comparison, share
 
 
 def denials(clinic) -> list[AuditEvent]:

@@ -15,6 +15,10 @@ PAGES = [
     ("consent_signed", {}, "same-origin"),
     ("consent_withdraw_start", {"token": "not-a-real-token"}, "no-referrer"),
     ("consent_withdraw", {}, "same-origin"),
+    ("comparison_share_start", {"token": "not-a-real-token"}, "no-referrer"),
+    ("comparison_shared", {}, "same-origin"),
+    ("comparison_shared_image", {}, "same-origin"),
+    ("comparison_shared_pdf", {}, "same-origin"),
 ]
 
 

@@ -93,6 +93,9 @@ def test_raw_sql_as_app_role_sees_nothing_of_clinic_a_from_b_or_without_context(
             by=cast.practitioner,
         )
 
+    from tests.clinic.test_cross_clinic import _comparison_and_share
+
+    _comparison_and_share(cast, patient, episode, photo)
     with clinic_context(cast.clinic_a.id):
         staff_invite(
             clinic=cast.clinic_a, email="new@example.com", role="reception", invited_by=cast.admin

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class ComparisonsConfig(AppConfig):
+    name = "comparisons"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from comparisons.panels import COMPARISONS_PANEL
+        from comparisons.services import shares_revoke_on_withdrawal
+        from consent.hooks import on_withdrawal
+        from patients.panels import register
+
+        register(COMPARISONS_PANEL)
+        on_withdrawal(shares_revoke_on_withdrawal)

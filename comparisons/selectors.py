@@ -1,0 +1,105 @@
+"""Finding comparisons, suggesting pairs, and the links that share them. Every selector takes
+the clinic explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from clinic.models import Clinic
+from clinic.tokens import token_hash
+from comparisons.models import Comparison, ComparisonShare
+from patients.models import Patient
+from photos.models import Photo, PhotoStatus, Stage
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A pair worth comparing: same area and view, the before and a later after."""
+
+    before: Photo
+    after: Photo
+    why: str
+
+
+def ready_photos_of(*, clinic: Clinic, patient: Patient) -> QuerySet[Photo]:
+    """The patient's photos that can go into a comparison: ready and not deleted."""
+    return Photo.objects.filter(
+        clinic=clinic, patient=patient, status=PhotoStatus.READY, deleted_at__isnull=True
+    ).select_related("episode")
+
+
+def suggestions_for(*, clinic: Clinic, patient: Patient) -> list[Suggestion]:
+    """Per treatment and area and view: its latest before with its latest after, and with the
+    latest follow-up of that area and view; newest pairs first."""
+    photos = list(ready_photos_of(clinic=clinic, patient=patient).order_by("taken_at"))
+    latest: dict[tuple, Photo] = {}
+    follow_ups: dict[tuple, Photo] = {}
+    for photo in photos:  # oldest first, so later ones overwrite
+        latest[(photo.episode_id, photo.area, photo.view, photo.stage)] = photo
+        if photo.stage == Stage.FOLLOW_UP:
+            follow_ups[(photo.area, photo.view)] = photo
+    found: list[Suggestion] = []
+    for (episode_id, area, view, stage), before in latest.items():
+        if stage != Stage.BEFORE:
+            continue
+        after = latest.get((episode_id, area, view, Stage.AFTER))
+        if after and after.taken_at >= before.taken_at:
+            found.append(Suggestion(before, after, "Latest before and after of this treatment"))
+        follow_up = follow_ups.get((area, view))
+        if follow_up and follow_up.taken_at > before.taken_at:
+            found.append(Suggestion(before, follow_up, "Before and the latest follow-up"))
+    found.sort(key=lambda s: (s.after.taken_at, s.before.taken_at), reverse=True)
+    return found
+
+
+def comparisons_of(*, clinic: Clinic, patient: Patient) -> QuerySet[Comparison]:
+    return Comparison.objects.filter(clinic=clinic, patient=patient).select_related(
+        "before", "after"
+    )
+
+
+def comparison_get(*, clinic: Clinic, comparison_id) -> Comparison | None:
+    return (
+        Comparison.objects.filter(clinic=clinic, pk=comparison_id)
+        .select_related(
+            "patient",
+            "before__episode",
+            "after__episode",
+            "before__display",
+            "after__display",
+            "image",
+            "pdf",
+        )
+        .first()
+    )
+
+
+def shares_of(*, clinic: Clinic, comparison: Comparison) -> QuerySet[ComparisonShare]:
+    return ComparisonShare.objects.filter(clinic=clinic, comparison=comparison)
+
+
+def share_get(*, clinic: Clinic, share_id) -> ComparisonShare | None:
+    if not share_id:
+        return None
+    return (
+        ComparisonShare.objects.filter(clinic=clinic, pk=share_id)
+        .select_related("comparison__before", "comparison__after", "patient")
+        .first()
+    )
+
+
+def share_by_token(*, clinic: Clinic, token: str) -> ComparisonShare | None:
+    return (
+        ComparisonShare.objects.filter(clinic=clinic, token_hash=token_hash(token))
+        .select_related("comparison", "patient")
+        .first()
+    )
+
+
+def open_shares_of(*, clinic: Clinic, patient: Patient) -> QuerySet[ComparisonShare]:
+    """Links not revoked and not locked (expired ones included: revoking them costs nothing)."""
+    return ComparisonShare.objects.filter(
+        clinic=clinic, patient=patient, revoked_at__isnull=True, locked_at__isnull=True
+    )

@@ -1,0 +1,638 @@
+"""Making comparisons (pair checks, the proposed alignment, warnings), rendering them in the
+worker, and sharing them with the patient. Each change is audited in its transaction; the
+files are rendered by the worker after commit (an outbox job with ids only)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.services import record
+from clinic.models import Clinic, User
+from clinic.tenancy import service_write
+from clinic.tokens import lifetime_text, new_token
+from comparisons import alignment, render
+from comparisons.models import (
+    Comparison,
+    ComparisonBlobPurpose,
+    ComparisonShare,
+    ComparisonStatus,
+)
+from consent import selectors as consent_selectors
+from consent.models import ConsentUse
+from patients.models import Patient
+from photos.models import Photo, PhotoStatus
+from vault import storage
+
+MAX_DOB_ATTEMPTS = 5
+# What a nudge may reach: beyond these the page's controls stop (and the server refuses).
+MIN_RELATIVE_SCALE, MAX_RELATIVE_SCALE = 0.25, 4.0
+
+
+class ComparisonRefused(Exception):
+    """A comparison (or a share) that cannot be made; the message says why, for the person."""
+
+
+class ShareUnusable(Exception):
+    """A share link that cannot be used; the message is for the patient."""
+
+    def __init__(self, message: str, status: int = 410) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --- the pair -----------------------------------------------------------------------------------
+
+
+def pair_check(*, patient: Patient, before: Photo | None, after: Photo | None) -> None:
+    """Refuse a pair that cannot be compared, saying why (ComparisonRefused)."""
+    if before is None or after is None:
+        raise ComparisonRefused("Choose two photos to compare.")
+    if before.pk == after.pk:
+        raise ComparisonRefused("Choose two different photos: a before and an after.")
+    if before.patient_id != after.patient_id or before.patient_id != patient.pk:
+        raise ComparisonRefused(
+            "These photos are of two different patients; a comparison is of one patient."
+        )
+    for photo, which in ((before, "before"), (after, "after")):
+        if photo.deleted_at:
+            raise ComparisonRefused(f"The {which} photo has been deleted.")
+        if photo.status != PhotoStatus.READY:
+            raise ComparisonRefused(
+                f"The {which} photo is not ready yet ({photo.get_status_display().lower()}); "
+                "try again when its thumbnail shows."
+            )
+
+
+def metadata_warnings(before: Photo, after: Photo) -> list[alignment.Warning]:
+    """What the photos' own details say differs: view and area."""
+    warnings = []
+    if before.view != after.view:
+        warnings.append(
+            alignment.Warning(
+                "view",
+                f"Different view: the before is {before.get_view_display()}, the after "
+                f"{after.get_view_display()}; the face is seen from another angle.",
+            )
+        )
+    if before.area != after.area:
+        warnings.append(
+            alignment.Warning(
+                "area",
+                f"Different area: the before shows {before.get_area_display()}, the after "
+                f"{after.get_area_display()}.",
+            )
+        )
+    return warnings
+
+
+def _decoded(photo: Photo):
+    return alignment.decode(storage.blob_read(photo.display))
+
+
+def _size(image) -> tuple[int, int]:
+    return image.shape[1], image.shape[0]
+
+
+def assess(
+    comparison: Comparison, before_image, after_image, transform: alignment.Transform
+) -> tuple[list[dict], dict]:
+    """Every warning for the pair under ``transform``, with the light measured on the overlap."""
+    proposal = comparison.proposal
+    warnings = metadata_warnings(comparison.before, comparison.after)
+    warnings += alignment.geometry_warnings(
+        proposal["found"],
+        transform,
+        _size(before_image),
+        _size(after_image),
+        (proposal["inliers"], proposal["matches"]),
+    )
+    light: dict = {}
+    box = alignment.crop_box(_size(before_image), _size(after_image), transform)
+    if box is None:
+        warnings.append(
+            alignment.Warning("overlap", "The two photos barely overlap as they are lined up.")
+        )
+    else:
+        placed = alignment.warp(before_image, after_image, transform)
+        light = alignment.light_difference(before_image, placed, box)
+        warnings += alignment.light_warnings(light)
+    return [w.as_dict() for w in warnings], light
+
+
+def comparison_create(
+    *,
+    clinic: Clinic,
+    patient: Patient,
+    before: Photo | None,
+    after: Photo | None,
+    by: User,
+    request: HttpRequest | None = None,
+) -> Comparison:
+    """Start a comparison of two ready photos of the patient, with the alignment the images
+    propose and the warnings that go with it. Raises ComparisonRefused."""
+    pair_check(patient=patient, before=before, after=after)
+    before_image, after_image = _decoded(before), _decoded(after)
+    proposal = alignment.propose(before_image, after_image)
+    with transaction.atomic():
+        comparison = Comparison(
+            clinic=clinic,
+            patient=patient,
+            before=before,
+            after=after,
+            created_by=by,
+            proposal={
+                **proposal.as_dict(),
+                "before_size": list(_size(before_image)),
+                "after_size": list(_size(after_image)),
+            },
+            transform=proposal.transform.as_dict(),
+        )
+        comparison.warnings, comparison.light = assess(
+            comparison, before_image, after_image, proposal.transform
+        )
+        comparison.save(force_insert=True)
+        record(
+            clinic=clinic,
+            action="comparison.created",
+            actor=by,
+            request=request,
+            target=comparison,
+            patient=patient,
+            details={
+                "before": str(before.pk),
+                "after": str(after.pk),
+                "alignment_found": proposal.found,
+                "inliers": proposal.inliers,
+                "warnings": [w["code"] for w in comparison.warnings],
+            },
+        )
+    return comparison
+
+
+def transform_check(comparison: Comparison, data: dict) -> alignment.Transform:
+    """A transform sent by the page, refused (ComparisonRefused) unless it is finite, within
+    the nudge limits and leaves the photos overlapping."""
+    try:
+        transform = alignment.Transform.from_dict(data)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ComparisonRefused("The alignment sent was not understood; nothing changed.") from (
+            error
+        )
+    before_height = comparison.proposal["before_size"][1]
+    after_height = comparison.proposal["after_size"][1]
+    relative = transform.scale * after_height / before_height
+    if not MIN_RELATIVE_SCALE <= relative <= MAX_RELATIVE_SCALE:
+        raise ComparisonRefused(
+            f"That scale ({relative:.2f}×) is outside what a comparison allows "
+            f"({MIN_RELATIVE_SCALE}× to {MAX_RELATIVE_SCALE:.0f}×); nothing changed."
+        )
+    if not all(abs(v) < 100_000 for v in (transform.tx, transform.ty)) or not math.isfinite(
+        transform.rotation
+    ):
+        raise ComparisonRefused("The alignment sent was not understood; nothing changed.")
+    return transform
+
+
+def comparison_render_request(
+    *,
+    clinic: Clinic,
+    comparison: Comparison,
+    by: User,
+    transform: dict,
+    show_full_name: bool = False,
+    request: HttpRequest | None = None,
+) -> Comparison:
+    """Keep the transform the practitioner settled on and have the worker render the image
+    and PDF for it (the latest request wins)."""
+    from comparisons.tasks import render_comparison
+
+    checked = transform_check(comparison, transform)
+    with transaction.atomic():
+        locked = Comparison.objects.select_for_update().get(clinic=clinic, pk=comparison.pk)
+        locked.transform = checked.as_dict()
+        locked.show_full_name = bool(show_full_name)
+        locked.status = ComparisonStatus.RENDERING
+        locked.render_version += 1
+        locked.failure_reason = ""
+        locked.save(
+            update_fields=[
+                "transform",
+                "show_full_name",
+                "status",
+                "render_version",
+                "failure_reason",
+            ]
+        )
+        record(
+            clinic=clinic,
+            action="comparison.render_requested",
+            actor=by,
+            request=request,
+            target=locked,
+            patient=locked.patient_id,
+            details={
+                "transform": locked.transform,
+                "nudged": _nudged(locked),
+                "full_name": locked.show_full_name,
+            },
+        )
+        render_comparison.delay_on_commit(
+            clinic_id=str(clinic.id),
+            comparison_id=str(locked.pk),
+            version=locked.render_version,
+        )
+    return locked
+
+
+def _nudged(comparison: Comparison) -> bool:
+    proposed = comparison.proposal
+    return any(
+        abs(float(comparison.transform[k]) - float(proposed[k])) > 1e-6
+        for k in ("scale", "rotation", "tx", "ty")
+    )
+
+
+def photo_label(photo: Photo) -> str:
+    """What a photo is called on the image and in the room: its stage and local date."""
+    return f"{photo.get_stage_display()} · {timezone.localtime(photo.taken_at):%d %b %Y}"
+
+
+def initials(patient: Patient) -> str:
+    return "".join(
+        f"{part[:1].upper()}." for part in (patient.first_name, patient.last_name) if part
+    )
+
+
+def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
+    """Render the image and PDF for the latest requested transform and store both encrypted
+    (run by the worker in the outbox job's transaction; a stale request does nothing)."""
+    comparison = (
+        Comparison.objects.select_for_update(of=("self",))
+        .select_related(
+            "clinic",
+            "patient",
+            "created_by",
+            "before__episode__practitioner",
+            "after__episode",
+            "before__display",
+            "after__display",
+        )
+        .filter(clinic_id=clinic_id, pk=comparison_id)
+        .first()
+    )
+    if comparison is None or comparison.render_version != version:
+        return "skipped"
+    if comparison.status == ComparisonStatus.READY:
+        return "already rendered"
+    before, after = comparison.before, comparison.after
+    try:
+        before_image, after_image = _decoded(before), _decoded(after)
+        transform = alignment.Transform.from_dict(comparison.transform)
+        picture = render.aligned_image(
+            before_image, after_image, transform, (photo_label(before), photo_label(after))
+        )
+    except (storage.BlobUnreadable, ValueError) as error:
+        comparison.status = ComparisonStatus.FAILED
+        comparison.failure_reason = f"The comparison could not be made: {error}."[:300]
+        comparison.save(update_fields=["status", "failure_reason"])
+        return "failed"
+    comparison.warnings, comparison.light = assess(comparison, before_image, after_image, transform)
+    now = timezone.now()
+    clinic = comparison.clinic
+    context = {
+        "clinic": clinic,
+        "comparison": comparison,
+        "patient_name": comparison.patient.full_name
+        if comparison.show_full_name
+        else initials(comparison.patient),
+        "before": before,
+        "after": after,
+        "episodes": [e for e in dict.fromkeys([before.episode, after.episode])],
+        "image_data_url": render.jpeg_data_url(render.print_jpeg(picture)),
+        "logo_data_url": render.png_data_url(bytes(clinic.logo)) if clinic.logo else "",
+        "transform": transform,
+        "relative_scale": transform.scale * after_image.shape[0] / max(1, before_image.shape[0]),
+        "crop": picture.box,
+        "nudged": _nudged(comparison),
+        "rendered_at": now,
+    }
+    pdf = render.comparison_pdf(context)
+    comparison.image = storage.blob_store(
+        clinic_id=clinic.id, purpose=ComparisonBlobPurpose.IMAGE, data=picture.jpeg
+    )
+    comparison.pdf = storage.blob_store(
+        clinic_id=clinic.id, purpose=ComparisonBlobPurpose.PDF, data=pdf
+    )
+    comparison.status = ComparisonStatus.READY
+    comparison.rendered_at = now
+    comparison.rendered_crop = list(picture.box)
+    comparison.save(
+        update_fields=[
+            "image",
+            "pdf",
+            "status",
+            "rendered_at",
+            "rendered_crop",
+            "warnings",
+            "light",
+        ]
+    )
+    record(
+        clinic=clinic,
+        action="comparison.rendered",
+        target=comparison,
+        patient=comparison.patient_id,
+        actor_label="worker",
+        details={
+            "transform": comparison.transform,
+            "warnings": [w["code"] for w in comparison.warnings],
+            "before_sha256": before.original_sha256,
+            "after_sha256": after.original_sha256,
+        },
+    )
+    return "rendered"
+
+
+def comparison_file_served(
+    *, clinic: Clinic, comparison: Comparison, which: str, by: User, request: HttpRequest
+) -> bytes:
+    """The rendered image or PDF, decrypted; every view or download is on record."""
+    blob = comparison.image if which == "image" else comparison.pdf
+    data = storage.blob_read(blob)
+    record(
+        clinic=clinic,
+        action=f"comparison.{which}_viewed",
+        actor=by,
+        request=request,
+        target=comparison,
+        patient=comparison.patient_id,
+    )
+    return data
+
+
+def pair_alignment(*, clinic: Clinic, before: Photo, after: Photo) -> dict | None:
+    """How to lay the after on the before for showing them in the room: the latest
+    comparison's transform of this pair, else the images' own proposal; None if unreadable."""
+    made = (
+        Comparison.objects.filter(clinic=clinic, before=before, after=after)
+        .order_by("-created_at")
+        .first()
+    )
+    if made is not None:
+        return {"transform": made.transform, "before_size": made.proposal["before_size"]}
+    try:
+        before_image, after_image = _decoded(before), _decoded(after)
+    except (storage.BlobUnreadable, storage.StorageUnavailable, ValueError):
+        return None
+    proposal = alignment.propose(before_image, after_image)
+    return {"transform": proposal.transform.as_dict(), "before_size": list(_size(before_image))}
+
+
+def presentation_opened(
+    *, clinic: Clinic, patient: Patient, by: User, pairs: int, request: HttpRequest
+) -> None:
+    """Showing photos to the patient in the room is a viewing like any other."""
+    record(
+        clinic=clinic,
+        action="comparison.presented",
+        actor=by,
+        request=request,
+        target=patient,
+        patient=patient,
+        details={"pairs": pairs},
+    )
+
+
+# --- sharing with the patient -----------------------------------------------------------------
+
+
+def share_send(
+    *, clinic: Clinic, comparison: Comparison, by: User, request: HttpRequest | None = None
+) -> ComparisonShare:
+    """E-mail the patient a link to the rendered comparison; refused while the patient has no
+    active consent for the clinical record (ComparisonRefused)."""
+    from comparisons.tasks import send_share_email
+
+    patient = comparison.patient
+    if patient.archived_at:
+        raise ComparisonRefused("This patient is archived; restore them to share anything.")
+    if comparison.status != ComparisonStatus.READY:
+        raise ComparisonRefused("Make the image and PDF first; then share them.")
+    if not patient.email:
+        raise ComparisonRefused("Add the patient's e-mail address first.")
+    _, hashed = new_token()  # a placeholder: the token is made when the e-mail leaves
+    with transaction.atomic():
+        active = consent_selectors.active_uses(clinic=clinic, patient=patient)
+        if ConsentUse.CLINICAL_RECORD not in active:
+            raise ComparisonRefused(
+                f"{patient.full_name} has no active consent for the clinical record, so "
+                "nothing can be sent. Send a consent request first."
+            )
+        share = ComparisonShare.objects.create(
+            clinic=clinic,
+            comparison=comparison,
+            patient=patient,
+            token_hash=hashed,
+            sent_to=patient.email,
+            sent_by=by,
+            expires_at=timezone.now() + settings.COMPARISON_LINK_LIFETIME,
+        )
+        record(
+            clinic=clinic,
+            action="comparison.shared",
+            actor=by,
+            request=request,
+            target=share,
+            patient=patient,
+            details={"comparison": str(comparison.pk), "sent_to": patient.email},
+        )
+        send_share_email.delay_on_commit(clinic_id=str(clinic.id), share_id=str(share.pk))
+    return share
+
+
+def share_email(*, clinic_id, share_id) -> str:
+    """Send a share's e-mail with a fresh token (its hash replaces the placeholder). Run by
+    the worker, in the outbox job's transaction."""
+    share = (
+        ComparisonShare.objects.select_for_update(of=("self",))
+        .select_related("clinic", "patient", "sent_by")
+        .filter(clinic_id=clinic_id, pk=share_id)
+        .first()
+    )
+    if share is None or share.emailed_at or share.state != "sending":
+        return "skipped"
+    clinic = share.clinic
+    token, share.token_hash = new_token()
+    url = settings.SITE_URL + reverse(
+        "comparison_share_start", kwargs={"clinic": clinic.slug, "token": token}
+    )
+    body = render_to_string(
+        "comparisons/email/share.txt",
+        {
+            "clinic": clinic,
+            "patient": share.patient,
+            "share": share,
+            "url": url,
+            "lifetime": lifetime_text(settings.COMPARISON_LINK_LIFETIME),
+            "sender": share.sent_by,
+        },
+    )
+    share.emailed_at = timezone.now()
+    share.save(update_fields=["token_hash", "emailed_at"])
+    send_mail(f"{clinic.name}: your before and after photos", body, None, [share.sent_to])
+    return "sent"
+
+
+@transaction.atomic
+def share_revoke(
+    *,
+    clinic: Clinic,
+    share: ComparisonShare,
+    by: User | None,
+    reason: str = "revoked by the clinic",
+    request: HttpRequest | None = None,
+) -> ComparisonShare:
+    """Stop a share link working at once."""
+    if share.revoked_at is None:
+        share.revoked_at = timezone.now()
+        share.revoked_reason = reason[:200]
+        share.save(update_fields=["revoked_at", "revoked_reason"])
+        record(
+            clinic=clinic,
+            action="comparison.share_revoked",
+            actor=by,
+            request=request,
+            target=share,
+            patient=share.patient_id,
+            details={"reason": share.revoked_reason},
+        )
+    return share
+
+
+def shares_revoke_on_withdrawal(*, clinic, patient, uses, withdrawal, request=None) -> None:
+    """Consent hook: withdrawing the clinical-record use revokes the patient's open shares."""
+    from comparisons import selectors
+
+    if ConsentUse.CLINICAL_RECORD not in uses:
+        return
+    now = timezone.now()
+    shares = selectors.open_shares_of(clinic=clinic, patient=patient)
+    ids = [str(pk) for pk in shares.values_list("pk", flat=True)]
+    if not ids:
+        return
+    with service_write("withdrawn consent revokes open comparison shares, audited below"):
+        shares.update(revoked_at=now, revoked_reason="consent withdrawn")
+    record(
+        clinic=clinic,
+        action="comparison.shares_revoked",
+        request=request,
+        target=withdrawal,
+        patient=patient,
+        actor_label="consent withdrawal",
+        details={"shares": ids},
+    )
+
+
+def check_share_usable(share: ComparisonShare | None) -> ComparisonShare:
+    """The share behind a link, or ShareUnusable saying why not."""
+    if share is None:
+        raise ShareUnusable(
+            "This link is not valid. Please use the most recent e-mail from the clinic.", 404
+        )
+    if share.revoked_at:
+        raise ShareUnusable(
+            "This link has been withdrawn and no longer works. Please contact the clinic "
+            "if you would like to see your photos."
+        )
+    if share.locked_at:
+        raise ShareUnusable(
+            "This link is locked after too many attempts to confirm the date of birth. "
+            "Please contact the clinic.",
+            403,
+        )
+    if timezone.now() >= share.expires_at:
+        raise ShareUnusable("This link has expired. Please ask the clinic to send a new one.")
+    return share
+
+
+def share_confirm_identity(
+    *, share: ComparisonShare, date_of_birth: date, request: HttpRequest | None = None
+) -> bool:
+    """The patient confirms their date of birth, so a forwarded e-mail is not enough. Five
+    wrong answers lock the link (ShareUnusable)."""
+    with transaction.atomic():
+        locked = (
+            ComparisonShare.objects.select_for_update()
+            .select_related("patient")
+            .get(clinic_id=share.clinic_id, pk=share.pk)
+        )
+        check_share_usable(locked)
+        if locked.patient.date_of_birth == date_of_birth:
+            if locked.opened_at is None:
+                locked.opened_at = timezone.now()
+                locked.save(update_fields=["opened_at"])
+            record(
+                clinic=locked.clinic_id,
+                action="comparison.share_opened",
+                request=request,
+                target=locked,
+                patient=locked.patient_id,
+                actor_label="patient",
+            )
+            return True
+        locked.failed_checks += 1
+        fields = ["failed_checks"]
+        if locked.failed_checks >= MAX_DOB_ATTEMPTS:
+            locked.locked_at = timezone.now()
+            fields.append("locked_at")
+        locked.save(update_fields=fields)
+        record(
+            clinic=locked.clinic_id,
+            action="comparison.share_identity_failed",
+            request=request,
+            target=locked,
+            patient=locked.patient_id,
+            actor_label="patient",
+            details={"attempts": locked.failed_checks, "locked": bool(locked.locked_at)},
+        )
+    if locked.locked_at:
+        check_share_usable(locked)
+    return False
+
+
+def share_viewed(
+    *, share: ComparisonShare, what: str, request: HttpRequest | None = None
+) -> bytes | None:
+    """The patient looks at the shared comparison (the page, the image or the PDF): counted
+    and on record. Returns the file's bytes for 'image' and 'pdf'."""
+    with transaction.atomic():
+        locked = ComparisonShare.objects.select_for_update().get(
+            clinic_id=share.clinic_id, pk=share.pk
+        )
+        check_share_usable(locked)
+        locked.views += 1
+        locked.last_viewed_at = timezone.now()
+        locked.save(update_fields=["views", "last_viewed_at"])
+        record(
+            clinic=locked.clinic_id,
+            action=f"comparison.share_{what}_viewed",
+            request=request,
+            target=locked,
+            patient=locked.patient_id,
+            actor_label="patient",
+        )
+    comparison = share.comparison
+    if what == "image":
+        return storage.blob_read(comparison.image)
+    if what == "pdf":
+        return storage.blob_read(comparison.pdf)
+    return None
