@@ -6,10 +6,13 @@ class ComparisonsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from comparisons.export_part import COMPARISONS_PART
         from comparisons.panels import COMPARISONS_PANEL
         from comparisons.services import shares_revoke_on_withdrawal
         from consent.hooks import on_withdrawal
+        from exports.contents import register_part
         from patients.panels import register
 
         register(COMPARISONS_PANEL)
+        register_part(COMPARISONS_PART)
         on_withdrawal(shares_revoke_on_withdrawal)

@@ -380,7 +380,7 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             share.refresh_from_db()
             left = services.MAX_DOB_ATTEMPTS - share.failed_checks
             form.add_error(
-                "date_of_birth",
+                None,
                 "That date of birth does not match the clinic's record. "
                 f"{left} attempt{'s' if left != 1 else ''} left.",
             )

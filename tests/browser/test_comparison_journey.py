@@ -18,6 +18,7 @@ from clinic.models import AuthenticatorDevice, Role
 from tests import factories as f
 from tests.browser.conftest import fresh_code, on_server
 from tests.browser.test_consent_journey import (
+    fill_dob,
     inbox,  # noqa: F401 (a fixture)
     patient_browser,
     pdf_text,
@@ -198,7 +199,7 @@ def test_practitioner_compares_presents_and_shares_and_the_patient_sees_it(
         pp = p.page
         p.visit(link, "comparison-patient-identity")
         assert token not in pp.url
-        pp.get_by_label("Your date of birth").fill(DOB.isoformat())
+        fill_dob(pp, DOB)
         p.follow(pp.get_by_role("button", name="Show my photos"))
         expect(pp.get_by_role("heading", name="Your before and after photos")).to_be_visible()
         shared = pp.locator("[data-wipe]")

@@ -2,7 +2,6 @@
 (hashed token, out of the URL at once, date of birth with five tries), every view on record,
 revocable, and refused or revoked without clinical-record consent."""
 
-import json
 import re
 from datetime import date, timedelta
 
@@ -31,28 +30,9 @@ def events(cast, action):
         return list(AuditEvent.objects.filter(clinic=cast.clinic_a, action=action))
 
 
-@pytest.fixture
-def rendered(cast, pair, django_capture_on_commit_callbacks):
-    """The pair made into a comparison, rendered by the (in-process) worker."""
-    client = f.verified_client(cast.practitioner)
-    client.post(
-        url(cast, "comparison_new", patient_id=pair.patient.pk),
-        {"before": str(pair.before.pk), "after": str(pair.after.pk)},
-    )
-    with clinic_context(cast.clinic_a.id):
-        comparison = Comparison.objects.get()
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            url(cast, "comparison_render", comparison_id=comparison.pk),
-            {"transform": json.dumps(comparison.transform)},
-        )
-    comparison.client = client
-    return comparison
-
-
-@pytest.fixture
-def consented(cast, pair):
-    return f.make_signed_consent(cast.clinic_a, pair.patient, cast.practitioner)
+def dob_fields(dob: date) -> dict[str, str]:
+    """The date of birth as the patient types it: day, month and year."""
+    return {"day": str(dob.day), "month": str(dob.month), "year": str(dob.year)}
 
 
 def share(cast, comparison, capture) -> str:
@@ -70,7 +50,7 @@ def share(cast, comparison, capture) -> str:
 def open_and_confirm(client: Client, path: str, dob=DOB):
     response = client.get(path)
     assert response.status_code == 302, response.content
-    return client.post(response["Location"], {"date_of_birth": dob.isoformat()})
+    return client.post(response["Location"], dob_fields(dob))
 
 
 def only_share(cast) -> ComparisonShare:
@@ -89,7 +69,7 @@ def test_the_patient_opens_the_link_confirms_and_sees_the_comparison_and_every_v
     landing = patient.get(path)
     assert landing["Referrer-Policy"] == "no-referrer"
     assert token not in landing["Location"]
-    confirmed = patient.post(landing["Location"], {"date_of_birth": DOB.isoformat()})
+    confirmed = patient.post(landing["Location"], dob_fields(DOB))
     assert confirmed.status_code == 302 and token not in confirmed["Location"]
     page = patient.get(confirmed["Location"])
     assert page.status_code == 200 and token not in page.content.decode()
