@@ -101,7 +101,8 @@ def test_a_worker_with_the_wrong_master_key_leaves_photos_processing_until_it_is
     assert job.state == JobState.PENDING and job.failures == 0
     assert "BlobUnreadable" in job.last_error
     assert _photo(clinic, photo_id).status == PhotoStatus.PROCESSING
-    assert celery_worker.log_count("failed on attempt") >= 3  # logged at error level
+    # An attempt is counted when it is claimed and logged when it has failed: wait for the log.
+    assert wait_until(lambda: celery_worker.log_count("failed on attempt") >= 3, timeout=30)
 
     celery_worker.stop()
     del celery_worker.extra_env["MASTER_KEY"]
