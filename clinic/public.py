@@ -8,6 +8,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from clinic import selectors
@@ -46,3 +47,22 @@ def public_page(*, token_in_url: bool = False) -> Callable[[PublicView], PublicV
         return entry
 
     return decorate
+
+
+def public_problem(request: HttpRequest, clinic: Clinic, message: str, status: int) -> HttpResponse:
+    """The clinic's own page for a link that cannot be used, saying why in plain words."""
+    return render(
+        request,
+        "consent/public/problem.html",
+        {"public_clinic": clinic, "problem": message},
+        status=status,
+    )
+
+
+def staff_of_another_clinic(request: HttpRequest, clinic: Clinic) -> bool:
+    """Signed-in staff of another clinic: a patient's link is treated as not valid for them,
+    revealing nothing."""
+    if not request.user.is_authenticated:
+        return False
+    with clinic_context(clinic.id, request.user.pk):
+        return selectors.active_membership(clinic=clinic, user=request.user) is None

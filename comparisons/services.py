@@ -28,11 +28,11 @@ from comparisons.models import (
 )
 from consent import selectors as consent_selectors
 from consent.models import ConsentUse
+from patients.links import link_confirm_date_of_birth
 from patients.models import Patient
 from photos.models import Photo, PhotoStatus
 from vault import storage
 
-MAX_DOB_ATTEMPTS = 5
 # What a nudge may reach: beyond these the page's controls stop (and the server refuses).
 MIN_RELATIVE_SCALE, MAX_RELATIVE_SCALE = 0.25, 4.0
 
@@ -569,44 +569,14 @@ def share_confirm_identity(
 ) -> bool:
     """The patient confirms their date of birth, so a forwarded e-mail is not enough. Five
     wrong answers lock the link (ShareUnusable)."""
-    with transaction.atomic():
-        locked = (
-            ComparisonShare.objects.select_for_update()
-            .select_related("patient")
-            .get(clinic_id=share.clinic_id, pk=share.pk)
-        )
-        check_share_usable(locked)
-        if locked.patient.date_of_birth == date_of_birth:
-            if locked.opened_at is None:
-                locked.opened_at = timezone.now()
-                locked.save(update_fields=["opened_at"])
-            record(
-                clinic=locked.clinic_id,
-                action="comparison.share_opened",
-                request=request,
-                target=locked,
-                patient=locked.patient_id,
-                actor_label="patient",
-            )
-            return True
-        locked.failed_checks += 1
-        fields = ["failed_checks"]
-        if locked.failed_checks >= MAX_DOB_ATTEMPTS:
-            locked.locked_at = timezone.now()
-            fields.append("locked_at")
-        locked.save(update_fields=fields)
-        record(
-            clinic=locked.clinic_id,
-            action="comparison.share_identity_failed",
-            request=request,
-            target=locked,
-            patient=locked.patient_id,
-            actor_label="patient",
-            details={"attempts": locked.failed_checks, "locked": bool(locked.locked_at)},
-        )
-    if locked.locked_at:
-        check_share_usable(locked)
-    return False
+    return link_confirm_date_of_birth(
+        link=share,
+        date_of_birth=date_of_birth,
+        check_usable=check_share_usable,
+        opened_action="comparison.share_opened",
+        failed_action="comparison.share_identity_failed",
+        request=request,
+    )
 
 
 def share_viewed(

@@ -13,15 +13,14 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from clinic import selectors as clinic_selectors
 from clinic.models import Clinic
 from clinic.permissions import require
-from clinic.public import public_page
-from clinic.tenancy import clinic_context
+from clinic.public import public_page, public_problem, staff_of_another_clinic
 from clinic.tokens import lifetime_text
 from comparisons import selectors, services
 from comparisons.models import Comparison
 from consent.forms import IdentityForm
+from patients.links import MAX_DOB_ATTEMPTS
 from patients.views import patient_or_404
 from photos import selectors as photo_selectors
 from vault.storage import BlobUnreadable, StorageUnavailable
@@ -307,22 +306,6 @@ def _patient_url(clinic_slug: str, patient) -> str:
 # --- the patient's shared comparison -------------------------------------------------------------
 
 
-def _problem(request: HttpRequest, clinic, message: str, status: int) -> HttpResponse:
-    return render(
-        request,
-        "consent/public/problem.html",
-        {"public_clinic": clinic, "problem": message},
-        status=status,
-    )
-
-
-def _staff_elsewhere(request: HttpRequest, clinic) -> bool:
-    if not request.user.is_authenticated:
-        return False
-    with clinic_context(clinic.id, request.user.pk):
-        return clinic_selectors.active_membership(clinic=clinic, user=request.user) is None
-
-
 @public_page(token_in_url=True)
 def share_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResponse:
     """Opening the e-mailed link (GET or HEAD) changes nothing: the token is checked, kept in
@@ -330,8 +313,8 @@ def share_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpRespons
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     share = selectors.share_by_token(clinic=clinic, token=token)
-    if share is None or _staff_elsewhere(request, clinic):
-        return _problem(
+    if share is None or staff_of_another_clinic(request, clinic):
+        return public_problem(
             request,
             clinic,
             "This link is not valid. Please use the most recent e-mail from the clinic.",
@@ -340,7 +323,7 @@ def share_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpRespons
     try:
         services.check_share_usable(share)
     except services.ShareUnusable as problem:
-        return _problem(request, clinic, str(problem), problem.status)
+        return public_problem(request, clinic, str(problem), problem.status)
     request.session.cycle_key()
     request.session[SESSION_SHARE] = str(share.pk)
     request.session[SESSION_SHARE_OK] = False
@@ -363,7 +346,7 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     try:
         share = _session_share(request, clinic)
     except services.ShareUnusable as problem:
-        return _problem(request, clinic, str(problem), problem.status)
+        return public_problem(request, clinic, str(problem), problem.status)
     context = {"public_clinic": clinic, "share": share}
     if not request.session.get(SESSION_SHARE_OK):
         form = IdentityForm(request.POST or None)
@@ -373,12 +356,12 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                     share=share, date_of_birth=form.cleaned_data["date_of_birth"], request=request
                 )
             except services.ShareUnusable as problem:
-                return _problem(request, clinic, str(problem), problem.status)
+                return public_problem(request, clinic, str(problem), problem.status)
             if confirmed:
                 request.session[SESSION_SHARE_OK] = True
                 return redirect("comparison_shared", clinic=clinic.slug)
             share.refresh_from_db()
-            left = services.MAX_DOB_ATTEMPTS - share.failed_checks
+            left = MAX_DOB_ATTEMPTS - share.failed_checks
             form.add_error(
                 None,
                 "That date of birth does not match the clinic's record. "
@@ -390,7 +373,7 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     try:
         services.share_viewed(share=share, what="page", request=request)
     except services.ShareUnusable as problem:
-        return _problem(request, clinic, str(problem), problem.status)
+        return public_problem(request, clinic, str(problem), problem.status)
     return render(request, "comparisons/public/shared.html", context)
 
 
@@ -401,7 +384,7 @@ def _shared_file(request: HttpRequest, clinic, which: str) -> HttpResponse:
             raise services.ShareUnusable("Please confirm your date of birth first.", 403)
         data = services.share_viewed(share=share, what=which, request=request)
     except services.ShareUnusable as problem:
-        return _problem(request, clinic, str(problem), problem.status)
+        return public_problem(request, clinic, str(problem), problem.status)
     except BlobUnreadable as error:
         raise Http404("This comparison cannot be shown") from error
     return _file_response(data, which, share.comparison)

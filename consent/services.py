@@ -38,12 +38,12 @@ from consent.models import (
     WithdrawalChannel,
     WithdrawalLink,
 )
+from patients.links import link_confirm_date_of_birth
 from patients.models import Patient
 from patients.services import patient_activity, patient_require_active
 from photos.models import Photo, PhotoStatus
 from vault import storage
 
-MAX_DOB_ATTEMPTS = 5
 MAX_SIGNATURE_BYTES = 300_000
 MAX_SIGNATURE_PIXELS = 4_000_000
 USER_AGENT_MAX = 300
@@ -244,49 +244,15 @@ def request_confirm_identity(
     *, consent_request: ConsentRequest, date_of_birth: date, request: HttpRequest | None = None
 ) -> bool:
     """The patient confirms their date of birth, so a forwarded e-mail is not enough.
-    Five wrong answers lock the link."""
-    with transaction.atomic():
-        locked = (
-            ConsentRequest.objects.select_for_update()
-            .select_related("patient")
-            .get(pk=consent_request.pk)
-        )
-        check_request_usable(locked)
-        if locked.patient.date_of_birth == date_of_birth:
-            if locked.opened_at is None:
-                locked.opened_at = timezone.now()
-                locked.save(update_fields=["opened_at"])
-            record(
-                clinic=locked.clinic_id,
-                action="consent.opened",
-                request=request,
-                target=locked,
-                patient=locked.patient_id,
-                actor_label="patient",
-            )
-            return True
-        locked.failed_checks += 1
-        fields = ["failed_checks"]
-        if locked.failed_checks >= MAX_DOB_ATTEMPTS:
-            locked.locked_at = timezone.now()
-            fields.append("locked_at")
-        locked.save(update_fields=fields)
-        record(
-            clinic=locked.clinic_id,
-            action="consent.identity_failed",
-            request=request,
-            target=locked,
-            patient=locked.patient_id,
-            actor_label="patient",
-            details={"attempts": locked.failed_checks, "locked": bool(locked.locked_at)},
-        )
-    if locked.locked_at:
-        raise ConsentLinkUnusable(
-            "This link is now locked after too many attempts to confirm "
-            "the date of birth. Please contact the clinic.",
-            403,
-        )
-    return False
+    Five wrong answers lock the link (ConsentLinkUnusable)."""
+    return link_confirm_date_of_birth(
+        link=consent_request,
+        date_of_birth=date_of_birth,
+        check_usable=check_request_usable,
+        opened_action="consent.opened",
+        failed_action="consent.identity_failed",
+        request=request,
+    )
 
 
 # --- signing ------------------------------------------------------------------------------------

@@ -12,11 +12,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from audit.services import record as audit
-from clinic import selectors as clinic_selectors
 from clinic.models import Clinic
 from clinic.permissions import require
-from clinic.public import public_page
-from clinic.tenancy import clinic_context
+from clinic.public import public_page, public_problem, staff_of_another_clinic
 from clinic.tokens import lifetime_text
 from consent import selectors, services
 from consent.forms import (
@@ -27,6 +25,7 @@ from consent.forms import (
     TemplateForm,
 )
 from consent.models import MARKETING_USES, ConsentUse, WithdrawalChannel
+from patients.links import MAX_DOB_ATTEMPTS
 from patients.views import patient_or_404
 from photos import selectors as photo_selectors
 from vault import storage
@@ -39,23 +38,6 @@ SESSION_UNDO = "consent_undo_withdrawal"
 SESSION_UNDO_SHOW = "consent_undo_show"
 
 
-def _problem(request: HttpRequest, clinic, message: str, status: int) -> HttpResponse:
-    return render(
-        request,
-        "consent/public/problem.html",
-        {"public_clinic": clinic, "problem": message},
-        status=status,
-    )
-
-
-def _staff_elsewhere(request: HttpRequest, clinic) -> bool:
-    """Signed-in staff of another clinic: the link is treated as not valid, revealing nothing."""
-    if not request.user.is_authenticated:
-        return False
-    with clinic_context(clinic.id, request.user.pk):
-        return clinic_selectors.active_membership(clinic=clinic, user=request.user) is None
-
-
 # --- the patient signs ------------------------------------------------------------------------
 
 
@@ -66,8 +48,8 @@ def sign_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResponse
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     consent_request = selectors.request_by_token(clinic=clinic, token=token)
-    if consent_request is None or _staff_elsewhere(request, clinic):
-        return _problem(
+    if consent_request is None or staff_of_another_clinic(request, clinic):
+        return public_problem(
             request,
             clinic,
             "This link is not valid. Please use the most recent e-mail from the clinic.",
@@ -76,7 +58,7 @@ def sign_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResponse
     try:
         services.check_request_usable(consent_request)
     except services.ConsentLinkUnusable as problem:
-        return _problem(request, clinic, str(problem), problem.status)
+        return public_problem(request, clinic, str(problem), problem.status)
     request.session.cycle_key()
     request.session[SESSION_REQUEST] = str(consent_request.pk)
     request.session[SESSION_IDENTITY_OK] = False
@@ -88,14 +70,14 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     """Step one: confirm the date of birth. Step two: read, choose, type name, draw, sign."""
     request_id = request.session.get(SESSION_REQUEST)
     if not request_id:
-        return _problem(
+        return public_problem(
             request, clinic, "Please open the link in the clinic's e-mail again to sign.", 400
         )
     consent_request = selectors.request_get(clinic=clinic, request_id=request_id)
     try:
         services.check_request_usable(consent_request)
     except services.ConsentLinkUnusable as problem:
-        return _problem(request, clinic, str(problem), problem.status)
+        return public_problem(request, clinic, str(problem), problem.status)
     template = consent_request.template
     context = {
         "public_clinic": clinic,
@@ -113,12 +95,12 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                     request=request,
                 )
             except services.ConsentLinkUnusable as problem:
-                return _problem(request, clinic, str(problem), problem.status)
+                return public_problem(request, clinic, str(problem), problem.status)
             if confirmed:
                 request.session[SESSION_IDENTITY_OK] = True
                 return redirect("consent_sign", clinic=clinic.slug)
             consent_request.refresh_from_db()
-            left = services.MAX_DOB_ATTEMPTS - consent_request.failed_checks
+            left = MAX_DOB_ATTEMPTS - consent_request.failed_checks
             form.add_error(
                 None,
                 "That date of birth does not match the clinic's "
@@ -143,7 +125,7 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
         except ValidationError as error:
             form.add_error(None, error.messages)
         except services.ConsentLinkUnusable as problem:
-            return _problem(request, clinic, str(problem), problem.status)
+            return public_problem(request, clinic, str(problem), problem.status)
         else:
             request.session.pop(SESSION_REQUEST, None)
             request.session.pop(SESSION_IDENTITY_OK, None)
@@ -157,10 +139,10 @@ def signed(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     """Thank-you page with the choices made; the PDF copy arrives by e-mail."""
     record_id = request.session.get(SESSION_SIGNED)
     if not record_id:
-        return _problem(request, clinic, "There is nothing to show here.", 404)
+        return public_problem(request, clinic, "There is nothing to show here.", 404)
     record = selectors.record_get(clinic=clinic, record_id=record_id)
     if record is None:
-        return _problem(request, clinic, "There is nothing to show here.", 404)
+        return public_problem(request, clinic, "There is nothing to show here.", 404)
     labels = dict(ConsentUse.choices)
     return render(
         request,
@@ -182,8 +164,8 @@ def withdraw_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResp
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     link = selectors.withdrawal_link_by_token(clinic=clinic, token=token)
-    if link is None or _staff_elsewhere(request, clinic):
-        return _problem(
+    if link is None or staff_of_another_clinic(request, clinic):
+        return public_problem(
             request,
             clinic,
             "This link is not valid. Please use the link "
@@ -201,7 +183,7 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     link_id = request.session.get(SESSION_WITHDRAW)
     link = selectors.withdrawal_link_get(clinic=clinic, link_id=link_id)
     if link is None:
-        return _problem(
+        return public_problem(
             request,
             clinic,
             "Please open the withdrawal link in the clinic's e-mail again.",
