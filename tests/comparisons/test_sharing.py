@@ -239,3 +239,14 @@ def test_the_link_lifetime_is_a_setting(
     share(cast, rendered, django_capture_on_commit_callbacks)
     lifetime = only_share(cast).expires_at - only_share(cast).created_at
     assert timedelta(days=3) - timedelta(minutes=1) < lifetime <= timedelta(days=3)
+
+
+def test_the_date_of_birth_page_speaks_of_seeing_the_photos_not_of_signing(
+    cast, pair, rendered, consented, django_capture_on_commit_callbacks
+):
+    path = share(cast, rendered, django_capture_on_commit_callbacks)
+    patient = Client()
+    page = patient.get(patient.get(path)["Location"]).content.decode()
+    assert 'inputmode="numeric"' in page
+    assert "It must match the date the clinic has on your record." in page
+    assert "sign" not in page.lower().replace("signed-in", "")
