@@ -317,15 +317,15 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
         "before": before,
         "after": after,
         "episodes": [e for e in dict.fromkeys([before.episode, after.episode])],
-        "image_data_url": render.jpeg_data_url(render.print_jpeg(picture)),
-        "logo_data_url": render.png_data_url(bytes(clinic.logo)) if clinic.logo else "",
         "transform": transform,
         "relative_scale": transform.scale * after_image.shape[0] / max(1, before_image.shape[0]),
         "crop": picture.box,
         "nudged": _nudged(comparison),
         "rendered_at": now,
     }
-    pdf = render.comparison_pdf(context)
+    pdf = render.comparison_pdf(
+        context, picture=picture.jpeg, logo=bytes(clinic.logo) if clinic.logo else None
+    )
     comparison.image = storage.blob_store(
         clinic_id=clinic.id, purpose=ComparisonBlobPurpose.IMAGE, data=picture.jpeg
     )
