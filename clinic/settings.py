@@ -163,7 +163,15 @@ if not env.str("DATABASE_URL", default=""):
     # The embedded default's SQLite file lives in var/, and SQLite does not create directories.
     VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+# On PostgreSQL a web or worker process keeps its connection for a minute instead of opening
+# one per request (a new backend costs PostgreSQL a fork and the app a round trip or three).
+# Reuse is safe for row-level security: the clinic is a transaction-local setting
+# (clinic/tenancy.py), gone at every commit or rollback, so a reused connection carries none.
+_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+DATABASES["default"]["CONN_MAX_AGE"] = env.int(
+    "DATABASE_CONN_MAX_AGE", default=60 if _POSTGRES else 0
+)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # SQLite serves a threaded server only when configured for it: WAL lets readers run beside the
 # one writer; IMMEDIATE transactions take the write lock at BEGIN, so a transaction that read
 # first never has to upgrade (SQLite answers that "database is locked" at once, without

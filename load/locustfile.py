@@ -17,14 +17,12 @@ The app runs with production settings behind what would be a TLS proxy: requests
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 import os
 import random
 import re
-import struct
+import sys
 import time
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
@@ -32,6 +30,9 @@ from urllib.parse import urlsplit
 
 import gevent.pool
 from locust import HttpUser, between, events, task
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from load.totp import totp  # noqa: E402
 
 ACCOUNTS = json.loads(Path(os.environ["LOAD_ACCOUNTS"]).read_text())
 EVENTS = open(os.environ["LOAD_EVENTS"], "a", buffering=1)  # noqa: SIM115 - lives with the run
@@ -52,15 +53,6 @@ _roster = [
     for clinic in ACCOUNTS["clinics"]
     if index < len(clinic["practitioners"])
 ]
-
-
-def totp(key_hex: str, at: float) -> str:
-    """RFC 6238 (SHA-1, 6 digits, 30 s): what the practitioner's authenticator app shows."""
-    counter = struct.pack(">Q", int(at // 30))
-    digest = hmac.new(bytes.fromhex(key_hex), counter, hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    code = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return f"{code % 1_000_000:06d}"
 
 
 # Send Secure cookies over plain HTTP: the TLS proxy in front of production is not here. (Set
