@@ -318,10 +318,11 @@ OTP_TOTP_ISSUER = env.str("OTP_ISSUER", default="Clinic Photos")
 OTP_TOTP_THROTTLE_FACTOR = 1
 BACKUP_CODE_COUNT = 10
 
-# Idle timeout: the cookie lives 30 minutes and is renewed on every request. The absolute limit
-# is enforced by SessionLifetimeMiddleware from the login time kept in the session.
+# Idle timeout: the session lives 30 minutes from its last renewal, which activity makes at
+# most once a minute (SessionLifetimeMiddleware), so it ends 29 to 30 minutes after the last
+# request. The absolute limit is enforced there too, from the login time kept in the session.
 SESSION_COOKIE_AGE = 30 * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_RENEW_EVERY = timedelta(minutes=1)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_ABSOLUTE_LIFETIME = timedelta(hours=12)
 SESSION_COOKIE_HTTPONLY = True
