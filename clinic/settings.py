@@ -205,7 +205,7 @@ CELERY_BEAT_SCHEDULE = {
     # Jobs of the outbox (clinic/outbox.py) whose message was lost are sent again.
     "resend-outbox-jobs": {
         "task": "clinic.tasks.sweep_outbox",
-        "schedule": timedelta(minutes=1),
+        "schedule": timedelta(seconds=env.int("OUTBOX_SWEEP_SECONDS", default=60)),
     },
     "sweep-orphan-objects": {
         "task": "vault.tasks.sweep_orphan_objects",

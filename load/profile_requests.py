@@ -1,9 +1,9 @@
 """Where a request's time goes: the load run's stack, one signed-in practitioner, cProfile.
 
-``python load/profile_requests.py [KIND ...]`` starts the stack as `make load` does (small seed), signs
-in through the real forms with Django's test client, then runs each kind of request (thumbnail,
-patient_page, search, viewer, display, static) ``--repeat`` times in this process under
-cProfile and prints the mean time, the SQL queries per request and the top functions.
+``python load/profile_requests.py [KIND ...]`` starts the stack as `make load` does (a small
+seed), signs in through the real forms with Django's test client, then runs each kind of
+request (thumbnail, patient_page, search, viewer, display, static) ``--repeat`` times in this
+process under cProfile and prints the mean time, the SQL queries per request and the top functions.
 Not part of `make load`; a tool for when its figures disappoint.
 """
 

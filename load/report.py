@@ -101,11 +101,13 @@ def chart(
     buckets = max(1, math.ceil(seconds))
     counts: dict[str, list[int]] = defaultdict(lambda: [0] * buckets)
     latencies: list[list[float]] = [[] for _ in range(buckets)]
+    errors = [0] * buckets
     for event in events:
         second = int(event["t"] - start)
         if 0 <= second < buckets:
             counts[_kind_group(event["kind"])][second] += 1
             latencies[second].append(event["ms"])
+            errors[second] += not event["ok"]
     kinds = [k for k in COLOURS if k in counts] + sorted(k for k in counts if k not in COLOURS)
     plot_w = width - left - right
     panels = [(60, 430, "requests per second"), (500, 840, "latency per second (ms)")]
@@ -168,6 +170,12 @@ def chart(
                     fill=COLOURS.get(kind, (150, 150, 150)),
                 )
                 base += n
+    if any(errors):
+        points = [(x_of(s + 0.5), y_of(n)) for s, n in enumerate(errors)]
+        draw.line(points, fill=(0, 0, 0), width=2)
+        for x, y in points:
+            if y < y_of(0):
+                draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=(0, 0, 0))
     p50 = [percentile(v, 50) if v else None for v in latencies]
     p99 = [percentile(v, 99) if v else None for v in latencies]
     y_of = axes(*panels[1][:2], panels[1][2], max((v for v in p99 if v), default=1))
@@ -193,6 +201,10 @@ def chart(
         y = legend_y + 26 + i * 22
         draw.rectangle((legend_x, y, legend_x + 16, y + 16), fill=COLOURS.get(kind, (150,) * 3))
         draw.text((legend_x + 24, y), kind.replace("_", " "), fill="black", font=small)
+    if any(errors):
+        y = legend_y + 26 + len(kinds) * 22 + 8
+        draw.line((legend_x, y + 8, legend_x + 24, y + 8), fill=(0, 0, 0), width=2)
+        draw.text((legend_x + 32, y), "errors per second", fill="black", font=small)
     legend_y = 500
     draw.text((legend_x, legend_y), "latency", fill="black", font=normal)
     for i, (label, colour) in enumerate((("p99", (200, 40, 40)), ("p50", (40, 90, 200)))):
