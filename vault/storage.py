@@ -247,3 +247,31 @@ def blob_shred(blob: Blob) -> None:
     # The key is gone; an object left behind by an outage is unreadable noise.
     with contextlib.suppress(*STORAGE_ERRORS):
         _storage().delete(blob.object_name)
+
+
+def blobs_forget_keys(*, clinic_id, blob_ids: Iterable[uuid.UUID]) -> int:
+    """Crypto-shred many objects at once, in the caller's transaction: their data keys (and any
+    ciphertext staged in the database) are forgotten, so no copy of the objects can be read
+    again. The objects themselves are left for ``blob_delete_objects`` (after commit, retried).
+    Returns how many keys were forgotten; the caller audits why."""
+    with service_write("crypto-shredding is audited by the service that erases"):
+        return Blob.objects.filter(
+            clinic_id=clinic_id, pk__in=list(blob_ids), wrapped_key__isnull=False
+        ).update(wrapped_key=None, staged_ciphertext=None, shredded_at=timezone.now())
+
+
+def blob_delete_objects(*, clinic_id, blob_ids: Iterable[uuid.UUID]) -> int:
+    """Delete the stored objects of shredded blobs (deleting one already gone is fine). Raises
+    StorageUnavailable when storage cannot be reached, so the caller's job is retried; refuses
+    a blob whose key is still live (that would lose readable data)."""
+    blobs = list(Blob.objects.filter(clinic_id=clinic_id, pk__in=list(blob_ids)))
+    live = [str(b.pk) for b in blobs if not b.is_shredded]
+    if live:
+        raise ValueError(f"refusing to delete objects whose keys are live: {live[:3]}")
+    storage = _storage()
+    for blob in blobs:
+        try:
+            storage.delete(blob.object_name)
+        except STORAGE_ERRORS as error:
+            raise StorageUnavailable(str(error)) from error
+    return len(blobs)
