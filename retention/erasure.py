@@ -142,9 +142,7 @@ def recipients_of(*, clinic: Clinic, data: PatientData) -> list[Recipient]:
     """Third parties who were given a built export of the patient (not the patient's own
     subject-access copies), with how often it was downloaded; names of the patient in the
     recipient text are blanked, since this list outlives the record."""
-    built = [
-        e for e in data.exports if e.ready_at and e.reason != ExportReason.SUBJECT_ACCESS
-    ]
+    built = [e for e in data.exports if e.ready_at and e.reason != ExportReason.SUBJECT_ACCESS]
     downloads: dict[str, int] = {}
     for target_id in AuditEvent.objects.filter(
         clinic=clinic,

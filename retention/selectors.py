@@ -57,10 +57,9 @@ def last_treatment_of(patient: Patient) -> date:
     episode_on = getattr(patient, "last_episode_on", None)
     photo_at = getattr(patient, "last_photo_at", None)
     if not hasattr(patient, "last_episode_on"):
-        episode_on = (
-            TreatmentEpisode.objects.filter(clinic_id=patient.clinic_id, patient=patient)
-            .aggregate(last=Max("performed_on"))["last"]
-        )
+        episode_on = TreatmentEpisode.objects.filter(
+            clinic_id=patient.clinic_id, patient=patient
+        ).aggregate(last=Max("performed_on"))["last"]
         photo_at = Photo.objects.filter(clinic_id=patient.clinic_id, patient=patient).aggregate(
             last=Max("taken_at")
         )["last"]
@@ -157,4 +156,11 @@ def erasures_of(*, clinic: Clinic) -> QuerySet[Erasure]:
 
 
 def erasure_get(*, clinic: Clinic, erasure_id) -> Erasure | None:
-    return Erasure.objects.filter(clinic=clinic, pk=erasure_id).select_related("confirmed_by").first()
+    return (
+        Erasure.objects.filter(clinic=clinic, pk=erasure_id).select_related("confirmed_by").first()
+    )
+
+
+def hold_get(*, clinic: Clinic, hold_id) -> LegalHold | None:
+    """One legal hold of the clinic, or None."""
+    return LegalHold.objects.filter(clinic=clinic, pk=hold_id).select_related("patient").first()

@@ -17,7 +17,6 @@ from clinic.permissions import require
 from patients.views import patient_or_404
 from retention import erasure, selectors, services
 from retention.forms import EraseForm, HoldForm, MarketingEraseForm, PolicyForm
-from retention.models import LegalHold
 
 PERMISSION = "retention.manage"
 DUE_SHOWN = 200
@@ -47,7 +46,9 @@ def retention(request: HttpRequest, clinic_slug: str) -> HttpResponse:
             messages.success(request, "Retention rules saved.")
             return redirect("retention", clinic_slug=clinic_slug)
     due = selectors.patients_due(clinic=request.clinic)
-    services.due_listed(clinic=request.clinic, due=due[:DUE_SHOWN], by=request.user, request=request)
+    services.due_listed(
+        clinic=request.clinic, due=due[:DUE_SHOWN], by=request.user, request=request
+    )
     return render(
         request,
         "retention/retention.html",
@@ -91,7 +92,7 @@ def hold_place(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRespon
 
 @require(PERMISSION)
 def hold_lift(request: HttpRequest, clinic_slug: str, hold_id) -> HttpResponse:
-    hold = LegalHold.objects.filter(clinic=request.clinic, pk=hold_id).select_related("patient").first()
+    hold = selectors.hold_get(clinic=request.clinic, hold_id=hold_id)
     if hold is None:
         raise Http404("No such legal hold")
     if request.method != "POST":
