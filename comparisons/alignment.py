@@ -329,6 +329,25 @@ def light_warnings(light: dict[str, float]) -> list[Warning]:
     return warnings
 
 
+def place_after(
+    after: np.ndarray,
+    transform: Transform,
+    box: tuple[int, int, int, int],
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """The after under ``transform``, cut to ``box`` of the before's frame (into ``out`` when
+    given, a view of the right size, so no copy is made)."""
+    x0, y0, x1, y1 = box
+    # Warp only the crop: shift the transform so the crop's corner is the origin.
+    shifted = Transform(transform.scale, transform.rotation, transform.tx - x0, transform.ty - y0)
+    placed = cv2.warpAffine(
+        after, shifted.matrix(), (x1 - x0, y1 - y0), dst=out, flags=cv2.INTER_LINEAR
+    )
+    if out is not None and not np.shares_memory(placed, out):  # pragma: no cover
+        out[...] = placed  # OpenCV made its own array: copy it in
+    return placed
+
+
 def render_pair(
     before: np.ndarray,
     after: np.ndarray,
@@ -341,7 +360,4 @@ def render_pair(
     if box is None:
         raise ValueError("the photos do not overlap under this transform")
     x0, y0, x1, y1 = box
-    # Warp only the crop: shift the transform so the crop's corner is the origin.
-    shifted = Transform(transform.scale, transform.rotation, transform.tx - x0, transform.ty - y0)
-    placed = cv2.warpAffine(after, shifted.matrix(), (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
-    return before[y0:y1, x0:x1], placed, box
+    return before[y0:y1, x0:x1], place_after(after, transform, box), box

@@ -1,11 +1,15 @@
 """The comparison as files: the aligned image (JPEG, both photos at the same height, labels
-burnt in below them, never over them) and the A4 PDF (WeasyPrint, fetching nothing but the
-``data:`` URIs we embed, as the consent copy does)."""
+burnt in below them, never over them) and the A4 PDF (WeasyPrint through ``clinic.pdf``,
+fetching nothing but the files we hand it).
+
+The PDF carries the stored aligned JPEG itself, byte for byte (WeasyPrint embeds a JPEG as it
+is), so the page and the image file beside it show the same pixels and the PDF prints the
+image's SHA-256; nothing is re-encoded for print."""
 
 from __future__ import annotations
 
-import base64
 import functools
+import hashlib
 from dataclasses import dataclass
 
 import cv2
@@ -13,17 +17,13 @@ import numpy as np
 from django.template.loader import render_to_string
 from PIL import Image, ImageDraw, ImageFont
 
+from clinic.pdf import embedded_url, html_to_pdf
 from comparisons import alignment
-from consent.pdf import html_to_pdf
 
 LABEL_BAND_PX = 64
 GAP_PX = 12
 JPEG_QUALITY = 88
-
-
-# The PDF prints the image 182 mm wide: this many pixels is about 250 dpi there. The full
-# image is stored beside the PDF; the PDF need not carry more than paper shows.
-PRINT_WIDTH_PX = 1800
+LABEL_BGR = (63, 35, 16)  # the page's ink, #10233f
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,6 @@ class Rendered:
     jpeg: bytes
     box: tuple[int, int, int, int]
     size: tuple[int, int]
-    canvas: np.ndarray
 
 
 @functools.lru_cache(maxsize=8)
@@ -47,51 +46,45 @@ def aligned_image(
 ) -> Rendered:
     """Render the pair for ``transform``: the common crop of the before and the aligned after,
     side by side, each with its label (stage and date) in a band beneath."""
-    crop_b, crop_a, box = alignment.render_pair(before, after, transform)
-    h, w = crop_b.shape[:2]
+    box = alignment.crop_box(before.shape[1::-1], after.shape[1::-1], transform)
+    if box is None:
+        raise ValueError("the photos do not overlap under this transform")
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
     band = max(LABEL_BAND_PX, h // 20)
     width = 2 * w + GAP_PX
+    canvas = np.empty((h + band, width, 3), np.uint8)
+    canvas[:h, :w] = before[y0:y1, x0:x1]
+    canvas[:h, w : w + GAP_PX] = 255
+    # The after is warped straight into its place on the canvas (no copy of the crop).
+    alignment.place_after(after, transform, box, out=canvas[:h, w + GAP_PX :])
     # Only the label band goes through Pillow (for the font); the photos stay OpenCV arrays.
+    # Pillow draws in the canvas's own channel order (the colour given as blue, green, red), so
+    # the band is copied in without a conversion.
     strip = Image.new("RGB", (width, band), (255, 255, 255))
     draw = ImageDraw.Draw(strip)
     font = _font(int(band * 0.45))
     for i, text in enumerate(labels):
         x = i * (w + GAP_PX) + w // 2
-        draw.text((x, band // 2), text, fill=(16, 35, 63), font=font, anchor="mm")
-    canvas = np.full((h + band, width, 3), 255, np.uint8)
-    canvas[:h, :w] = crop_b
-    canvas[:h, w + GAP_PX :] = crop_a
-    canvas[h:] = cv2.cvtColor(np.asarray(strip), cv2.COLOR_RGB2BGR)
+        draw.text((x, band // 2), text, fill=LABEL_BGR, font=font, anchor="mm")
+    canvas[h:] = np.asarray(strip)
     ok, data = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 array
         raise ValueError("the comparison image could not be encoded")
-    return Rendered(data.tobytes(), box, (width, h + band), canvas)
-
-
-def print_jpeg(picture: Rendered) -> bytes:
-    """The image at the resolution the PDF prints it (never enlarged)."""
-    canvas = picture.canvas
-    factor = PRINT_WIDTH_PX / canvas.shape[1]
-    if factor < 1:
-        canvas = cv2.resize(canvas, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-    ok, data = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:  # pragma: no cover
-        raise ValueError("the comparison image could not be encoded")
-    return data.tobytes()
+    return Rendered(data.tobytes(), box, (width, h + band))
 
 
 def pdf_html(context: dict) -> str:
     return render_to_string("comparisons/pdf.html", context)
 
 
-def jpeg_data_url(jpeg: bytes) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
-
-
-def png_data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def comparison_pdf(context: dict) -> bytes:
-    """The A4 evidence page as PDF bytes."""
-    return html_to_pdf(pdf_html(context))
+def comparison_pdf(context: dict, *, picture: bytes, logo: bytes | None = None) -> bytes:
+    """The A4 evidence page as PDF bytes, carrying ``picture`` (the stored aligned JPEG)."""
+    embedded = {"picture": picture} | ({"logo": logo} if logo else {})
+    context = {
+        **context,
+        "picture_url": embedded_url("picture"),
+        "picture_sha256": hashlib.sha256(picture).hexdigest(),
+        "logo_url": embedded_url("logo") if logo else "",
+    }
+    return html_to_pdf(pdf_html(context), embedded=embedded)

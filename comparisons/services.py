@@ -317,15 +317,15 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
         "before": before,
         "after": after,
         "episodes": [e for e in dict.fromkeys([before.episode, after.episode])],
-        "image_data_url": render.jpeg_data_url(render.print_jpeg(picture)),
-        "logo_data_url": render.png_data_url(bytes(clinic.logo)) if clinic.logo else "",
         "transform": transform,
         "relative_scale": transform.scale * after_image.shape[0] / max(1, before_image.shape[0]),
         "crop": picture.box,
         "nudged": _nudged(comparison),
         "rendered_at": now,
     }
-    pdf = render.comparison_pdf(context)
+    pdf = render.comparison_pdf(
+        context, picture=picture.jpeg, logo=bytes(clinic.logo) if clinic.logo else None
+    )
     # A re-render's earlier files would otherwise stay readable with no row pointing at them,
     # out of reach of the patient's erasure: they are shredded once the new ones are saved.
     superseded = [blob for blob in (comparison.image, comparison.pdf) if blob is not None]

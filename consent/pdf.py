@@ -2,9 +2,9 @@
 
 The copy is made from the record alone: the exact text the patient was shown (``text_shown``,
 whose hash the record keeps) and the uses they granted, never from the template as it is now.
-WeasyPrint fetches nothing: the signature and logo are embedded as ``data:`` URIs, and any
-other URL (``http:``, ``file:``, a relative path) is refused before it is opened, so text in
-a consent form can neither make the worker call out nor pull a local file into the PDF.
+The signature and logo are embedded as ``data:`` URIs; ``clinic.pdf.html_to_pdf`` refuses
+every other URL, so text in a consent form can neither make the worker call out nor pull a
+local file into the PDF.
 """
 
 from __future__ import annotations
@@ -13,27 +13,9 @@ import base64
 
 from django.template.loader import render_to_string
 
+from clinic.pdf import html_to_pdf
 from consent.models import ConsentRecord, ConsentUse
 from vault import storage
-
-# The only scheme the renderer may open: what we embed ourselves.
-ALLOWED_URL_SCHEMES = frozenset({"data"})
-
-
-def _url_fetcher():
-    from weasyprint.urls import URLFetcher
-
-    return URLFetcher(allowed_protocols=ALLOWED_URL_SCHEMES, allow_redirects=False, timeout=1)
-
-
-def html_to_pdf(html: str) -> bytes:
-    """Any HTML of ours as a PDF, with nothing fetched but ``data:`` URIs."""
-    from PIL import ImageFile
-    from weasyprint import HTML  # imported once per worker process, on first use
-
-    # WeasyPrint's import sets this process-wide; our photo checks depend on it being off.
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    return HTML(string=html, base_url=None, url_fetcher=_url_fetcher()).write_pdf()
 
 
 def _data_url(png: bytes) -> str:

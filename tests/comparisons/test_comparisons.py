@@ -1,6 +1,7 @@
 """Making a comparison as the practitioner does: the pair (suggested or chosen), the refusals,
 the proposed alignment and its warnings, the worker's image and PDF, presentation mode."""
 
+import hashlib
 import json
 import subprocess
 from datetime import timedelta
@@ -201,6 +202,11 @@ def test_the_worker_renders_an_encrypted_image_and_pdf_and_viewing_them_is_on_re
     assert "J.S." in text and "Joanne" not in text  # initials unless asked
     assert pair.before.original_sha256 in text and pair.after.original_sha256 in text
     assert "Azzalure" in text and "adjusted by hand" in text and "Rotation" in text
+    # The PDF carries the stored aligned image byte for byte, and prints its SHA-256.
+    subprocess.run(["pdfimages", "-j", str(path), str(tmp_path / "img")], check=True)
+    (embedded,) = [p.read_bytes() for p in tmp_path.glob("img-*.jpg")]
+    assert embedded == image.content
+    assert hashlib.sha256(image.content).hexdigest() in text.replace("\n", "")
     assert len(events(cast, "comparison.image_viewed")) == 1
     assert len(events(cast, "comparison.pdf_viewed")) == 1
     assert events(cast, "comparison.rendered")[0].details["before_sha256"]

@@ -8,10 +8,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from clinic.pdf import embedded_url, html_to_pdf
 from clinic.tenancy import clinic_context
 from consent import services
 from consent.models import ConsentRecord, ConsentUse
-from consent.pdf import consent_pdf_html, html_to_pdf, render_consent_pdf
+from consent.pdf import consent_pdf_html, render_consent_pdf
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -130,6 +131,17 @@ def test_the_renderer_refuses_every_url_but_our_own_embedded_data(cast, tmp_path
     assert pdf_attachments(pdf, tmp_path).startswith("0 embedded files")
     # Only the data: URI became an image.
     assert pdf_images(pdf) == pdf_images(html_to_pdf(embedded)) > 0
+
+
+def test_embedded_files_are_served_by_name_and_only_those_given():
+    png = f.signature_png()
+    page = f'<img src="{embedded_url("sig")}" alt=""><img src="{embedded_url("other")}" alt="">'
+    as_data = '<img src="data:image/png;base64,' + base64.b64encode(png).decode() + '" alt="">'
+    # The file handed over by name becomes the page's one image, as the same file as a data:
+    # URI does; an unknown name is nothing.
+    assert pdf_images(html_to_pdf(page, embedded={"sig": png})) == pdf_images(html_to_pdf(as_data))
+    assert pdf_images(html_to_pdf(as_data)) > 0
+    assert pdf_images(html_to_pdf(page)) == 0
 
 
 def test_the_copy_is_made_from_the_text_the_patient_saw(cast):
