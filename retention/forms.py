@@ -31,6 +31,8 @@ class PolicyForm(forms.Form):
 
 
 class HoldForm(forms.Form):
+    # The patient page also carries the export form, whose "reason" must keep its own id.
+    prefix = "hold"
     reason = forms.CharField(
         label="Why the record must be kept",
         max_length=HOLD_REASON_MAX,

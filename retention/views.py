@@ -71,7 +71,7 @@ def hold_place(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRespon
         return HttpResponseNotAllowed(["POST"])
     form = HoldForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors.get("reason", ["Say why."])))
+        messages.error(request, "Say why the record must be kept; no hold was placed.")
         return redirect(_patient_url(clinic_slug, patient.pk))
     try:
         services.hold_place(

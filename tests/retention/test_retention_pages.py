@@ -75,11 +75,11 @@ def test_admin_sees_the_due_list_and_sets_the_rules(cast, old_patient):
 def test_admin_places_and_lifts_a_hold_shown_on_the_patient_page(cast, old_patient):
     client = f.verified_client(cast.admin)
     hold_url = _url(cast, "legal_hold_place", patient_id=old_patient.pk)
-    client.post(hold_url, {"reason": "   "})
+    client.post(hold_url, {"hold-reason": "   "})
     with clinic_context(cast.clinic_a.pk):
         assert not LegalHold.objects.filter(clinic=cast.clinic_a).exists()
-    client.post(hold_url, {"reason": "Claim MDU-2291 opened 3 March"})
-    response = client.post(hold_url, {"reason": "again"}, follow=True)
+    client.post(hold_url, {"hold-reason": "Claim MDU-2291 opened 3 March"})
+    response = client.post(hold_url, {"hold-reason": "again"}, follow=True)
     assert "already under a legal hold" in response.content.decode()
     # Everyone who sees the record sees the hold; only admins get the controls.
     page = (
