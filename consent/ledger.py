@@ -30,6 +30,7 @@ class LedgerUse:
     until: datetime | None = None
     ended: str = ""  # how it ended, e.g. "removed", "link expired"
     note: str = ""  # e.g. "opened 3 times"
+    once: bool = False  # a hand-over on one day (an export), not a use that lasts
 
 
 @dataclass

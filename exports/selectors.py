@@ -53,6 +53,7 @@ def exports_ledger(clinic: Clinic, patient: Patient) -> list[LedgerUse]:
                 where=where,
                 since=export.ready_at,
                 note="a copy given to the recipient stays with them",
+                once=True,
             )
         )
     return uses
