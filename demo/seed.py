@@ -189,7 +189,7 @@ def seed(patients_per_clinic: int = 36, rng_seed: int = 7) -> list[Clinic]:
                     )
                 if i < DEMO_PHOTO_PATIENTS:
                     _seed_photos_and_consent(clinic, patient, admin, rng, i)
-            _seed_retention_cases(clinic, admin, rng)
+            _seed_retention_cases(clinic, admin, _user(first_email, first_name), rng)
     return clinics
 
 
@@ -201,7 +201,7 @@ RETENTION_CASES = [
 ]
 
 
-def _seed_retention_cases(clinic: Clinic, by: User, rng: random.Random) -> None:
+def _seed_retention_cases(clinic: Clinic, by: User, clinic_admin: User, rng: random.Random) -> None:
     from retention import services as retention_services
 
     today = timezone.localdate()
