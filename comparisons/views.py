@@ -280,6 +280,8 @@ def present(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
             "after": reverse(
                 "photo_display", kwargs={"clinic_slug": clinic_slug, "photo_id": s.after.pk}
             ),
+            # Which pair this is, so two areas are not confused; nothing about the patient.
+            "title": f"{s.before.get_area_display()}, {s.before.get_view_display().lower()}",
             "before_label": services.photo_label(s.before),
             "after_label": services.photo_label(s.after),
             # The wipe lays the after on the before as a comparison would.

@@ -90,6 +90,38 @@ def _write(name: str, content: bytes | BinaryIO) -> None:
         raise StorageUnavailable(f"storage stored {name!r} as {saved!r}")
 
 
+def blob_seal(
+    *,
+    clinic_id,
+    purpose: str,
+    data: bytes,
+    blob_id: uuid.UUID | None = None,
+    wrap: Callable[[uuid.UUID, bytes], tuple[int, bytes]] | None = None,
+) -> tuple[Blob, bytes]:
+    """An unsaved row for ``data`` (its data key wrapped) and the ciphertext to store under its
+    ``object_name``: what ``blob_store`` does before writing, for a caller that writes many
+    objects and rows in bulk (``seed_scale``, with ``wrap`` from ``keys.data_key_wrapper``)."""
+    blob = Blob(id=blob_id or uuid.uuid4(), clinic_id=clinic_id, purpose=purpose, size=len(data))
+    data_key = new_data_key()
+    if wrap is None:
+        blob.key_version, blob.wrapped_key = keys.wrap_data_key(clinic_id, blob.id, data_key)
+    else:
+        blob.key_version, blob.wrapped_key = wrap(blob.id, data_key)
+    return blob, encrypt_bytes(data_key, associated_data(blob), data)
+
+
+def blob_write_new(blob: Blob, ciphertext: bytes) -> None:
+    """Write a sealed object under its new, unique name (no check for an earlier one)."""
+    try:
+        saved = _storage().save(
+            blob.object_name, File(io.BytesIO(ciphertext), name=blob.object_name)
+        )
+    except STORAGE_ERRORS as error:
+        raise StorageUnavailable(str(error)) from error
+    if saved != blob.object_name:  # pragma: no cover
+        raise StorageUnavailable(f"storage stored {blob.object_name!r} as {saved!r}")
+
+
 def blob_store(
     *,
     clinic_id,
@@ -100,10 +132,7 @@ def blob_store(
 ) -> Blob:
     """Encrypt ``data`` under a fresh data key and store it. With ``stage_if_unavailable`` an
     unreachable storage keeps the ciphertext in the database until ``blob_flush_staged``."""
-    blob = Blob(id=blob_id or uuid.uuid4(), clinic_id=clinic_id, purpose=purpose, size=len(data))
-    data_key = new_data_key()
-    blob.key_version, blob.wrapped_key = keys.wrap_data_key(clinic_id, blob.id, data_key)
-    ciphertext = encrypt_bytes(data_key, associated_data(blob), data)
+    blob, ciphertext = blob_seal(clinic_id=clinic_id, purpose=purpose, data=data, blob_id=blob_id)
     try:
         _write(blob.object_name, ciphertext)
     except STORAGE_ERRORS as error:

@@ -115,6 +115,7 @@
     role("after").src = role("wipe-after").src = slide.after;
     role("before-label").textContent = slide.before_label;
     role("after-label").textContent = slide.after_label;
+    document.querySelector('[data-role="title"]').textContent = slide.title;
     document.querySelector('[data-role="index"]').textContent = String(index + 1);
     setZoom(1);
   }

@@ -228,3 +228,97 @@ def test_practitioner_compares_presents_and_shares_and_the_patient_sees_it(
         expect(page.locator("#share .badge")).to_have_text("revoked")
         p.visit(pp.url, "comparison-patient-revoked")
         expect(pp.get_by_text("This link has been withdrawn")).to_be_visible()
+
+
+def pinch(page, locator, spread: float) -> None:
+    """Two fingers on ``locator`` moving apart (spread > 1) or together, as real touch events."""
+    box = locator.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    cdp = page.context.new_cdp_session(page)
+
+    def send(kind, gap=None):
+        points = (
+            []
+            if gap is None
+            else [{"x": cx - gap, "y": cy, "id": 1}, {"x": cx + gap, "y": cy, "id": 2}]
+        )
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    start = 40.0
+    send("touchStart", start)
+    for step in range(1, 11):
+        send("touchMove", start * (1 + (spread - 1) * step / 10))
+    send("touchEnd")
+    cdp.detach()
+
+
+def test_presentation_zooms_both_photos_and_moves_between_pairs_by_key_swipe_and_pinch(
+    journey, server
+):
+    """Two pairs (forehead and lips): on a phone two fingers zoom both photos together and one
+    finger swipes to the next pair; on a desktop the arrow keys do the same."""
+    j, page = journey, journey.page
+    clinic = f.make_clinic("Harbour Aesthetics")
+    nurse = f.make_member(clinic, Role.PRACTITIONER, "Nina Nurse")
+    patient = f.make_patient(clinic, nurse, first_name="Lena", last_name="Ortiz")
+    start = timezone.now() - timedelta(days=30)
+    for n, area in enumerate(("forehead", "lips")):
+        episode = f.make_episode(clinic, patient, nurse, areas=[area])
+        face = textured_face(600, 800, seed=7 + n)
+        after_face, _ = moved(face, scale=1 / 1.1, degrees=4, shift=(10, -6))
+        for stage, data, days in (("before", face, 0), ("after", after_face, 14)):
+            f.make_ready_photo(
+                clinic,
+                patient,
+                episode,
+                nurse,
+                data=jpeg(data),
+                stage=stage,
+                view="front",
+                area=area,
+                taken_at=start + timedelta(days=days + n),
+            )
+    j.sign_in(nurse.email, f.PASSWORD)
+    j.enter_code(fresh_code(AuthenticatorDevice.objects.get(user=nurse, confirmed=True)))
+    j.visit(f"/c/{clinic.slug}/patients/{patient.pk}/")
+    j.follow(page.get_by_role("link", name="Show to patient"))
+    index = page.locator('[data-role="index"]')
+    first_label = page.locator('[data-role="before-label"]').text_content()
+    expect(index).to_have_text("1")
+    expect(page.locator('[data-role="title"]')).to_have_text("Lips, front")
+    images = page.locator(".present__side .present__img")
+    stage = page.locator("#present")
+    if j.viewport == "phone":
+        pinch(page, stage, 2.0)
+        zooms = images.evaluate_all("imgs => imgs.map(i => i.style.transform)")
+        scales = [float(re.search(r"scale\(([\d.]+)\)", z).group(1)) for z in zooms]
+        assert len(scales) == 2 and scales[0] == scales[1] > 1.5, zooms
+        check_state(j, "comparison-present-pinched")
+        pinch(page, stage, 0.25)  # back to whole photos (zoom never goes below 1)
+        assert images.evaluate_all("imgs => imgs.map(i => i.style.transform)") == [
+            "scale(1)",
+            "scale(1)",
+        ]
+        touch_drag(page, stage, 0.8, 0.2)  # one finger, right to left: the next pair
+        expect(index).to_have_text("2")
+        touch_drag(page, stage, 0.2, 0.8)
+        expect(index).to_have_text("1")
+    else:
+        page.keyboard.press("ArrowRight")
+        expect(index).to_have_text("2")
+        page.keyboard.press("ArrowLeft")
+        expect(index).to_have_text("1")
+        page.keyboard.press("+")
+        assert images.evaluate_all("imgs => imgs.map(i => i.style.transform)") == [
+            "scale(1.25)",
+            "scale(1.25)",
+        ]
+    if j.viewport == "desktop":
+        page.keyboard.press("ArrowRight")
+    else:
+        touch_drag(page, stage, 0.8, 0.2)
+    expect(index).to_have_text("2")
+    assert page.locator('[data-role="before-label"]').text_content() != first_label
+    # Latest pair first, each named by its area and view.
+    expect(page.locator('[data-role="title"]')).to_have_text("Forehead, front")
+    check_state(j, "comparison-present-second-pair")
