@@ -33,6 +33,7 @@ PERMISSIONS: dict[str, str] = {
     "clinic.settings": "Change the clinic's name and logo",
     "audit.view": "Read the audit trail",
     "export.create": "Export records for insurers and subject-access requests",
+    "retention.manage": "Set retention rules, place legal holds and erase records",
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

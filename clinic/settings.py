@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "consent",
     "exports",
     "comparisons",
+    "retention",
     "demo",
 ]
 
@@ -215,11 +216,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "exports.tasks.expire_exports",
         "schedule": timedelta(hours=1),
     },
+    # Records past the clinic's retention period are listed and the admins told (never erased).
+    "list-records-due-for-erasure-daily": {
+        "task": "retention.tasks.list_due_for_erasure",
+        "schedule": timedelta(hours=24),
+    },
     "verify-audit-chains-nightly": {
         "task": "audit.tasks.verify_all_chains",
         "schedule": timedelta(hours=24),
     },
 }
+
+# How long the clinic's database backups are kept. A backup holds the wrapped data keys of
+# records erased after it was taken, so an erasure is complete only once every backup made
+# before it has been deleted: the erasure page gives that date.
+BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=35)
 
 # A pending outbox job untouched this long is sent to the broker again by the beat sweep.
 OUTBOX_GRACE = timedelta(seconds=env.int("OUTBOX_GRACE_SECONDS", default=120))

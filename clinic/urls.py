@@ -8,6 +8,7 @@ from consent import views as consent_views
 from exports import views as export_views
 from patients import views as patient_views
 from photos import views as photo_views
+from retention import views as retention_views
 
 clinic_patterns = [
     path("", patient_views.dashboard, name="dashboard"),
@@ -117,6 +118,20 @@ clinic_patterns = [
         comparison_views.share_revoke,
         name="comparison_share_revoke",
     ),
+    path("retention/", retention_views.retention, name="retention"),
+    path(
+        "patients/<uuid:patient_id>/legal-hold/",
+        retention_views.hold_place,
+        name="legal_hold_place",
+    ),
+    path("legal-holds/<uuid:hold_id>/lift/", retention_views.hold_lift, name="legal_hold_lift"),
+    path("patients/<uuid:patient_id>/erase/", retention_views.patient_erase, name="patient_erase"),
+    path(
+        "patients/<uuid:patient_id>/erase-marketing/",
+        retention_views.patient_erase_marketing,
+        name="patient_erase_marketing",
+    ),
+    path("erasures/<uuid:erasure_id>/", retention_views.erasure_detail, name="erasure_detail"),
     path("settings/", views.clinic_settings, name="clinic_settings"),
     path("staff/", views.staff_list, name="staff_list"),
     path("staff/<uuid:membership_id>/", views.staff_detail, name="staff_detail"),

@@ -8,11 +8,14 @@ class ComparisonsConfig(AppConfig):
     def ready(self) -> None:
         from comparisons.export_part import COMPARISONS_PART
         from comparisons.panels import COMPARISONS_PANEL
+        from comparisons.selectors import shares_ledger
         from comparisons.services import shares_revoke_on_withdrawal
         from consent.hooks import on_withdrawal
+        from consent.ledger import register_source
         from exports.contents import register_part
         from patients.panels import register
 
         register(COMPARISONS_PANEL)
         register_part(COMPARISONS_PART)
         on_withdrawal(shares_revoke_on_withdrawal)
+        register_source(shares_ledger)

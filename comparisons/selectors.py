@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from clinic.models import Clinic
 from clinic.tokens import token_hash
 from comparisons.models import Comparison, ComparisonShare
+from consent.ledger import LedgerUse
 from patients.models import Patient
 from photos.models import Photo, PhotoStatus, Stage
 
@@ -103,3 +105,29 @@ def open_shares_of(*, clinic: Clinic, patient: Patient) -> QuerySet[ComparisonSh
     return ComparisonShare.objects.filter(
         clinic=clinic, patient=patient, revoked_at__isnull=True, locked_at__isnull=True
     )
+
+
+def shares_ledger(clinic: Clinic, patient: Patient) -> list[LedgerUse]:
+    """The patient's ledger entries for comparisons e-mailed to them (consent/ledger.py)."""
+    now = timezone.now()
+    uses = []
+    for share in ComparisonShare.objects.filter(clinic=clinic, patient=patient).select_related(
+        "comparison"
+    ):
+        if share.revoked_at:
+            until, ended = share.revoked_at, "link revoked"
+        elif share.expires_at <= now:
+            until, ended = share.expires_at, "link expired"
+        else:
+            until, ended = None, ""
+        uses.append(
+            LedgerUse(
+                photo_ids=(share.comparison.before_id, share.comparison.after_id),
+                where="A before/after comparison e-mailed to you",
+                since=share.created_at,
+                until=until,
+                ended=ended,
+                note=f"opened {share.views} time{'s' if share.views != 1 else ''}",
+            )
+        )
+    return uses

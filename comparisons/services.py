@@ -326,6 +326,9 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
     pdf = render.comparison_pdf(
         context, picture=picture.jpeg, logo=bytes(clinic.logo) if clinic.logo else None
     )
+    # A re-render's earlier files would otherwise stay readable with no row pointing at them,
+    # out of reach of the patient's erasure: they are shredded once the new ones are saved.
+    superseded = [blob for blob in (comparison.image, comparison.pdf) if blob is not None]
     comparison.image = storage.blob_store(
         clinic_id=clinic.id, purpose=ComparisonBlobPurpose.IMAGE, data=picture.jpeg
     )
@@ -346,6 +349,8 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
             "light",
         ]
     )
+    for blob in superseded:
+        storage.blob_shred(blob)
     record(
         clinic=clinic,
         action="comparison.rendered",
@@ -357,6 +362,7 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
             "warnings": [w["code"] for w in comparison.warnings],
             "before_sha256": before.original_sha256,
             "after_sha256": after.original_sha256,
+            "superseded_files_shredded": len(superseded),
         },
     )
     return "rendered"

@@ -16,7 +16,7 @@ from clinic.models import Clinic
 from clinic.permissions import require
 from clinic.public import public_page, public_problem, staff_of_another_clinic
 from clinic.tokens import lifetime_text
-from consent import selectors, services
+from consent import ledger, selectors, services
 from consent.forms import (
     IdentityForm,
     MarketingAddForm,
@@ -270,6 +270,7 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             "active": [(code, label) for code, label in ConsentUse.choices if code in active],
             "undo": undo,
             "undo_labels": [labels[u] for u in undo.uses] if undo else [],
+            "ledger": ledger.ledger_for(clinic=clinic, patient=patient),
         },
     )
 

@@ -189,7 +189,47 @@ def seed(patients_per_clinic: int = 36, rng_seed: int = 7) -> list[Clinic]:
                     )
                 if i < DEMO_PHOTO_PATIENTS:
                     _seed_photos_and_consent(clinic, patient, admin, rng, i)
+            _seed_retention_cases(clinic, admin, _user(first_email, first_name), rng)
     return clinics
+
+
+# Two records for the retention page: one past the clinic's retention period (with photos and
+# a signed consent, so an erasure has something to erase) and one as old but under a hold.
+RETENTION_CASES = [
+    ("Margaret", "Ellison", date(1961, 5, 9), "", 9),
+    ("Daniel", "Reyes", date(1974, 11, 2), "Complaint about bruising after filler, still open", 9),
+]
+
+
+def _seed_retention_cases(clinic: Clinic, by: User, clinic_admin: User, rng: random.Random) -> None:
+    from retention import services as retention_services
+
+    today = timezone.localdate()
+    for number, (first, last, dob, hold_reason, years_ago) in enumerate(RETENTION_CASES):
+        patient = patient_services.patient_create(
+            clinic=clinic,
+            by=by,
+            first_name=first,
+            last_name=last,
+            date_of_birth=dob,
+            email=f"{first}.{last}@patients.example".lower(),
+            phone=f"07700 8{rng.randint(0, 99999):05d}",
+            notes="",
+        )
+        patient_services.episode_create(
+            clinic=clinic,
+            patient=patient,
+            by=by,
+            treatment_type=TreatmentType.FILLER,
+            areas=[FacialArea.LIPS],
+            performed_on=today.replace(year=today.year - years_ago) - timedelta(days=40),
+            practitioner=by,
+            product=PRODUCTS[TreatmentType.FILLER][0],
+            batch_number=f"R{rng.randint(1000, 9999)}",
+        )
+        _seed_photos_and_consent(clinic, patient, by, rng, 20 + number)
+        if hold_reason:
+            retention_services.hold_place(clinic=clinic, patient=patient, by=by, reason=hold_reason)
 
 
 DEMO_PHOTO_PATIENTS = 8

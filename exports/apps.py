@@ -7,8 +7,11 @@ class ExportsConfig(AppConfig):
 
     def ready(self) -> None:
         from clinic.settings_sections import register as register_settings_section
+        from consent.ledger import register_source
         from exports.panels import EXPORTS_PANEL, SIGNING_KEY_SECTION
+        from exports.selectors import exports_ledger
         from patients.panels import register
 
         register(EXPORTS_PANEL)
         register_settings_section(SIGNING_KEY_SECTION)
+        register_source(exports_ledger)

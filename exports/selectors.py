@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from clinic.models import Clinic
+from consent.ledger import LedgerUse
 from exports.models import Export
 from patients.models import Patient
+from photos.models import Photo
 
 
 def export_get(*, clinic: Clinic, export_id) -> Export | None:
@@ -23,3 +25,35 @@ def exports_of(*, clinic: Clinic, patient: Patient) -> QuerySet[Export]:
     return Export.objects.filter(clinic=clinic, patient=patient).select_related(
         "requested_by", "episode"
     )
+
+
+def exports_ledger(clinic: Clinic, patient: Patient) -> list[LedgerUse]:
+    """The patient's ledger entries for exports built of their record (consent/ledger.py):
+    who received which photos, and when. A bundle holds the photos current when it was built
+    (of one treatment, or all)."""
+    uses = []
+    for export in Export.objects.filter(
+        clinic=clinic, patient=patient, ready_at__isnull=False
+    ).order_by("ready_at"):
+        photos = Photo.objects.filter(
+            clinic=clinic, patient=patient, uploaded_at__lte=export.ready_at
+        ).filter(Q(deleted_at__isnull=True) | Q(deleted_at__gt=export.ready_at))
+        if export.episode_id:
+            photos = photos.filter(episode_id=export.episode_id)
+        photo_ids = tuple(photos.values_list("pk", flat=True))
+        if not photo_ids:
+            continue
+        if export.is_subject_access:
+            where = "Your own copy of your record (subject-access request)"
+        else:
+            where = f"Exported to {export.recipient} ({export.get_reason_display().lower()})"
+        uses.append(
+            LedgerUse(
+                photo_ids=photo_ids,
+                where=where,
+                since=export.ready_at,
+                note="a copy given to the recipient stays with them",
+                once=True,
+            )
+        )
+    return uses

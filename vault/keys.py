@@ -11,6 +11,7 @@ import hashlib
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
@@ -151,6 +152,16 @@ def _data_key_context(clinic_id, blob_id: uuid.UUID) -> bytes:
 def wrap_data_key(clinic_id, blob_id: uuid.UUID, data_key: bytes) -> tuple[int, bytes]:
     version, kek = active_clinic_key(clinic_id)
     return version, wrap_key(kek, data_key, _data_key_context(clinic_id, blob_id))
+
+
+def data_key_wrapper(clinic_id) -> Callable[[uuid.UUID, bytes], tuple[int, bytes]]:
+    """``wrap_data_key`` for many objects of one clinic: the active key is looked up once."""
+    version, kek = active_clinic_key(clinic_id)
+
+    def wrap(blob_id: uuid.UUID, data_key: bytes) -> tuple[int, bytes]:
+        return version, wrap_key(kek, data_key, _data_key_context(clinic_id, blob_id))
+
+    return wrap
 
 
 def unwrap_data_key(blob: Blob) -> bytes:

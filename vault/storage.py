@@ -90,6 +90,38 @@ def _write(name: str, content: bytes | BinaryIO) -> None:
         raise StorageUnavailable(f"storage stored {name!r} as {saved!r}")
 
 
+def blob_seal(
+    *,
+    clinic_id,
+    purpose: str,
+    data: bytes,
+    blob_id: uuid.UUID | None = None,
+    wrap: Callable[[uuid.UUID, bytes], tuple[int, bytes]] | None = None,
+) -> tuple[Blob, bytes]:
+    """An unsaved row for ``data`` (its data key wrapped) and the ciphertext to store under its
+    ``object_name``: what ``blob_store`` does before writing, for a caller that writes many
+    objects and rows in bulk (``seed_scale``, with ``wrap`` from ``keys.data_key_wrapper``)."""
+    blob = Blob(id=blob_id or uuid.uuid4(), clinic_id=clinic_id, purpose=purpose, size=len(data))
+    data_key = new_data_key()
+    if wrap is None:
+        blob.key_version, blob.wrapped_key = keys.wrap_data_key(clinic_id, blob.id, data_key)
+    else:
+        blob.key_version, blob.wrapped_key = wrap(blob.id, data_key)
+    return blob, encrypt_bytes(data_key, associated_data(blob), data)
+
+
+def blob_write_new(blob: Blob, ciphertext: bytes) -> None:
+    """Write a sealed object under its new, unique name (no check for an earlier one)."""
+    try:
+        saved = _storage().save(
+            blob.object_name, File(io.BytesIO(ciphertext), name=blob.object_name)
+        )
+    except STORAGE_ERRORS as error:
+        raise StorageUnavailable(str(error)) from error
+    if saved != blob.object_name:  # pragma: no cover
+        raise StorageUnavailable(f"storage stored {blob.object_name!r} as {saved!r}")
+
+
 def blob_store(
     *,
     clinic_id,
@@ -100,10 +132,7 @@ def blob_store(
 ) -> Blob:
     """Encrypt ``data`` under a fresh data key and store it. With ``stage_if_unavailable`` an
     unreachable storage keeps the ciphertext in the database until ``blob_flush_staged``."""
-    blob = Blob(id=blob_id or uuid.uuid4(), clinic_id=clinic_id, purpose=purpose, size=len(data))
-    data_key = new_data_key()
-    blob.key_version, blob.wrapped_key = keys.wrap_data_key(clinic_id, blob.id, data_key)
-    ciphertext = encrypt_bytes(data_key, associated_data(blob), data)
+    blob, ciphertext = blob_seal(clinic_id=clinic_id, purpose=purpose, data=data, blob_id=blob_id)
     try:
         _write(blob.object_name, ciphertext)
     except STORAGE_ERRORS as error:
@@ -247,3 +276,31 @@ def blob_shred(blob: Blob) -> None:
     # The key is gone; an object left behind by an outage is unreadable noise.
     with contextlib.suppress(*STORAGE_ERRORS):
         _storage().delete(blob.object_name)
+
+
+def blobs_forget_keys(*, clinic_id, blob_ids: Iterable[uuid.UUID]) -> int:
+    """Crypto-shred many objects at once, in the caller's transaction: their data keys (and any
+    ciphertext staged in the database) are forgotten, so no copy of the objects can be read
+    again. The objects themselves are left for ``blob_delete_objects`` (after commit, retried).
+    Returns how many keys were forgotten; the caller audits why."""
+    with service_write("crypto-shredding is audited by the service that erases"):
+        return Blob.objects.filter(
+            clinic_id=clinic_id, pk__in=list(blob_ids), wrapped_key__isnull=False
+        ).update(wrapped_key=None, staged_ciphertext=None, shredded_at=timezone.now())
+
+
+def blob_delete_objects(*, clinic_id, blob_ids: Iterable[uuid.UUID]) -> int:
+    """Delete the stored objects of shredded blobs (deleting one already gone is fine). Raises
+    StorageUnavailable when storage cannot be reached, so the caller's job is retried; refuses
+    a blob whose key is still live (that would lose readable data)."""
+    blobs = list(Blob.objects.filter(clinic_id=clinic_id, pk__in=list(blob_ids)))
+    live = [str(b.pk) for b in blobs if not b.is_shredded]
+    if live:
+        raise ValueError(f"refusing to delete objects whose keys are live: {live[:3]}")
+    storage = _storage()
+    for blob in blobs:
+        try:
+            storage.delete(blob.object_name)
+        except STORAGE_ERRORS as error:
+            raise StorageUnavailable(str(error)) from error
+    return len(blobs)

@@ -71,6 +71,12 @@ MATRIX = {
     "comparison_pdf": lambda o: {"comparison_id": o["comparison"].pk},
     "comparison_share": lambda o: {"comparison_id": o["comparison"].pk},
     "comparison_share_revoke": lambda o: {"share_id": o["share"].pk},
+    "retention": lambda o: {},
+    "legal_hold_place": lambda o: {"patient_id": o["patient"].pk},
+    "legal_hold_lift": lambda o: {"hold_id": o["hold"].pk},
+    "patient_erase": lambda o: {"patient_id": o["patient"].pk},
+    "patient_erase_marketing": lambda o: {"patient_id": o["patient"].pk},
+    "erasure_detail": lambda o: {"erasure_id": o["erasure"].pk},
     "clinic_settings": lambda o: {},
     "staff_list": lambda o: {},
     "staff_detail": lambda o: {"membership_id": o["membership"].pk},
@@ -111,6 +117,7 @@ def clinic_a_objects(cast):
             queue=False,
         )
     comparison, share = _comparison_and_share(cast, patient, episode, photo)
+    hold, erasure = _hold_and_erasure(cast, patient)
     return {
         "patient": patient,
         "episode": episode,
@@ -121,7 +128,28 @@ def clinic_a_objects(cast):
         "export": export,
         "comparison": comparison,
         "share": share,
+        "hold": hold,
+        "erasure": erasure,
     }
+
+
+def _hold_and_erasure(cast, patient):
+    """A legal hold on clinic A's patient, and the tombstone of another patient erased."""
+    from retention import services
+
+    erased = f.make_patient(cast.clinic_a, cast.admin, first_name="Gone")
+    with clinic_context(cast.clinic_a.id):
+        hold = services.hold_place(
+            clinic=cast.clinic_a, patient=patient, by=cast.admin, reason="Claim open"
+        )
+        erasure = services.patient_erase(
+            clinic=cast.clinic_a,
+            patient=erased,
+            by=cast.admin,
+            confirmed=True,
+            early_reason="Patient asked for erasure",
+        )
+    return hold, erasure
 
 
 def _comparison_and_share(cast, patient, episode, photo):

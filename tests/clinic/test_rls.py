@@ -112,6 +112,13 @@ def test_raw_sql_as_app_role_sees_nothing_of_clinic_a_from_b_or_without_context(
             queue=False,
         )
         export_build(clinic_id=cast.clinic_a.id, export_id=export.pk)
+    from tests.clinic.test_cross_clinic import _hold_and_erasure
+
+    _hold_and_erasure(cast, patient)  # a legal hold and a tombstone; then retention rules
+    with clinic_context(cast.clinic_a.id):
+        from retention.services import policy_update
+
+        policy_update(clinic=cast.clinic_a, by=cast.admin, adult_years=10, minor_until_age=25)
     tables = tenant_tables()
     with transaction.atomic():
         _set_context(cast.clinic_a.id)

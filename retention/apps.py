@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class RetentionConfig(AppConfig):
+    name = "retention"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from patients.panels import register
+        from retention.panels import HOLD_BANNER, RETENTION_PANEL
+
+        register(HOLD_BANNER)
+        register(RETENTION_PANEL)
