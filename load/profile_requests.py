@@ -101,10 +101,7 @@ def main() -> None:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
             stats.sort_stats("tottime").print_stats(args.top)
-            print(
-                f"== {kind} {path}: {mean:.1f} ms, status {status}, "
-                f"{len(queries)} queries"
-            )
+            print(f"== {kind} {path}: {mean:.1f} ms, status {status}, {len(queries)} queries")
             for query in queries:
                 print("   ", query[:200])
             print(out.getvalue())

@@ -250,6 +250,10 @@ def markdown(
     lines.append(row("**all**", summary))
     lines.append(row("**read mix**", summary["read_mix"]))
     lines += [row(kind, f) for kind, f in summary["kinds"].items()]
+    cpu = summary.get("cpu_ms_per_request") or {}
+    if cpu:
+        parts = ", ".join(f"{k} {v}" for k, v in cpu.items())
+        lines += ["", f"CPU per request (ms, by process, from /proc): {parts}."]
     if summary["error_statuses"]:
         lines += [
             "",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -81,9 +82,13 @@ def main() -> int:
     parser.add_argument(
         "--report",
         type=Path,
-        default=Path(os.environ.get("LOAD_REPORT") or ROOT / "var" / "load" / "report.md"),
+        default=None,
+        help="markdown report (default var/load/report.md, or faults.md; LOAD_REPORT)",
     )
     args = parser.parse_args()
+    if args.report is None:
+        name = "faults.md" if args.faults else "report.md"
+        args.report = Path(os.environ.get("LOAD_REPORT") or ROOT / "var" / "load" / name)
 
     args.report.parent.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="load-", dir=args.report.parent))
@@ -124,6 +129,8 @@ def main() -> int:
             # Under faults more of the practitioners' time goes to capture.
             "LOAD_UPLOAD_WEIGHT": "4" if args.faults else "1",
         }
+        cpu_before = stack.cpu_seconds()
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.time()
         faults = None
         if args.faults:
@@ -162,6 +169,10 @@ def main() -> int:
             stdout=(run_dir / "locust.out").open("w"),
             stderr=subprocess.STDOUT,
         )
+        cpu_after = stack.cpu_seconds()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_after["locust"] = children.ru_utime + children.ru_stime
+        cpu_before["locust"] = children_before.ru_utime + children_before.ru_stime
         stop.set()
         if faults:
             faults.join(60)
@@ -169,6 +180,14 @@ def main() -> int:
             raise RuntimeError(f"locust exited {locust.returncode}; see {run_dir}/locust.out")
         events = [json.loads(line) for line in events_path.read_text().splitlines() if line]
         summary = report.summarise(events, args.seconds)
+        # CPU per request by part of the stack: what a quiet machine's cores could serve.
+        # (PostgreSQL: backends alive at the end, so without those a restart replaced.)
+        summary["cpu_ms_per_request"] = {
+            name: round(
+                (cpu_after.get(name, 0) - cpu_before.get(name, 0)) * 1000 / max(1, len(events)), 2
+            )
+            for name in sorted(cpu_after)
+        }
         verification = None
         if uploads_path.exists():
             verification = json.loads(

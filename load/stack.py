@@ -319,6 +319,44 @@ class Stack:
         self.proxy.start()
         wait_for_port(self.ports["proxy"], "the S3 proxy")
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each part of the stack (its whole process group; for
+        PostgreSQL, the backends connected to this run's database)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        groups = {
+            p.process.pid: name
+            for name, p in (
+                ("web", self.web),
+                ("worker", self.worker),
+                ("beat", self.beat),
+                ("s3", self.s3),
+                ("s3", self.proxy),
+                ("redis", self.redis),
+            )
+            if p.process
+        }
+        backends = set(self._backend_pids())
+        used: dict[str, float] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                pid = int(stat.parent.name)
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, ValueError):
+                continue
+            name = "postgres" if pid in backends else groups.get(int(fields[2]))
+            if name:
+                used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+        return used
+
+    def _backend_pids(self) -> list[int]:
+        import psycopg
+
+        with psycopg.connect(SUPERUSER_DSN, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.db_name]
+            ).fetchall()
+        return [pid for (pid,) in rows]
+
     def web_workers(self) -> int:
         """How many worker processes gunicorn runs (its master's children)."""
         master = self.web.process.pid if self.web.process else None

@@ -195,7 +195,11 @@ def _open_ciphertext(blob: Blob) -> BinaryIO:
     try:
         bucket = getattr(storage, "bucket", None)
         if bucket is not None:
-            return bucket.Object(storage._normalize_name(blob.object_name)).get()["Body"]
+            # The client itself: bucket.Object() builds a boto3 resource on every call, which
+            # cost a thumbnail about a millisecond of CPU under `make load`.
+            return bucket.meta.client.get_object(
+                Bucket=bucket.name, Key=storage._normalize_name(blob.object_name)
+            )["Body"]
         return storage.open(blob.object_name, "rb")
     except FileNotFoundError as error:
         raise BlobUnreadable("the object is missing from storage") from error
