@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("kinds", nargs="*", default=["thumbnail", "patient_page", "search"])
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sort", default="tottime", help="pstats order: tottime, cumulative")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="load-profile-"))
     stack = Stack(logs)
@@ -92,16 +93,20 @@ def main() -> None:
             with connection.execute_wrapper(log):
                 client.get(path)
             profiler = cProfile.Profile()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             profiler.enable()
             for _ in range(args.repeat):
                 status = client.get(path).status_code
             profiler.disable()
             mean = (time.perf_counter() - started) / args.repeat * 1000
+            cpu_ms = (time.process_time() - cpu) / args.repeat * 1000
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
-            stats.sort_stats("tottime").print_stats(args.top)
-            print(f"== {kind} {path}: {mean:.1f} ms, status {status}, {len(queries)} queries")
+            stats.sort_stats(args.sort).print_stats(args.top)
+            print(
+                f"== {kind} {path}: {mean:.1f} ms ({cpu_ms:.1f} ms CPU, profiled), "
+                f"status {status}, {len(queries)} queries"
+            )
             for query in queries:
                 print("   ", query[:200])
             print(out.getvalue())
