@@ -179,7 +179,7 @@ def main() -> int:
         if locust.returncode:
             raise RuntimeError(f"locust exited {locust.returncode}; see {run_dir}/locust.out")
         events = [json.loads(line) for line in events_path.read_text().splitlines() if line]
-        summary = report.summarise(events, args.seconds)
+        summary = report.summarise(events, args.seconds, start)
         # CPU per request by part of the stack: what a quiet machine's cores could serve.
         # (PostgreSQL: backends alive at the end, so without those a restart replaced.)
         summary["cpu_ms_per_request"] = {
