@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -319,9 +320,31 @@ class Stack:
         self.proxy.start()
         wait_for_port(self.ports["proxy"], "the S3 proxy")
 
+    def watch_postgres(self, stop: threading.Event) -> dict[int, list[float]]:
+        """Sample, every half second until ``stop``, the CPU time of each PostgreSQL backend
+        serving this run's database (its process title names the database): backends come
+        and go as connections are recycled. Returns pid -> [first seen, last seen] seconds."""
+        seen: dict[int, list[float]] = {}
+        ticks = os.sysconf("SC_CLK_TCK")
+        marker = f" {self.db_name} ".encode()
+
+        def sample() -> None:
+            while not stop.wait(0.5):
+                for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                    try:
+                        if marker not in cmdline.read_bytes():
+                            continue
+                        fields = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    used = (int(fields[11]) + int(fields[12])) / ticks
+                    seen.setdefault(int(cmdline.parent.name), [used, used])[1] = used
+
+        threading.Thread(target=sample, daemon=True).start()
+        return seen
+
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU time used so far by each part of the stack (its whole process group; for
-        PostgreSQL, the backends connected to this run's database)."""
+        """CPU time used so far by each part of the stack (its whole process group)."""
         ticks = os.sysconf("SC_CLK_TCK")
         groups = {
             p.process.pid: name
@@ -335,27 +358,16 @@ class Stack:
             )
             if p.process
         }
-        backends = set(self._backend_pids())
         used: dict[str, float] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
-                pid = int(stat.parent.name)
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except (OSError, ValueError):
                 continue
-            name = "postgres" if pid in backends else groups.get(int(fields[2]))
+            name = groups.get(int(fields[2]))
             if name:
                 used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
         return used
-
-    def _backend_pids(self) -> list[int]:
-        import psycopg
-
-        with psycopg.connect(SUPERUSER_DSN, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.db_name]
-            ).fetchall()
-        return [pid for (pid,) in rows]
 
     def web_workers(self) -> int:
         """How many worker processes gunicorn runs (its master's children)."""
