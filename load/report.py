@@ -264,10 +264,20 @@ def markdown(
         )
     )
     lines += [row(kind, f) for kind, f in summary["kinds"].items()]
-    cpu = summary.get("cpu_ms_per_request") or {}
-    if cpu:
-        parts = ", ".join(f"{k} {v}" for k, v in cpu.items())
-        lines += ["", f"CPU per request (ms, by process, from /proc): {parts}."]
+    for label, cpu in (
+        ("the whole run", summary.get("cpu_ms_per_request") or {}),
+        (
+            "the read mix, once all were signed in",
+            summary["read_mix"].get("cpu_ms_per_request") or {},
+        ),
+    ):
+        if cpu:
+            parts = ", ".join(f"{k} {v}" for k, v in cpu.items() if k != "total")
+            lines += [
+                "",
+                f"CPU per request over {label}: {cpu['total']} ms ({parts}; "
+                "from /proc, by process group).",
+            ]
     if summary["error_statuses"]:
         lines += [
             "",

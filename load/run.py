@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -61,6 +60,31 @@ def _faults(
     stop.wait(s3_outage)
     stack.start_s3()
     mark("S3 back", "S3 reachable again")
+
+
+def _sample_cpu(stack: Stack, extra: dict[int, str], postgres: dict, locust) -> list:
+    """CPU seconds of each part of the stack, once a second while locust runs."""
+    samples: list[tuple[float, dict[str, float]]] = []
+    while True:
+        used = stack.cpu_seconds(extra)
+        used["postgres"] = sum(last - first for first, last in list(postgres.values()))
+        samples.append((time.time(), used))
+        try:
+            locust.wait(1)
+            return samples
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _cpu_per_request(samples: list, events: list[dict], since: float, until: float) -> dict:
+    """CPU milliseconds per request between two moments, by part (from the nearest samples)."""
+    inside = [(t, used) for t, used in samples if since <= t <= until]
+    if len(inside) < 2:
+        return {}
+    (t0, first), (t1, last) = inside[0], inside[-1]
+    served = sum(t0 <= e["t"] < t1 for e in events) or 1
+    parts = {k: round((last.get(k, 0) - first.get(k, 0)) * 1000 / served, 2) for k in last}
+    return parts | {"total": round(sum(parts.values()), 1)}
 
 
 def main() -> int:
@@ -130,8 +154,6 @@ def main() -> int:
             "LOAD_UPLOAD_WEIGHT": "4" if args.faults else "1",
         }
         postgres = stack.watch_postgres(stop)
-        cpu_before = stack.cpu_seconds()
-        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.time()
         faults = None
         if args.faults:
@@ -141,7 +163,7 @@ def main() -> int:
                 daemon=True,
             )
             faults.start()
-        locust = subprocess.run(
+        locust = subprocess.Popen(
             [
                 str(BIN / "locust"),
                 "-f",
@@ -169,12 +191,9 @@ def main() -> int:
             env=locust_env,
             stdout=(run_dir / "locust.out").open("w"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        cpu_after = stack.cpu_seconds()
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu_after["locust"] = children.ru_utime + children.ru_stime
-        cpu_after["postgres"] = sum(last - first for first, last in list(postgres.values()))
-        cpu_before["locust"] = children_before.ru_utime + children_before.ru_stime
+        samples = _sample_cpu(stack, {locust.pid: "locust"}, postgres, locust)
         stop.set()
         if faults:
             faults.join(60)
@@ -183,13 +202,10 @@ def main() -> int:
         events = [json.loads(line) for line in events_path.read_text().splitlines() if line]
         summary = report.summarise(events, args.seconds, start)
         # CPU per request by part of the stack: what a quiet machine's cores could serve.
-        # (PostgreSQL: sampled twice a second, so a backend's last half second may be missed.)
-        summary["cpu_ms_per_request"] = {
-            name: round(
-                (cpu_after.get(name, 0) - cpu_before.get(name, 0)) * 1000 / max(1, len(events)), 2
-            )
-            for name in sorted(cpu_after)
-        }
+        summary["cpu_ms_per_request"] = _cpu_per_request(samples, events, start, start + 1e9)
+        summary["read_mix"]["cpu_ms_per_request"] = _cpu_per_request(
+            samples, events, start + summary["read_mix"]["from_s"], start + 1e9
+        )
         verification = None
         if uploads_path.exists():
             verification = json.loads(

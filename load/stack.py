@@ -343,10 +343,11 @@ class Stack:
         threading.Thread(target=sample, daemon=True).start()
         return seen
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU time used so far by each part of the stack (its whole process group)."""
+    def cpu_seconds(self, extra: dict[int, str] | None = None) -> dict[str, float]:
+        """CPU time used so far by each part of the stack (its whole process group; ``extra``
+        names more groups by their leader's pid)."""
         ticks = os.sysconf("SC_CLK_TCK")
-        groups = {
+        groups = dict(extra or {}) | {
             p.process.pid: name
             for name, p in (
                 ("web", self.web),
