@@ -78,6 +78,14 @@ def summarise(events: list[dict], seconds: float, start: float) -> dict:
         if not event["ok"]:
             statuses[f"{event['kind']} {event['status'] or 'no answer'}"] += 1
     summary["error_statuses"] = dict(sorted(statuses.items()))
+    spans: dict[str, list[float]] = {}
+    for event in events:
+        if not event["ok"]:
+            at = round(event["t"] + event["ms"] / 1000 - start, 1)
+            kind = f"{event['kind']} {event['status'] or 'no answer'}"
+            span = spans.setdefault(kind, [at, at, 0])
+            span[0], span[1], span[2] = min(span[0], at), max(span[1], at), span[2] + 1
+    summary["error_spans"] = spans
     return summary
 
 
@@ -116,7 +124,10 @@ def chart(
         if 0 <= second < buckets:
             counts[_kind_group(event["kind"])][second] += 1
             latencies[second].append(event["ms"])
-            errors[second] += not event["ok"]
+        # An error is drawn when the practitioner saw it: at the end of its request.
+        done = int(event["t"] + event["ms"] / 1000 - start)
+        if 0 <= done < buckets and not event["ok"]:
+            errors[done] += 1
     kinds = [k for k in COLOURS if k in counts] + sorted(k for k in counts if k not in COLOURS)
     plot_w = width - left - right
     panels = [(60, 430, "requests per second"), (500, 840, "latency per second (ms)")]
@@ -233,11 +244,20 @@ def chart(
     image.save(path)
 
 
+def observed(summary: dict) -> list[dict]:
+    """What the practitioners saw of the faults, for the timeline (from ``summarise``)."""
+    marks = []
+    for kind, (first, last, count) in sorted(summary.get("error_spans", {}).items()):
+        marks.append({"at": first, "what": f"first {kind} answer ({count} in all)"})
+        marks.append({"at": last, "what": f"last {kind} answer"})
+    return sorted(marks, key=lambda m: m["at"])
+
+
 def markdown(
     summary: dict, timeline: list[dict], verification: dict | None, chart_name: str, setup: dict
 ) -> str:
     lines = [
-        "# Load run",
+        "# Load run with faults" if timeline else "# Load run",
         "",
         f"{setup['users']} simulated practitioners for {summary['seconds']:.0f} s against "
         f"gunicorn ({setup['web_workers']} workers), one Celery worker, PostgreSQL (app role, "
@@ -286,7 +306,7 @@ def markdown(
         ]
     if timeline:
         lines += ["", "## What happened when", "", "| at (s) | what |", "|---|---|"]
-        lines += [f"| {m['at']:.1f} | {m['what']} |" for m in timeline]
+        lines += [f"| {m['at']:.1f} | {m['what']} |" for m in timeline + observed(summary)]
     if verification is not None:
         v = verification
         lines += [

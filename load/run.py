@@ -202,10 +202,12 @@ def main() -> int:
         events = [json.loads(line) for line in events_path.read_text().splitlines() if line]
         summary = report.summarise(events, args.seconds, start)
         # CPU per request by part of the stack: what a quiet machine's cores could serve.
-        summary["cpu_ms_per_request"] = _cpu_per_request(samples, events, start, start + 1e9)
-        summary["read_mix"]["cpu_ms_per_request"] = _cpu_per_request(
-            samples, events, start + summary["read_mix"]["from_s"], start + 1e9
-        )
+        # (Not with faults: a killed and restarted process takes its CPU count with it.)
+        if not args.faults:
+            summary["cpu_ms_per_request"] = _cpu_per_request(samples, events, start, start + 1e9)
+            summary["read_mix"]["cpu_ms_per_request"] = _cpu_per_request(
+                samples, events, start + summary["read_mix"]["from_s"], start + 1e9
+            )
         verification = None
         if uploads_path.exists():
             verification = json.loads(
