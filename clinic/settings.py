@@ -112,6 +112,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: /healthz answers whatever the Host header and without the HTTPS redirect.
     "clinic.health.HealthCheckMiddleware",
+    "clinic.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "clinic.middleware.RefuseBadInputMiddleware",
