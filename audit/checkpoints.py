@@ -56,7 +56,7 @@ class Checkpoint:
 
     @property
     def label(self) -> str:
-        return f"the checkpoint of {self.created_at:%Y-%m-%d %H:%M} UTC (#{self.seq})"
+        return f"the checkpoint of {self.created_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ class Command(BaseCommand):
             report = verify_chain(clinic_id)
             if report.ok:
                 against = (
-                    f", matching {report.checkpoint.label}"
+                    f", matching {report.checkpoint.label} (#{report.checkpoint.seq})"
                     if report.checkpoint
                     else " (no checkpoint yet)"
                 )
