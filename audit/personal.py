@@ -194,8 +194,11 @@ def _legacy_candidates(clinic_id):
 def legacy_clear_events(*, clinic_id: uuid.UUID | str, patient_id: uuid.UUID | str) -> int:
     """How many events written before sealing still hold personal fields of this patient in
     clear. The trail cannot change them; an erasure says so (README)."""
-    candidates = _legacy_candidates(clinic_id).filter(patient_id=patient_id)
-    return sum(1 for e in candidates.iterator() if legacy_personal(e))
+    clinic_id = uuid.UUID(str(clinic_id))
+    scope = transaction.atomic() if current_clinic_id() == clinic_id else clinic_context(clinic_id)
+    with scope:
+        candidates = _legacy_candidates(clinic_id).filter(patient_id=patient_id)
+        return sum(1 for e in candidates.iterator() if legacy_personal(e))
 
 
 def reseal_legacy(*, clinic_id: uuid.UUID | str) -> int:
