@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -144,8 +145,11 @@ def latest(clinic_id: uuid.UUID | str | None) -> Latest:
     try:
         try:
             _, files = store_.listdir(folder)
-        except FileNotFoundError:  # local disk, nothing written yet
-            return Latest(None)
+        except FileNotFoundError:
+            root = getattr(store_, "location", "")
+            if root and not os.path.isdir(root):
+                raise CheckpointStoreUnavailable(f"the folder {root} does not exist") from None
+            return Latest(None)  # local disk, nothing written for this chain yet
         forged: list[str] = []
         for file in sorted((f for f in files if f.endswith(".json")), reverse=True):
             name = f"{folder}/{file}"
@@ -223,6 +227,11 @@ def write(clinic_id: uuid.UUID | str | None) -> Checkpoint | None:
     is wrong otherwise, so a rewritten chain never gets a fresh signature). None for a chain
     with no events yet."""
     previous = latest(clinic_id)
+    if previous.forged:
+        raise CheckpointRefused(
+            f"checkpoint object {previous.forged[0]} fails its signature check; look into it "
+            "(and move it aside) before new checkpoints are written"
+        )
     with clinic_context(clinic_id):
         problem, seq, head_hash = _check_since(clinic_id, previous.checkpoint)
         if problem:

@@ -73,15 +73,12 @@ def events_personal(events: Iterable[AuditEvent]) -> dict[uuid.UUID, Personal]:
     sealed = [e for e in events if e.personal and e.patient_id]
     legacy = {e.id: fields for e in events if (fields := legacy_personal(e))}
     legacy_events = [e for e in events if e.id in legacy]
-    wanted = {(e.clinic_id, e.patient_id) for e in sealed + legacy_events}
-    if not wanted:
+    patients = {e.patient_id for e in sealed + legacy_events}
+    if not patients:
         return {}
-    patient_filter = Q()
-    for clinic_id, patient_id in wanted:
-        patient_filter |= Q(clinic_id=clinic_id, patient_id=patient_id)
     keys: dict[tuple, bytes | None] = {
         (k.clinic_id, k.patient_id): None if k.wrapped_key is None else unwrap(k)
-        for k in PatientKey.objects.filter(patient_filter)
+        for k in PatientKey.objects.filter(patient_id__in=patients)
     }
 
     result: dict[uuid.UUID, Personal] = {}

@@ -204,6 +204,9 @@ def test_a_tampered_checkpoint_object_is_reported(committed_db, s3_server):
 
     result = _manage("verify_audit", "--clinic", clinic.slug)
     assert result.returncode == 1 and "fails its signature check" in result.stdout
+    # Nor is a fresh checkpoint written over it, which would hide it from the next check.
+    with pytest.raises(checkpoints.CheckpointRefused, match="fails its signature check"):
+        checkpoints.write(clinic.id)
 
 
 def test_a_checkpoint_signed_with_another_key_does_not_count(committed_db):
@@ -244,6 +247,24 @@ def test_a_missing_checkpoint_store_is_a_clear_error(committed_db, s3_server):
     missing = s3_blob_storage(s3_server.endpoint, "no-such-bucket")
     with override_settings(STORAGES={**settings.STORAGES, "blobs": missing}):
         assert "NoSuchBucket" in verify_chain(clinic.id).store_error
+
+
+@pytest.mark.django_db
+@pytest.mark.embedded
+def test_a_checkpoint_folder_that_is_not_there_is_a_clear_error_too(cast, tmp_path):
+    record(clinic=cast.clinic_a, action="test.local", details={})
+    gone = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "unmounted")},
+    }
+    with override_settings(STORAGES={**settings.STORAGES, "blobs": gone}):
+        report = verify_chain(cast.clinic_a.id)
+        with pytest.raises(checkpoints.CheckpointStoreUnavailable, match="does not exist"):
+            checkpoints.write(cast.clinic_a.id)
+    assert not report.ok and "unmounted does not exist" in report.store_error
+    # On the embedded default's disk the first checkpoint makes its folder.
+    assert checkpoints.write(cast.clinic_a.id).seq == 1
+    assert verify_chain(cast.clinic_a.id).ok
 
 
 def test_the_checkpoint_command_writes_every_chain(committed_db):
