@@ -28,13 +28,13 @@ class ChainReport:
     store_error: str = ""
 
     @property
+    def tampered(self) -> bool:
+        """The trail or its checkpoints show a change (not merely a store that was down)."""
+        return self.broken_event_id is not None or bool(self.reason or self.checkpoint_problems)
+
+    @property
     def ok(self) -> bool:
-        return (
-            self.broken_event_id is None
-            and not self.reason
-            and not self.checkpoint_problems
-            and not self.store_error
-        )
+        return not self.tampered and not self.store_error
 
     def problems(self) -> list[str]:
         """Every problem in words, each naming the event (seq) it concerns."""

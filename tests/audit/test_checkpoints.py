@@ -318,3 +318,21 @@ def test_the_nightly_run_covers_the_system_chain_and_emails_the_admins_of_a_brok
         failure = AuditEvent.objects.get(clinic=clinic, action="audit.verification_failed")
     assert failure.details["found_by"] == "verification"
     assert "#5" in failure.details["problems"][0]
+
+
+def test_a_store_outage_at_night_is_logged_for_the_operator_not_mailed_as_tampering(
+    committed_db, s3_server, caplog
+):
+    from audit.tasks import verify_clinic_chain
+
+    clinic = f.make_clinic("Outage Clinic")
+    admin = f.make_member(clinic, Role.ADMIN, "Olga Outage")
+    record(clinic=clinic, action="test.outage", details={})
+    mail.outbox.clear()
+    missing = s3_blob_storage(s3_server.endpoint, "no-such-bucket")
+    with override_settings(STORAGES={**settings.STORAGES, "blobs": missing}):
+        result = verify_clinic_chain.apply(kwargs={"clinic_id": str(clinic.id)}).get()
+    assert result["ok"] is False and "NoSuchBucket" in result["problems"][0]
+    assert "not checked" in caplog.text and "NoSuchBucket" in caplog.text
+    assert not [m for m in mail.outbox if admin.email in m.to]
+    assert not _events(clinic)[1:]  # no verification_failed event either
