@@ -167,7 +167,8 @@ def request_send(
             request=request,
             target=consent_request,
             patient=patient,
-            details={"template_version": template.version, "sent_to": patient.email},
+            details={"template_version": template.version},
+            personal={"sent_to": patient.email},
         )
         send_consent_request.delay_on_commit(
             clinic_id=str(clinic.id), request_id=str(consent_request.id)
@@ -373,7 +374,8 @@ def consent_sign(
             request=request,
             target=consent_record,
             patient=locked.patient_id,
-            actor_label=f"patient: {name}",
+            by_patient=True,
+            personal={"signer_name": name},
             details={
                 "template_version": template.version,
                 "granted": granted,
@@ -437,7 +439,7 @@ def consent_withdraw(
             request=request,
             target=withdrawal,
             patient=patient,
-            actor_label="" if by else "patient",
+            by_patient=by is None,
             details={"uses": chosen, "channel": channel, "marketing_items_removed": removed},
         )
         hooks.withdrawn(
@@ -511,7 +513,7 @@ def withdrawal_undo(
             request=request,
             target=restoration,
             patient=patient,
-            actor_label="patient",
+            by_patient=True,
             details={"uses": restoration.uses, "withdrawal": str(withdrawal.pk)},
         )
     return restoration
