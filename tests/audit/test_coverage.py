@@ -27,6 +27,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from audit.actions import ACTION_LABELS
 from audit.models import AuditEvent
 from clinic.tenancy import clinic_context
 from tests import factories as f
@@ -385,6 +386,7 @@ def exercise(world: World, route: str, pattern: URLPattern, visit: Visit) -> str
         else:
             assert event.actor_id == world.admin.pk, (url, event.action)
         assert event.ip == IP and event.user_agent == UA, (url, event.action)
+        assert event.action in ACTION_LABELS, f"{event.action}: give it a label in audit/actions.py"
     if visit.patient is not None:
         expected = visit.patient(world)
     elif public or PATIENT_IDS & set(names):

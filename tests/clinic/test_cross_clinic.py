@@ -71,6 +71,8 @@ MATRIX = {
     "comparison_pdf": lambda o: {"comparison_id": o["comparison"].pk},
     "comparison_share": lambda o: {"comparison_id": o["comparison"].pk},
     "comparison_share_revoke": lambda o: {"share_id": o["share"].pk},
+    "audit_log": lambda o: {},
+    "audit_export": lambda o: {},
     "clinic_settings": lambda o: {},
     "staff_list": lambda o: {},
     "staff_detail": lambda o: {"membership_id": o["membership"].pk},
