@@ -16,7 +16,7 @@ class LogFilterForm(forms.Form):
         label="Patient",
         required=False,
         max_length=100,
-        widget=forms.TextInput(attrs={"placeholder": "Name or date of birth", "type": "search"}),
+        widget=forms.TextInput(attrs={"placeholder": "Name or DOB", "type": "search"}),
     )
     actor = forms.ChoiceField(label="Staff member", required=False)
     action = forms.ChoiceField(label="Action", required=False)
