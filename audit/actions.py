@@ -18,6 +18,7 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
     },
     "Photos": {
         "photo.viewed": "Viewed a photo",
+        "photo.thumbnails_viewed": "Was shown the patient's photos (thumbnails)",
         "photo.details_viewed": "Opened a photo's details",
         "photo.ghost_shown": "Was shown an earlier photo as a capture guide",
         "photo.downloaded": "Downloaded an original photo",

@@ -399,6 +399,7 @@ def _serve(request: HttpRequest, photo_id, rendition: str) -> HttpResponse:
             rendition=rendition,
             by=request.user,
             request=request,
+            grant=request.GET.get("grant", "") if rendition == "thumb" else "",
         )
     except BlobUnreadable as error:
         raise Http404("This photo cannot be shown") from error

@@ -39,6 +39,7 @@ GET_PARAMETERS = (
         "correct",
         "before",
         "after",
+        "grant",
     }
     | set(FILTERS)
     | set(LogFilterForm.base_fields)
