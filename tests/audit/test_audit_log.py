@@ -19,7 +19,7 @@ from audit.views import neutralise
 from clinic.tenancy import clinic_context
 from tests import factories as f
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
 def log_url(cast, **params) -> str:

@@ -33,7 +33,7 @@ from clinic.tenancy import clinic_context
 from tests import factories as f
 from tests.comparisons.images import jpeg, moved, textured_face
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 UA = "Coverage walk (Chromium 130)"
 IP = "203.0.113.9"

@@ -14,7 +14,7 @@ from clinic.tenancy import clinic_context
 from photos.models import Photo, PhotoStatus
 from tests import factories as f
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
 def events(clinic, action: str) -> list[AuditEvent]:
