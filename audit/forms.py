@@ -37,6 +37,9 @@ class LogFilterForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        if self.errors.pop("patient", None):
+            # A hidden field (from a link): its problem is said where it can be seen.
+            self.add_error(None, "That link's patient is not valid; type the patient's name.")
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             raise forms.ValidationError("The 'From' date must be on or before the 'To' date.")

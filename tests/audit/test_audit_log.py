@@ -188,6 +188,8 @@ def test_bad_filters_say_what_is_wrong_and_show_nothing(cast, bad):
     assert response.status_code == 200
     assert response.context["filters"] is None and response.context["rows"] == []
     assert 'role="alert"' in response.content.decode()
+    if "patient" in bad:
+        assert "type the patient&#x27;s name" in response.content.decode()
     response = client.get(export_url(cast, **bad))
     assert response.status_code == 400
     assert events(cast.clinic_a, action="audit.exported") == []

@@ -43,7 +43,6 @@ IP = "203.0.113.9"
 EXEMPT: dict[str, str] = {
     "home": "redirects to the sign-in page or the member's clinic; shows nothing",
     "login": "the sign-in form; its outcomes are auth.* events (tests/clinic/test_auth.py)",
-    "logout": "",  # records auth.logout: walked, listed here only to say so (see below)
     "two_factor_verify": "the second-factor form; its outcomes are auth.* events",
     "two_factor_setup": "enrolling one's own authenticator; auth.2fa_enrolled on success",
     "backup_codes": "the member's own backup codes, shown once; no patient data",
@@ -63,7 +62,6 @@ EXEMPT: dict[str, str] = {
     "staff_detail": "one member's role, no patient data (role changes are walked)",
     "clinic_settings": "the clinic's name and logo, no patient data (changes are walked)",
 }
-del EXEMPT["logout"]
 
 
 @dataclass
