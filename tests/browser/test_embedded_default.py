@@ -155,8 +155,10 @@ def test_make_run_serves_a_patient_page_with_every_thumbnail_at_once(
         j.visit(f"/c/{slug}/patients/{patient_id}/")
         thumbs = page.locator(".photo-card img")
         assert thumbs.count() >= MIN_THUMBNAILS
-        # Lazy images below the fold load once scrolled to; then wait for every one to finish.
-        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        # Lazy images below the fold load once scrolled to (the end of the photos, not of the
+        # page: sections below them would carry the view past the middle rows); then wait for
+        # every one to finish.
+        page.locator("#photos").evaluate("s => s.scrollIntoView({block: 'end'})")
         # (Polled from here: wait_for_function would evaluate a string, which our CSP refuses.)
         for _ in range(200):
             if thumbs.evaluate_all("imgs => imgs.every(i => i.complete)"):
