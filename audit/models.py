@@ -56,7 +56,10 @@ class AuditEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["clinic", "-created_at"], name="audit_clinic_time"),
-            models.Index(fields=["clinic", "patient_id"], name="audit_clinic_patient"),
+            # The audit log's filters, each read newest first by seq (audit/queries.py).
+            models.Index(fields=["clinic", "patient_id", "seq"], name="audit_clinic_patient_seq"),
+            models.Index(fields=["clinic", "actor_id", "seq"], name="audit_clinic_actor_seq"),
+            models.Index(fields=["clinic", "action", "seq"], name="audit_clinic_action_seq"),
         ]
         ordering = ["clinic", "seq"]
 

@@ -147,10 +147,22 @@ def request_send(
     # A placeholder: the link's token is made when the e-mail is sent, so it lives nowhere else.
     _, hashed = new_token()
     now = timezone.now()
-    with transaction.atomic(), service_write("earlier open requests superseded"):
-        ConsentRequest.objects.filter(
+    with transaction.atomic(), service_write("earlier open requests superseded, audited"):
+        superseded = ConsentRequest.objects.select_for_update().filter(
             clinic=clinic, patient=patient, signed_at__isnull=True, revoked_at__isnull=True
-        ).update(revoked_at=now)
+        )
+        superseded_ids = [str(pk) for pk in superseded.values_list("pk", flat=True)]
+        superseded.update(revoked_at=now)
+        if superseded_ids:
+            # A bulk change, so its own event: which links stopped working, and why.
+            record(
+                clinic=clinic,
+                action="consent.requests_superseded",
+                actor=by,
+                request=request,
+                patient=patient,
+                details={"requests": superseded_ids},
+            )
         consent_request = ConsentRequest.objects.create(
             clinic=clinic,
             patient=patient,
