@@ -284,6 +284,49 @@ def audit_figures() -> dict[str, float]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def scale_figures() -> dict[str, float]:
+    """benchmarks/scale.py: seed_scale's volumes in a throw-away database (as the owner), then
+    the pages through the views as the app role. BENCH_SCALE=0.1 for a tenth of the volumes."""
+    import subprocess
+
+    import psycopg
+
+    name = f"clinicphotos_scale_bench_{os.getpid()}"
+    admin = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name} OWNER clinic_owner")
+    except psycopg.Error as error:
+        print(f"scale figures skipped: {error}", file=sys.stderr)
+        return {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="scale-bench-") as state:
+            env = {
+                key: value
+                for key, value in os.environ.items()
+                if key not in {"REDIS_URL", "S3_BUCKET", "EMAIL_URL"}
+            }
+            env |= {"DATABASE_APP_ROLE": "clinic_app", "DJANGO_VAR_DIR": state}
+            script = str(ROOT / "benchmarks" / "scale.py")
+            subprocess.run(
+                [sys.executable, script, "setup", state],
+                env={**env, "DATABASE_URL": f"postgres://clinic_owner@127.0.0.1:5432/{name}"},
+                check=True,
+            )
+            result = subprocess.run(
+                [sys.executable, script, "measure", state],
+                env={**env, "DATABASE_URL": f"postgres://clinic_app@127.0.0.1:5432/{name}"},
+                capture_output=True,
+                text=True,
+            )
+            print(result.stderr[-4000:], file=sys.stderr)
+            result.check_returncode()
+            return json.loads(result.stdout.strip().splitlines()[-1])
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def comparison_figures() -> dict[str, float]:
     """benchmarks/comparisons.py in a process of its own (it sets Django up for the PDF)."""
     import subprocess
@@ -309,6 +352,7 @@ def main() -> None:
     figures |= audit_figures()
     figures |= export_figures()
     figures |= comparison_figures()
+    figures |= scale_figures()
     figures["pipeline_vs_naive"] = figures["photo_pipeline_ms"] / figures["photo_naive_ms"]
     figures["heic_pipeline_vs_decode"] = figures["heic_pipeline_ms"] / figures["heic_decode_ms"]
     figures["encrypt_vs_raw"] = figures["encrypt_mb_s"] / figures["aesgcm_raw_mb_s"]
