@@ -21,6 +21,7 @@ COPY . .
 # settings do not make var/ (the embedded default's SQLite directory) as root in the image.
 RUN DJANGO_PRODUCTION=1 DJANGO_SECRET_KEY=build-only-not-a-secret DJANGO_ALLOWED_HOSTS=build \
     MASTER_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= DATABASE_URL=sqlite://:memory: \
+    AUDIT_CHECKPOINT_KEY=build-only-not-a-secret-0123456789abcdef \
     python manage.py collectstatic --noinput -v 0 \
  && test ! -e var
 USER clinic

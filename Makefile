@@ -99,7 +99,8 @@ format:
 
 check-deploy: install
 	DJANGO_PRODUCTION=1 DJANGO_DEBUG=0 DJANGO_SECRET_KEY=$$(openssl rand -hex 32) \
-	MASTER_KEY=$$(openssl rand -base64 32) DJANGO_ALLOWED_HOSTS=clinic.example \
+	MASTER_KEY=$$(openssl rand -base64 32) AUDIT_CHECKPOINT_KEY=$$(openssl rand -base64 32) \
+	DJANGO_ALLOWED_HOSTS=clinic.example \
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 clean:

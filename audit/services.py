@@ -11,7 +11,8 @@ from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit.models import GENESIS_HASH, AuditEvent
+from audit import sealing
+from audit.models import GENESIS_HASH, HASH_FORMAT, AuditEvent
 from clinic.tenancy import clinic_context, current_clinic_id
 
 USER_AGENT_MAX = 300
@@ -48,6 +49,28 @@ def _lock_chain(clinic_id: uuid.UUID | None) -> None:
             )
 
 
+class PersonalInClear(TypeError):
+    """A caller put a patient's personal detail where it would be stored in clear (a
+    programming error, so not a ValueError that a view might turn into a message)."""
+
+
+def _refuse_clear_personal(
+    *, patient_id: uuid.UUID | None, details: dict[str, Any], actor_label: str
+) -> None:
+    """A patient's identity goes in events as ids and sealed detail, never in clear."""
+    if actor_label.startswith(sealing.PATIENT_LABEL):
+        raise PersonalInClear("a patient acting through a link is recorded with by_patient=True")
+    if patient_id is not None:
+        clear = sorted(
+            k for k in sealing.PERSONAL_DETAIL_KEYS & set(details) if isinstance(details[k], str)
+        )
+        if clear:
+            raise PersonalInClear(
+                f"personal detail {clear} of a patient's event goes in personal=..., "
+                "sealed under the patient's key"
+            )
+
+
 def record(
     *,
     clinic: Any | None,
@@ -58,13 +81,32 @@ def record(
     patient: Any | None = None,
     details: dict[str, Any] | None = None,
     actor_label: str = "",
+    personal: dict[str, Any] | None = None,
+    by_patient: bool = False,
 ) -> AuditEvent:
-    """Append one event to the clinic's chain (or the system chain when ``clinic`` is None)."""
+    """Append one event to the clinic's chain (or the system chain when ``clinic`` is None).
+
+    ``personal`` is the patient's personal detail the event needs (an address, a name); it is
+    sealed under the patient's key (``audit.personal``) and never stored in clear.
+    ``by_patient`` says the patient acted (through a link): the actor is "patient", and their
+    IP and browser are sealed with the rest.
+    """
     clinic_id = getattr(clinic, "pk", clinic)
     clinic_id = uuid.UUID(str(clinic_id)) if clinic_id is not None else None
+    patient_id = uuid.UUID(str(getattr(patient, "pk", patient))) if patient else None
+    details = details or {}
+    _refuse_clear_personal(patient_id=patient_id, details=details, actor_label=actor_label)
     if actor is None and request is not None and request.user.is_authenticated:
         actor = request.user
+    ip = client_ip(request)
     user_agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX] if request else ""
+    personal = dict(personal or {})
+    if by_patient:
+        actor, actor_label = None, sealing.PATIENT_LABEL
+        personal.update({k: v for k, v in (("ip", ip), ("user_agent", user_agent)) if v})
+        ip, user_agent = None, ""
+    if personal and (patient_id is None or clinic_id is None):
+        raise PersonalInClear("personal detail is sealed under a patient's key: pass patient=")
     # Events of another clinic than the open one (a login recorded in each of the user's
     # clinics) are written inside that clinic's own context, so RLS accepts them.
     scope = transaction.atomic() if clinic_id == current_clinic_id() else clinic_context(clinic_id)
@@ -85,12 +127,18 @@ def record(
             action=action,
             target_type=target._meta.label_lower if target is not None else "",
             target_id=str(target.pk) if target is not None else "",
-            patient_id=uuid.UUID(str(getattr(patient, "pk", patient))) if patient else None,
-            ip=client_ip(request),
+            patient_id=patient_id,
+            ip=ip,
             user_agent=user_agent,
-            details=details or {},
+            request_id=getattr(request, "request_id", "") if request is not None else "",
+            details=details,
+            hash_format=HASH_FORMAT,
             prev_hash=last["hash"] if last else GENESIS_HASH,
         )
+        if personal:
+            event.personal = sealing.seal_for_event(
+                clinic_id=clinic_id, patient_id=patient_id, event_id=event.id, personal=personal
+            )
         event.hash = event.compute_hash()
         event.save(force_insert=True)
     return event

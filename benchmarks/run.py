@@ -234,6 +234,99 @@ def export_figures() -> dict[str, float]:
     return figures
 
 
+def audit_figures() -> dict[str, float]:
+    """benchmarks/audit_log.py: a throw-away database migrated by the owner role, 1,000,000
+    events loaded with COPY by the superuser, measured as the app role (RLS forced)."""
+    import subprocess
+
+    import psycopg
+    from audit_log import load
+
+    name = f"clinicphotos_audit_bench_{os.getpid()}"
+    admin = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for role, extra in (("clinic_owner", "CREATEDB"), ("clinic_app", "NOCREATEDB")):
+                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+                verb = "ALTER" if exists.fetchone() else "CREATE"
+                conn.execute(f"{verb} ROLE {role} LOGIN {extra} NOSUPERUSER NOBYPASSRLS")
+            conn.execute(f"CREATE DATABASE {name} OWNER clinic_owner")
+    except psycopg.OperationalError as error:
+        print(f"audit log figures skipped: {error}", file=sys.stderr)
+        return {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="audit-bench-") as state:
+            env = {**os.environ, "DATABASE_APP_ROLE": "clinic_app"}
+            env.pop("REDIS_URL", None)
+            script = str(ROOT / "benchmarks" / "audit_log.py")
+            owner = f"postgres://clinic_owner@127.0.0.1:5432/{name}"
+            subprocess.run(
+                [sys.executable, script, "setup", state],
+                env={**env, "DATABASE_URL": owner},
+                check=True,
+            )
+            load_seconds = load(
+                f"host=127.0.0.1 port=5432 user=postgres dbname={name}", Path(state)
+            )
+            result = subprocess.run(
+                [sys.executable, script, "measure", state],
+                env={**env, "DATABASE_URL": f"postgres://clinic_app@127.0.0.1:5432/{name}"},
+                capture_output=True,
+                text=True,
+            )
+            print(result.stderr, file=sys.stderr)  # the query plans, or what went wrong
+            result.check_returncode()
+            figures = json.loads(result.stdout.strip().splitlines()[-1])
+            figures["audit_load_s"] = load_seconds
+            return figures
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def scale_figures() -> dict[str, float]:
+    """benchmarks/scale.py: seed_scale's volumes in a throw-away database (as the owner), then
+    the pages through the views as the app role. BENCH_SCALE=0.1 for a tenth of the volumes."""
+    import subprocess
+
+    import psycopg
+
+    name = f"clinicphotos_scale_bench_{os.getpid()}"
+    admin = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name} OWNER clinic_owner")
+    except psycopg.Error as error:
+        print(f"scale figures skipped: {error}", file=sys.stderr)
+        return {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="scale-bench-") as state:
+            env = {
+                key: value
+                for key, value in os.environ.items()
+                if key not in {"REDIS_URL", "S3_BUCKET", "EMAIL_URL"}
+            }
+            env |= {"DATABASE_APP_ROLE": "clinic_app", "DJANGO_VAR_DIR": state}
+            script = str(ROOT / "benchmarks" / "scale.py")
+            subprocess.run(
+                [sys.executable, script, "setup", state],
+                env={**env, "DATABASE_URL": f"postgres://clinic_owner@127.0.0.1:5432/{name}"},
+                check=True,
+            )
+            result = subprocess.run(
+                [sys.executable, script, "measure", state],
+                env={**env, "DATABASE_URL": f"postgres://clinic_app@127.0.0.1:5432/{name}"},
+                capture_output=True,
+                text=True,
+            )
+            print(result.stderr[-4000:], file=sys.stderr)
+            result.check_returncode()
+            return json.loads(result.stdout.strip().splitlines()[-1])
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def comparison_figures() -> dict[str, float]:
     """benchmarks/comparisons.py in a process of its own (it sets Django up for the PDF)."""
     import subprocess
@@ -256,8 +349,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         figures = photo_figures(Path(tmp)) | heic_figures(Path(tmp)) | crypto_figures()
     figures |= search_figures()
+    figures |= audit_figures()
     figures |= export_figures()
     figures |= comparison_figures()
+    figures |= scale_figures()
     figures["pipeline_vs_naive"] = figures["photo_pipeline_ms"] / figures["photo_naive_ms"]
     figures["heic_pipeline_vs_decode"] = figures["heic_pipeline_ms"] / figures["heic_decode_ms"]
     figures["encrypt_vs_raw"] = figures["encrypt_mb_s"] / figures["aesgcm_raw_mb_s"]

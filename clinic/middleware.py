@@ -1,7 +1,10 @@
-"""Request scoping: which clinic a staff URL is for, and how long a session may live."""
+"""Request scoping: which clinic a staff URL is for, how long a session may live, and the
+request id every audit event of the request carries."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -27,6 +30,28 @@ def _has_nul(query) -> bool:
         "\x00" in key or any("\x00" in str(value) for value in values)
         for key, values in query.lists()
     )
+
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A proxy's id is kept when it looks like one (8 to 64 letters, digits, '.', '_', '-');
+# anything else is replaced, so a header cannot smuggle text into the trail or the logs.
+WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (``request.request_id``): the proxy's ``X-Request-ID`` when
+    well formed, else a new one. Audit events of the request carry it, and so does the
+    response's ``X-Request-ID``, so a clinic's report of a page can be found in the trail."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        request.request_id = given if WELL_FORMED_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request.request_id
+        return response
 
 
 class RefuseBadInputMiddleware:

@@ -73,6 +73,19 @@ def _check_master_key(value: str, name: str) -> None:
         raise ImproperlyConfigured(f"{name} must be 32 random bytes in base64 (44 characters).")
 
 
+# Signs the audit checkpoints kept in the object store (audit/checkpoints.py). It must live
+# apart from the database and from MASTER_KEY, so that someone who can rewrite the trail
+# cannot re-sign its checkpoints. The dev default is fixed and public, like MASTER_KEY's.
+AUDIT_CHECKPOINT_KEY = _required_in_production(
+    "AUDIT_CHECKPOINT_KEY", "dev-only-audit-checkpoint-key-not-secret-0123456789"
+)
+if len(AUDIT_CHECKPOINT_KEY) < 32:
+    raise ImproperlyConfigured("AUDIT_CHECKPOINT_KEY must be at least 32 random characters.")
+if AUDIT_CHECKPOINT_KEY in (MASTER_KEY, SECRET_KEY):
+    raise ImproperlyConfigured(
+        "AUDIT_CHECKPOINT_KEY must be a key of its own, not MASTER_KEY or DJANGO_SECRET_KEY."
+    )
+
 if not KMS_KEY_ID:
     _check_master_key(MASTER_KEY, "MASTER_KEY")
 for _previous in MASTER_KEYS_PREVIOUS:
@@ -113,6 +126,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: /healthz answers whatever the Host header and without the HTTPS redirect.
     "clinic.health.HealthCheckMiddleware",
+    "clinic.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "clinic.middleware.RefuseBadInputMiddleware",
@@ -223,6 +237,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "verify-audit-chains-nightly": {
         "task": "audit.tasks.verify_all_chains",
+        "schedule": timedelta(hours=24),
+    },
+    # Signed heads of every audit chain, kept in the object store (audit/checkpoints.py).
+    "write-audit-checkpoints-daily": {
+        "task": "audit.tasks.write_all_checkpoints",
         "schedule": timedelta(hours=24),
     },
 }

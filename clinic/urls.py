@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from audit import views as audit_views
 from clinic import views
 from comparisons import views as comparison_views
 from consent import views as consent_views
@@ -132,6 +133,8 @@ clinic_patterns = [
         name="patient_erase_marketing",
     ),
     path("erasures/<uuid:erasure_id>/", retention_views.erasure_detail, name="erasure_detail"),
+    path("audit/", audit_views.audit_log, name="audit_log"),
+    path("audit/export.csv", audit_views.audit_export, name="audit_export"),
     path("settings/", views.clinic_settings, name="clinic_settings"),
     path("staff/", views.staff_list, name="staff_list"),
     path("staff/<uuid:membership_id>/", views.staff_detail, name="staff_detail"),

@@ -459,7 +459,8 @@ def share_send(
             request=request,
             target=share,
             patient=patient,
-            details={"comparison": str(comparison.pk), "sent_to": patient.email},
+            details={"comparison": str(comparison.pk)},
+            personal={"sent_to": patient.email},
         )
         send_share_email.delay_on_commit(clinic_id=str(clinic.id), share_id=str(share.pk))
     return share
@@ -604,7 +605,7 @@ def share_viewed(
             request=request,
             target=locked,
             patient=locked.patient_id,
-            actor_label="patient",
+            by_patient=True,
         )
     comparison = share.comparison
     if what == "image":

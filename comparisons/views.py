@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from audit.access import record_access
 from clinic.models import Clinic
 from clinic.permissions import require
 from clinic.public import public_page, public_problem, staff_of_another_clinic
@@ -71,6 +72,13 @@ def comparison_new(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
         "photos": [p for p in photos if p.is_ready],
     }
     if request.method != "POST":
+        record_access(
+            request,
+            "patient.viewed",
+            target=patient,
+            patient=patient,
+            details={"page": "new comparison"},
+        )
         return render(request, "comparisons/new.html", context)
     ids = [request.POST.get("before", ""), request.POST.get("after", "")]
     found = []
@@ -127,6 +135,7 @@ def comparison_detail(request: HttpRequest, clinic_slug: str, comparison_id) -> 
     alignment to nudge, the warnings, rendering and sharing."""
     comparison = _comparison_or_404(request, comparison_id)
     state = comparison_state(clinic_slug, comparison)
+    record_access(request, "comparison.viewed", target=comparison, patient=comparison.patient_id)
     return render(
         request,
         "comparisons/detail.html",

@@ -147,10 +147,22 @@ def request_send(
     # A placeholder: the link's token is made when the e-mail is sent, so it lives nowhere else.
     _, hashed = new_token()
     now = timezone.now()
-    with transaction.atomic(), service_write("earlier open requests superseded"):
-        ConsentRequest.objects.filter(
+    with transaction.atomic(), service_write("earlier open requests superseded, audited"):
+        superseded = ConsentRequest.objects.select_for_update().filter(
             clinic=clinic, patient=patient, signed_at__isnull=True, revoked_at__isnull=True
-        ).update(revoked_at=now)
+        )
+        superseded_ids = [str(pk) for pk in superseded.values_list("pk", flat=True)]
+        superseded.update(revoked_at=now)
+        if superseded_ids:
+            # A bulk change, so its own event: which links stopped working, and why.
+            record(
+                clinic=clinic,
+                action="consent.requests_superseded",
+                actor=by,
+                request=request,
+                patient=patient,
+                details={"requests": superseded_ids},
+            )
         consent_request = ConsentRequest.objects.create(
             clinic=clinic,
             patient=patient,
@@ -167,7 +179,8 @@ def request_send(
             request=request,
             target=consent_request,
             patient=patient,
-            details={"template_version": template.version, "sent_to": patient.email},
+            details={"template_version": template.version},
+            personal={"sent_to": patient.email},
         )
         send_consent_request.delay_on_commit(
             clinic_id=str(clinic.id), request_id=str(consent_request.id)
@@ -373,7 +386,8 @@ def consent_sign(
             request=request,
             target=consent_record,
             patient=locked.patient_id,
-            actor_label=f"patient: {name}",
+            by_patient=True,
+            personal={"signer_name": name},
             details={
                 "template_version": template.version,
                 "granted": granted,
@@ -437,7 +451,7 @@ def consent_withdraw(
             request=request,
             target=withdrawal,
             patient=patient,
-            actor_label="" if by else "patient",
+            by_patient=by is None,
             details={"uses": chosen, "channel": channel, "marketing_items_removed": removed},
         )
         hooks.withdrawn(
@@ -511,7 +525,7 @@ def withdrawal_undo(
             request=request,
             target=restoration,
             patient=patient,
-            actor_label="patient",
+            by_patient=True,
             details={"uses": restoration.uses, "withdrawal": str(withdrawal.pk)},
         )
     return restoration

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from audit.access import listed, record_access
 from audit.services import record as audit
 from clinic.models import Clinic
 from clinic.permissions import require
@@ -131,6 +132,9 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             request.session.pop(SESSION_IDENTITY_OK, None)
             request.session[SESSION_SIGNED] = str(record.pk)
             return redirect("consent_signed", clinic=clinic.slug)
+    record_access(
+        request, "consent.form_viewed", target=consent_request, patient=consent_request.patient_id
+    )
     return render(request, "consent/public/sign.html", {**context, "form": form})
 
 
@@ -144,6 +148,7 @@ def signed(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     if record is None:
         return public_problem(request, clinic, "There is nothing to show here.", 404)
     labels = dict(ConsentUse.choices)
+    record_access(request, "consent.record_viewed", target=record, patient=record.patient_id)
     return render(
         request,
         "consent/public/signed.html",
@@ -262,6 +267,7 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             clinic=clinic, patient=patient, withdrawal_id=request.session[SESSION_UNDO]
         )
     active = selectors.active_uses(clinic=clinic, patient=patient)
+    record_access(request, "consent.withdrawal_page_viewed", target=link, patient=patient)
     return render(
         request,
         "consent/public/withdraw.html",
@@ -333,6 +339,13 @@ def record_withdrawal(request: HttpRequest, clinic_slug: str, patient_id) -> Htt
         else:
             messages.success(request, "Withdrawal recorded; it takes effect now.")
             return redirect(_patient_url(clinic_slug, patient.pk))
+    record_access(
+        request,
+        "patient.viewed",
+        target=patient,
+        patient=patient,
+        details={"page": "record a withdrawal"},
+    )
     return render(
         request,
         "consent/record_withdrawal.html",
@@ -347,6 +360,7 @@ def consent_record(request: HttpRequest, clinic_slug: str, record_id) -> HttpRes
     if record is None:
         raise Http404("No such consent")
     labels = dict(ConsentUse.choices)
+    record_access(request, "consent.record_viewed", target=record, patient=record.patient_id)
     return render(
         request,
         "consent/record.html",
@@ -443,11 +457,17 @@ def marketing_library(request: HttpRequest, clinic_slug: str) -> HttpResponse:
     """Photos cleared for marketing: only while their patient consents to that use."""
     use = request.GET.get("use", "")
     use = use if use in MARKETING_USES else ""
+    items = list(selectors.marketing_library(clinic=request.clinic, use=use))
+    record_access(
+        request,
+        "marketing.library_viewed",
+        details={"use": use, **listed(item.photo_id for item in items)},
+    )
     return render(
         request,
         "consent/marketing.html",
         {
-            "items": selectors.marketing_library(clinic=request.clinic, use=use),
+            "items": items,
             "use": use,
             "uses": [c for c in ConsentUse.choices if c[0] in MARKETING_USES],
         },

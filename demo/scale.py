@@ -15,7 +15,8 @@ What is real and what is shared, to keep the run short:
   were never written (their pages list them; a thumbnail answers as a missing object does):
   writing three million objects would take hours and tell nothing about the database.
 - Audit chains are valid: each event is hashed in order, exactly as ``audit.services.record``
-  does, so ``verify_audit`` passes. A checkpoint of every chain is written at the end.
+  does, so ``verify_audit`` passes (``audit_checkpoint`` afterwards signs their heads; it
+  verifies every chain first, so it is left to the operator).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.models import GENESIS_HASH, AuditEvent
+from audit.models import GENESIS_HASH, HASH_FORMAT, AuditEvent
 from clinic.models import AuthenticatorDevice, Clinic, Membership, Role, User
 from clinic.tenancy import clinic_context
 from consent.models import ConsentRecord, ConsentRequest
@@ -393,7 +394,10 @@ def _events(
     network = clinic_id.int % 250 if clinic_id else 0
     fields = AuditEvent._meta.concrete_fields
     per_row = [(f.attname, f.default) for f in fields if f.has_default() and callable(f.default)]
-    fixed = {f.attname: f.get_default() for f in fields if not callable(f.default)}
+    fixed = {
+        f.attname: f.get_default() for f in fields if not (f.has_default() and callable(f.default))
+    }
+    fixed["hash_format"] = HASH_FORMAT
     has_request_id = any(f.attname == "request_id" for f in fields)
     when = start
     for _ in range(count):

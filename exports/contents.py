@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from audit.personal import events_personal
 from consent import selectors as consent_selectors
 from consent.models import ConsentRecord, ConsentUse, MarketingItem
 from consent.pdf import render_consent_pdf
@@ -94,6 +95,11 @@ def read_record(export: Export) -> Record:
     labels = dict(ConsentUse.choices)
     periods = consent_selectors.consent_periods(clinic=clinic, patient=patient)
     audit = list(AuditEvent.objects.filter(clinic=clinic, patient_id=patient.pk).order_by("seq"))
+    personal = events_personal(audit)
+    for event in audit:
+        # The recipient is sealed under the patient's key; the summary names it.
+        detail = personal.get(event.id)
+        event.recipient = detail.get("recipient", "") if isinstance(detail, dict) else ""
     head = AuditEvent.objects.filter(clinic=clinic).order_by("-seq").values("seq", "hash").first()
     return Record(
         export=export,

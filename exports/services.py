@@ -83,11 +83,9 @@ def export_create(
         request=request,
         target=export,
         patient=patient,
-        details={
-            "recipient": recipient,
-            "reason": reason,
-            "episode": str(episode.pk) if episode else None,
-        },
+        details={"reason": reason, "episode": str(episode.pk) if episode else None},
+        # Free text that often names the patient ("Sara herself"): sealed with their key.
+        personal={"recipient": recipient},
     )
     if queue:
         from exports.tasks import build_export
@@ -201,8 +199,8 @@ def export_build(*, clinic_id, export_id) -> str:
         actor_label="system",
         target=export,
         patient=export.patient,
+        personal={"recipient": export.recipient},
         details={
-            "recipient": export.recipient,
             "bytes": blob.size,
             "files": export.files,
             "manifest_sha256": export.manifest_sha256,
@@ -229,7 +227,8 @@ def export_fail(*, clinic_id, export_id, reason: str) -> None:
         actor_label="system",
         target=export,
         patient=export.patient,
-        details={"recipient": export.recipient, "reason": export.failure_reason},
+        details={"reason": export.failure_reason},
+        personal={"recipient": export.recipient},
     )
 
 
@@ -256,7 +255,8 @@ def export_download(
         request=request,
         target=export,
         patient=export.patient,
-        details={"recipient": export.recipient, "reason": export.reason, "channel": channel},
+        details={"reason": export.reason, "channel": channel},
+        personal={"recipient": export.recipient},
     )
     chunks = storage.blob_iter(export.blob)
     first = next(chunks, b"")
@@ -281,7 +281,7 @@ def export_expire(*, export: Export) -> None:
         actor_label="system",
         target=export,
         patient=export.patient,
-        details={"recipient": export.recipient},
+        personal={"recipient": export.recipient},
     )
 
 

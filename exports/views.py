@@ -20,6 +20,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from audit.access import record_access
 from audit.services import record
 from clinic.permissions import PERMISSIONS, role_can
 from exports import selectors, services
@@ -107,6 +108,7 @@ def export_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRes
 def export_detail(request: HttpRequest, clinic_slug: str, export_id) -> HttpResponse:
     """One export: what it covers, its progress (updated by exports.js), the download."""
     export = _export_or_404(request, export_id)
+    record_access(request, "export.viewed", target=export, patient=export.patient_id)
     return render(
         request,
         "exports/export_detail.html",

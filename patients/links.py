@@ -48,7 +48,7 @@ def link_confirm_date_of_birth(
                 request=request,
                 target=locked,
                 patient=locked.patient_id,
-                actor_label="patient",
+                by_patient=True,
             )
             return True
         locked.failed_checks += 1
@@ -63,7 +63,7 @@ def link_confirm_date_of_birth(
             request=request,
             target=locked,
             patient=locked.patient_id,
-            actor_label="patient",
+            by_patient=True,
             details={"attempts": locked.failed_checks, "locked": bool(locked.locked_at)},
         )
     if locked.locked_at:

@@ -85,3 +85,22 @@ def episode_get(*, clinic: Clinic, episode_id) -> TreatmentEpisode | None:
         .select_related("patient", "practitioner")
         .first()
     )
+
+
+def patient_names(clinic: Clinic, ids: set) -> dict:
+    """The current full name of each patient id of the clinic, in one query (for the audit
+    log, which keeps ids only; an id with no patient any more is simply missing)."""
+    rows = Patient.objects.filter(clinic=clinic, pk__in=ids).values_list(
+        "pk", "first_name", "last_name"
+    )
+    return {pk: f"{first} {last}".strip() for pk, first, last in rows}
+
+
+def patients_named(clinic: Clinic, text: str, limit: int) -> list[tuple]:
+    """Patients (archived too) a typed name, date of birth, e-mail or phone finds, as
+    (id, full name) pairs, for the audit log's patient filter."""
+    found = patient_search(clinic=clinic, query=text, include_archived=True).order_by(
+        "last_name", "first_name"
+    )[:limit]
+    fields = ("id", "first_name", "last_name", "date_of_birth")
+    return [(p.pk, f"{p.full_name}, born {p.date_of_birth:%-d %b %Y}") for p in found.only(*fields)]

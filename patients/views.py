@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from audit.access import listed, record_access
 from clinic.models import TREATING_ROLES
 from clinic.permissions import require
 from patients import selectors, services
@@ -36,7 +37,12 @@ def _apply_service_errors(form, error: ValidationError) -> None:
 
 @require("patients.view")
 def dashboard(request: HttpRequest, clinic_slug: str) -> HttpResponse:
-    recent = selectors.patients_of(clinic=request.clinic).order_by("-updated_at")[:8]
+    recent = list(selectors.patients_of(clinic=request.clinic).order_by("-updated_at")[:8])
+    record_access(
+        request,
+        "patient.list_viewed",
+        details={"page": "dashboard", **listed(p.pk for p in recent)},
+    )
     return render(request, "patients/dashboard.html", {"recent": recent})
 
 
@@ -48,6 +54,19 @@ def patient_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
         clinic=request.clinic, query=query, include_archived=archived
     ).only("id", "first_name", "last_name", "date_of_birth", "email", "phone", "archived_at")
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Which patients were on screen, not what was typed: a search is often a patient's name,
+    # and the trail keeps ids only.
+    record_access(
+        request,
+        "patient.list_viewed",
+        details={
+            "page": "patient list",
+            "searched": bool(query.strip()),
+            "archived": archived,
+            "page_number": page.number,
+            **listed(p.pk for p in page.object_list),
+        },
+    )
     return render(
         request, "patients/patient_list.html", {"page": page, "query": query, "archived": archived}
     )
@@ -108,6 +127,9 @@ def patient_edit(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
         else:
             messages.success(request, "Patient details saved.")
             return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=patient.pk)
+    record_access(
+        request, "patient.viewed", target=patient, patient=patient, details={"page": "edit"}
+    )
     return render(request, "patients/patient_form.html", {"form": form, "patient": patient})
 
 
@@ -150,6 +172,13 @@ def episode_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
         else:
             messages.success(request, "Treatment recorded.")
             return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=patient.pk)
+    record_access(
+        request,
+        "patient.viewed",
+        target=patient,
+        patient=patient,
+        details={"page": "new treatment"},
+    )
     return render(
         request, "patients/episode_form.html", {"form": form, "patient": patient, "episode": None}
     )
@@ -189,6 +218,7 @@ def episode_edit(request: HttpRequest, clinic_slug: str, episode_id) -> HttpResp
             return redirect(
                 "patient_detail", clinic_slug=clinic_slug, patient_id=episode.patient_id
             )
+    record_access(request, "episode.viewed", target=episode, patient=episode.patient_id)
     return render(
         request,
         "patients/episode_form.html",

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from patients.models import Patient
 from patients.panels import PatientPanel
 from patients.vocab import FacialArea
-from photos import selectors
+from photos import selectors, services
 from photos.models import Stage, View
 
 
@@ -21,8 +21,15 @@ def photos_panel_context(request: HttpRequest, patient: Patient) -> dict[str, An
     layout = "grid" if request.GET.get("layout") == "grid" else "timeline"
     if layout == "timeline":
         photos = photos.order_by("-episode__performed_on", "episode_id", "taken_at")
+    photos = list(photos)
+    # One event for the grid's thumbnails; their requests carry its grant (photos.services).
+    grants = services.thumbnails_shown(
+        clinic=request.clinic, patient=patient, photos=photos, by=request.user, request=request
+    )
+    for photo in photos:
+        photo.thumb_grant = grants.get(photo.pk, "")
     return {
-        "photos": list(photos),
+        "photos": photos,
         "filters": filters,
         "layout": layout,
         "filters_active": any(filters.values()),

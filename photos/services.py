@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -246,15 +247,75 @@ def _photo_failed(photo: Photo, reason: str, cause: str = "") -> str:
     return "failed"
 
 
+# A page that shows a grid of thumbnails records them in one event and hands each thumbnail
+# URL a grant: the signed event seq, photo and member. A thumbnail fetched with a valid grant
+# (same member, same photo, within the lifetime) is already on record and writes nothing more.
+THUMB_GRANT_SALT = "photos.thumbnail-grant"
+THUMB_GRANT_SECONDS = 600
+
+
+def thumbnails_shown(
+    *,
+    clinic: Clinic,
+    patient: Patient,
+    photos: list[Photo],
+    by: User,
+    request: HttpRequest | None = None,
+) -> dict[uuid.UUID, str]:
+    """Record that ``by`` was shown the thumbnails of ``photos`` (the ready ones) as one
+    ``photo.thumbnails_viewed`` event listing them; return each photo's thumbnail grant."""
+    from audit.access import listed
+
+    ready = [p for p in photos if p.status == PhotoStatus.READY]
+    if not ready:
+        return {}
+    event = record(
+        clinic=clinic,
+        action="photo.thumbnails_viewed",
+        actor=by,
+        request=request,
+        patient=patient,
+        details={"rendition": "thumb", **listed(p.pk for p in ready)},
+    )
+    signer = signing.TimestampSigner(salt=THUMB_GRANT_SALT)
+    return {p.pk: signer.sign(f"{event.seq}:{p.pk}:{by.pk}") for p in ready}
+
+
+def thumbnail_granted(grant: str, *, photo: Photo, by: User) -> int | None:
+    """The seq of the event that already recorded ``by`` seeing this thumbnail, if ``grant``
+    is one ``thumbnails_shown`` made for them and this photo and it has not expired."""
+    if not grant or len(grant) > 300:
+        return None
+    try:
+        value = signing.TimestampSigner(salt=THUMB_GRANT_SALT).unsign(
+            grant, max_age=THUMB_GRANT_SECONDS
+        )
+    except signing.BadSignature:
+        return None
+    seq, photo_id, user_id = value.split(":")
+    if photo_id != str(photo.pk) or user_id != str(by.pk):
+        return None
+    return int(seq)
+
+
 def photo_served(
-    *, clinic: Clinic, photo: Photo, rendition: str, by: User, request: HttpRequest | None = None
+    *,
+    clinic: Clinic,
+    photo: Photo,
+    rendition: str,
+    by: User,
+    request: HttpRequest | None = None,
+    grant: str = "",
 ) -> bytes:
-    """The decrypted bytes of a rendition (or the original), recorded as an access."""
+    """The decrypted bytes of a rendition (or the original), recorded as an access (unless a
+    thumbnail's grant says its page already recorded it)."""
     blob = {"thumb": photo.thumb, "display": photo.display, "original": photo.original}[rendition]
     if blob is None:
         raise storage.BlobUnreadable("this photo has no such rendition yet")
     # Renditions are shown again and again: their ciphertext may come from the vault's cache.
     data = storage.blob_read(blob, cache=rendition != "original")
+    if rendition == "thumb" and thumbnail_granted(grant, photo=photo, by=by) is not None:
+        return data
     action = "photo.downloaded" if rendition == "original" else "photo.viewed"
     record(
         clinic=clinic,

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from audit.access import record_access
 from clinic.permissions import require
 from consent.models import MARKETING_USES, ConsentUse
 from consent.selectors import active_uses
@@ -54,6 +55,13 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
     patient = patient_or_404(request, patient_id)
     form = PhotoDetailsForm(request.POST or None, patient=patient)
     if request.method != "POST":
+        record_access(
+            request,
+            "patient.viewed",
+            target=patient,
+            patient=patient,
+            details={"page": "add photos"},
+        )
         return render(
             request,
             "photos/upload.html",
@@ -180,6 +188,13 @@ def photo_capture(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRes
     wanted = request.GET.get("episode", "")
     episode = next((e for e in episodes if str(e.pk) == wanted), episodes[0] if episodes else None)
     context = {"patient": patient, "stage": stage, "stage_label": Stage(stage).label}
+    record_access(
+        request,
+        "patient.viewed",
+        target=patient,
+        patient=patient,
+        details={"page": "guided capture", "stage": stage},
+    )
     if episode is None or patient.archived_at:
         return render(request, "photos/capture.html", {**context, "episode": None})
     area = request.GET.get("area", "")
@@ -293,6 +308,7 @@ def photo_ghost(request: HttpRequest, clinic_slug: str, patient_id) -> JsonRespo
     )
     if photo is None:
         return JsonResponse({"found": False}, headers={"Cache-Control": NO_STORE})
+    record_access(request, "photo.ghost_shown", target=photo, patient=patient)
     return JsonResponse(
         {
             "found": True,
@@ -346,6 +362,7 @@ def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
     # Offer only what the patient consents to now; the service checks again on adding.
     consented = active_uses(clinic=request.clinic, patient=photo.patient)
+    record_access(request, "photo.details_viewed", target=photo, patient=photo.patient_id)
     return render(
         request,
         "photos/detail.html",
@@ -382,6 +399,7 @@ def _serve(request: HttpRequest, photo_id, rendition: str) -> HttpResponse:
             rendition=rendition,
             by=request.user,
             request=request,
+            grant=request.GET.get("grant", "") if rendition == "thumb" else "",
         )
     except BlobUnreadable as error:
         raise Http404("This photo cannot be shown") from error

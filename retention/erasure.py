@@ -37,7 +37,17 @@ PATIENT_JOB_KEYS = {
     "share_id": "shares",
     "export_id": "exports",
 }
-OTHER_JOB_KEYS = {"clinic_id", "job", "invitation_id", "version", "erasure_id", "due", "newly_due"}
+# event_id: an audit event (the broken-chain notice), which erasure keeps.
+OTHER_JOB_KEYS = {
+    "clinic_id",
+    "job",
+    "invitation_id",
+    "version",
+    "erasure_id",
+    "due",
+    "newly_due",
+    "event_id",
+}
 
 REDACTED = "[erased]"
 

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.personal import forget_patient, legacy_clear_events
 from audit.services import record
 from clinic.models import Clinic, Job, User
 from clinic.tenancy import service_write
@@ -276,7 +277,15 @@ def patient_erase(
             retention_ended_on=status.ends_on,
             early_reason=gathered.redact(" ".join(early_reason.split()), patient) if early else "",
             recipients=[r.as_dict() for r in recipients],
-            removed=data.counts() | {"outbox_jobs": len(jobs), "keys_destroyed": forgotten},
+            removed=data.counts()
+            | {
+                "outbox_jobs": len(jobs),
+                "keys_destroyed": forgotten,
+                # Events written before sealing that still name the patient (README).
+                "audit_events_in_clear": legacy_clear_events(
+                    clinic_id=clinic.pk, patient_id=patient.pk
+                ),
+            },
             blob_ids=[str(b) for b in data.blob_ids],
         )
         record(
@@ -294,6 +303,9 @@ def patient_erase(
                 "recipients": len(recipients),
             },
         )
+        # The patient's key in the audit trail goes last, after the event above: every sealed
+        # detail of theirs (names, addresses, their browser) becomes unreadable, no hash moves.
+        forget_patient(clinic_id=clinic.pk, patient_id=patient.pk)
         delete_erased_objects.delay_on_commit(clinic_id=str(clinic.pk), erasure_id=str(erasure.pk))
     return erasure
 

@@ -161,3 +161,11 @@ def make_signed_consent(clinic: Clinic, patient, by: User, uses=("clinical_recor
                 typed_name=patient.full_name, uses_granted=list(uses), signature_png=signature_png()
             ),
         )
+
+
+def personal_of(event) -> dict | str | None:
+    """An audit event's sealed personal detail, read as the application reads it."""
+    from audit.personal import event_personal
+
+    with clinic_context(event.clinic_id):
+        return event_personal(event)

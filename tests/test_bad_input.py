@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from audit.forms import LogFilterForm
 from photos.selectors import FILTERS
 from tests import factories as f
 from tests.clinic import test_cross_clinic
@@ -24,18 +25,25 @@ ROOT = Path(__file__).resolve().parent.parent
 APPS = ("clinic", "patients", "photos", "consent", "audit", "exports", "comparisons")
 
 # Every query parameter a view reads. The test below keeps this list in step with the code.
-GET_PARAMETERS = {
-    "q",
-    "archived",
-    "page",
-    "layout",
-    "ids",
-    "area",
-    "view",
-    "use",
-    "next",
-    "correct",
-} | set(FILTERS)
+GET_PARAMETERS = (
+    {
+        "q",
+        "archived",
+        "page",
+        "layout",
+        "ids",
+        "area",
+        "view",
+        "use",
+        "next",
+        "correct",
+        "before",
+        "after",
+        "grant",
+    }
+    | set(FILTERS)
+    | set(LogFilterForm.base_fields)
+)
 
 # Public URLs (no clinic slug) with the arguments they need; tokens are deliberately bogus.
 PUBLIC_URLS = {
@@ -80,6 +88,8 @@ def read_parameters() -> set[str]:
             found |= set(re.findall(r"request\.GET\[\s*\"(\w+)\"\s*\]", text))
             if "clean_filters(request.GET)" in text:
                 found |= set(FILTERS)
+            if "LogFilterForm(request.GET" in text:
+                found |= set(LogFilterForm.base_fields)
             if 'request.GET.get("next")' in text:
                 found.add("next")
     return found

@@ -19,6 +19,7 @@ from tests.conftest import IN_CI, ROOT
 COMPOSE_ENV = {
     "DJANGO_SECRET_KEY": "x" * 50,
     "MASTER_KEY": "y" * 44,
+    "AUDIT_CHECKPOINT_KEY": "z" * 44,
     "POSTGRES_PASSWORD": "p",
     "POSTGRES_OWNER_PASSWORD": "o",
     "POSTGRES_APP_PASSWORD": "a",
@@ -57,7 +58,9 @@ def test_compose_file_is_valid(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("missing", ["S3_SECRET_ACCESS_KEY", "DJANGO_SECRET_KEY", "MASTER_KEY"])
+@pytest.mark.parametrize(
+    "missing", ["S3_SECRET_ACCESS_KEY", "DJANGO_SECRET_KEY", "MASTER_KEY", "AUDIT_CHECKPOINT_KEY"]
+)
 def test_compose_refuses_to_start_without_a_secret(tmp_path, missing):
     result = compose_config({k: v for k, v in COMPOSE_ENV.items() if k != missing}, tmp_path)
     assert result.returncode != 0
@@ -80,6 +83,7 @@ def test_compose_runs_the_whole_stack_with_secrets_from_the_environment():
     text = (ROOT / "docker-compose.yml").read_text()
     assert "DJANGO_SECRET_KEY: ${DJANGO_SECRET_KEY:?" in text
     assert "MASTER_KEY: ${MASTER_KEY:?" in text
+    assert "AUDIT_CHECKPOINT_KEY: ${AUDIT_CHECKPOINT_KEY:?" in text
     assert "S3_SECRET_ACCESS_KEY: ${S3_SECRET_ACCESS_KEY:?" in text
 
 

@@ -13,7 +13,13 @@ def test_worker_runs_a_clinic_task_inside_the_clinics_context(celery_worker):
         record(clinic=clinic, action="test.worker", details={"i": i})
     result = celery_worker.send(verify_clinic_chain, clinic_id=str(clinic.id)).get(timeout=60)
     # As the app role, without the clinic's context RLS would have shown 0 events.
-    assert result == {"clinic_id": str(clinic.id), "ok": True, "checked": 3, "broken_event_id": ""}
+    assert result == {
+        "clinic_id": str(clinic.id),
+        "ok": True,
+        "checked": 3,
+        "broken_event_id": "",
+        "problems": [],
+    }
 
 
 def test_clinic_task_refuses_to_run_without_a_clinic(committed_db):

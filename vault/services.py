@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from audit.personal import patient_keys_rewrap
 from audit.services import record
 from clinic.models import Clinic
 from clinic.tenancy import clinic_context
@@ -21,6 +22,8 @@ def clinic_keys_rotate(
         details: dict[str, Any] = {
             "clinic_keys_rewrapped": keys.rewrap_clinic_keys(clinic.id),
             "wrapped_by": keys.current_wrapper_id(),
+            # The trail's patient keys hang off the master key too (audit.sealing).
+            "patient_keys_rewrapped": patient_keys_rewrap(clinic.id),
         }
         if new_clinic_key:
             version, data_keys = keys.rotate_clinic_key(clinic.id)

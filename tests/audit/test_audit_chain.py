@@ -62,6 +62,24 @@ def test_app_role_cannot_change_or_remove_events(cast, statement):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_no_update_delete",
+        "DROP TRIGGER audit_no_truncate ON audit_auditevent",
+        "SET session_replication_role = replica",
+        "ALTER TABLE audit_auditevent NO FORCE ROW LEVEL SECURITY",
+    ],
+)
+def test_app_role_cannot_switch_off_what_guards_the_trail(cast, statement):
+    f.make_patient(cast.clinic_a, cast.admin)
+    with clinic_context(cast.clinic_a.id):
+        with pytest.raises(DatabaseError, match="permission denied|must be owner"):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(statement)
+
+
+@pytest.mark.django_db
 def test_app_role_has_only_select_and_insert_on_the_trail():
     with connection.cursor() as cursor:
         cursor.execute(

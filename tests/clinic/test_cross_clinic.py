@@ -77,6 +77,8 @@ MATRIX = {
     "patient_erase": lambda o: {"patient_id": o["patient"].pk},
     "patient_erase_marketing": lambda o: {"patient_id": o["patient"].pk},
     "erasure_detail": lambda o: {"erasure_id": o["erasure"].pk},
+    "audit_log": lambda o: {},
+    "audit_export": lambda o: {},
     "clinic_settings": lambda o: {},
     "staff_list": lambda o: {},
     "staff_detail": lambda o: {"membership_id": o["membership"].pk},

@@ -18,6 +18,7 @@ PRODUCTION_ENV = {
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": "k" * 20 + "production-secret-from-the-environment-0123456789",
     "MASTER_KEY": "dGVzdC1wcm9kdWN0aW9uLW1hc3Rlci1rZXktMzJieSE=",
+    "AUDIT_CHECKPOINT_KEY": "c" * 20 + "checkpoint-signing-key-of-its-own",
     "DJANGO_ALLOWED_HOSTS": "clinic.example",
     "SECURE_SSL_REDIRECT": "1",
     "DATABASE_URL": "sqlite://:memory:",

@@ -30,6 +30,7 @@ def test_the_tenant_tables_are_the_ones_we_expect():
         "clinic_membership",
         "clinic_invitation",
         "audit_auditevent",
+        "audit_patientkey",
     } <= set(tenant_tables())
 
 

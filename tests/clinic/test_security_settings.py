@@ -13,6 +13,7 @@ PRODUCTION_ENV = {
     "DJANGO_PRODUCTION": "1",
     "DJANGO_SECRET_KEY": "k" * 20 + "production-secret-from-the-environment-0123456789",
     "MASTER_KEY": "dGVzdC1wcm9kdWN0aW9uLW1hc3Rlci1rZXktMzJieSE=",
+    "AUDIT_CHECKPOINT_KEY": "c" * 20 + "checkpoint-signing-key-of-its-own",
     "DJANGO_ALLOWED_HOSTS": "clinic.example",
     "DATABASE_URL": "postgres://clinic_app@127.0.0.1:5432/postgres",
 }
@@ -39,7 +40,9 @@ def test_check_deploy_is_clean_under_production_settings():
     assert "no issues" in result.stdout
 
 
-@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "MASTER_KEY", "DJANGO_ALLOWED_HOSTS"])
+@pytest.mark.parametrize(
+    "missing", ["DJANGO_SECRET_KEY", "MASTER_KEY", "AUDIT_CHECKPOINT_KEY", "DJANGO_ALLOWED_HOSTS"]
+)
 def test_production_refuses_to_start_without_its_secrets(missing):
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
     result = manage("check", env_overrides=env, drop=(missing,))

@@ -48,7 +48,7 @@ def test_export_patient_writes_a_bundle_that_verifies_and_is_audited_as_the_syst
     for action in ("export.created", "export.downloaded"):
         (event,) = _events(cast.clinic_a, action)
         assert event.actor_id is None and event.actor_label.startswith("system")
-        assert event.details["recipient"] == "NHS Resolution"
+        assert f.personal_of(event) == {"recipient": "NHS Resolution"}
 
 
 @pytest.mark.django_db

@@ -172,10 +172,10 @@ def test_admin_exports_a_patient_and_the_recipient_verifies_it_with_standard_too
     assert "openssl pkeyutl -verify -pubin -inkey export-public-key.pem -rawin" in verify
 
     (created,) = events(cast.clinic_a, "export.created")
-    assert created.details["recipient"] == "Hiscox claims, ref HX-4411"
+    assert f.personal_of(created) == {"recipient": "Hiscox claims, ref HX-4411"}
     assert created.actor_id == cast.admin.pk and created.patient_id == record["patient"].pk
     (downloaded,) = events(cast.clinic_a, "export.downloaded")
-    assert downloaded.details["recipient"] == "Hiscox claims, ref HX-4411"
+    assert f.personal_of(downloaded) == {"recipient": "Hiscox claims, ref HX-4411"}
     assert downloaded.actor_id == cast.admin.pk
 
 
@@ -367,7 +367,7 @@ def test_an_original_that_no_longer_verifies_fails_the_export_with_a_reason(cast
     assert export.state == ExportState.FAILED
     assert export.failure_reason
     (failed,) = events(cast.clinic_a, "export.failed")
-    assert failed.details["recipient"] == "Hiscox claims, ref HX-4411"
+    assert f.personal_of(failed) == {"recipient": "Hiscox claims, ref HX-4411"}
     status = client.get(
         reverse("export_status", kwargs={"clinic_slug": cast.clinic_a.slug, "export_id": export.pk})
     ).json()

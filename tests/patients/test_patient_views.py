@@ -124,7 +124,8 @@ def test_patient_list_query_count_does_not_grow_with_patients(cast, django_asser
         f.make_patient(cast.clinic_a, cast.admin, first_name=f"P{i}", email=f"p{i}@example.com")
     client = f.verified_client(cast.reception)
     client.get(url("patient_list", cast.clinic_a))  # warm the session
-    with django_assert_max_num_queries(14):
+    # 14, and 5 for the list's access event (its savepoint, the chain's lock, head and insert).
+    with django_assert_max_num_queries(19):
         response = client.get(url("patient_list", cast.clinic_a))
     assert response.content.decode().count("list__link") == 25
 

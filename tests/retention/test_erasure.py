@@ -164,10 +164,9 @@ def test_an_erased_patient_leaves_no_object_no_key_and_no_personal_field(committ
     assert out.getvalue().startswith("OK")
 
 
-# The audit trail keeps patient names in events written before per-patient sealing (issue 11
-# item 4, another branch); once that lands, erasure forgets the patient's key and this set is
-# empty.
-AUDIT_TABLE_UNTIL_SEALED = {"public.audit_auditevent"}
+# Erasure forgets the patient's key in the audit trail: no table is excepted, the trail
+# included (its events hold only ids and sealed detail).
+AUDIT_TABLE_UNTIL_SEALED: set[str] = set()
 
 
 def test_storage_down_during_erasure_leaves_keys_destroyed_and_objects_deleted_later_once(

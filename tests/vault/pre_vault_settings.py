@@ -4,10 +4,16 @@ file and blob folder, unpacked from tests/vault/fixtures) with today's code."""
 import os
 
 from clinic.settings import *  # noqa: F403
-from clinic.settings import STORAGES
+from clinic.settings import SQLITE_OPTIONS, STORAGES
 
 _DIR = os.environ["PRE_VAULT_DIR"]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": f"{_DIR}/db.sqlite3"}}
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": f"{_DIR}/db.sqlite3",
+        "OPTIONS": SQLITE_OPTIONS,  # as the embedded default opens it (the trail needs it)
+    }
+}
 _BLOBS = {
     "BACKEND": "django.core.files.storage.FileSystemStorage",
     "OPTIONS": {"location": f"{_DIR}/blobs", "base_url": None},

@@ -66,3 +66,27 @@ def test_every_object_made_before_the_vault_move_still_decrypts(tmp_path):
     for path in blobs.iterdir():
         head = path.read_bytes()[:4]
         assert head == b"CPS1", "every stored object is ciphertext in the vault's format"
+
+
+def test_a_trail_written_before_sealing_still_verifies_and_is_resealed_by_new_events(tmp_path):
+    with tarfile.open(FIXTURE) as archive:
+        archive.extractall(tmp_path, filter="data")
+    _manage(tmp_path, "manage.py", "migrate", "--noinput")
+    # Its events keep hash format 1: the new fields are not in what their hashes cover.
+    assert "events verified" in _manage(tmp_path, "manage.py", "verify_audit")
+    with sqlite3.connect(tmp_path / "db.sqlite3") as conn:
+        before = conn.execute(
+            "SELECT id, hash, details, actor_label FROM audit_auditevent"
+        ).fetchall()
+    assert ("patient: Joanne Smith",) in {(row[3],) for row in before}  # signer in clear
+    resealed = _manage(tmp_path, "manage.py", "audit_reseal")
+    assert ": 2 older event(s) given a sealed copy" in resealed  # the request and the signing
+    with sqlite3.connect(tmp_path / "db.sqlite3") as conn:
+        after = conn.execute(
+            "SELECT id, hash, details, actor_label FROM audit_auditevent"
+        ).fetchall()
+        added = conn.execute(
+            "SELECT count(*) FROM audit_auditevent WHERE action = 'audit.personal_resealed'"
+        ).fetchone()[0]
+    assert set(before) <= set(after) and added >= 1
+    assert "BROKEN" not in _manage(tmp_path, "manage.py", "verify_audit")

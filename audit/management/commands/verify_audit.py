@@ -11,7 +11,10 @@ from clinic.models import Clinic
 
 
 class Command(BaseCommand):
-    help = "Verify the hash chain of the audit trail, per clinic; name the first broken link."
+    help = (
+        "Verify the audit trail's hash chains (every clinic's and the system chain), each "
+        "against its latest checkpoint; name every broken chain, the event and what is wrong."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--clinic", metavar="SLUG", help="verify only this clinic's chain")
@@ -25,18 +28,20 @@ class Command(BaseCommand):
         else:
             chains = [(c.slug, c.id) for c in Clinic.objects.order_by("slug")]
             chains.append(("(system)", None))
-        broken = False
+        failed = False
         for label, clinic_id in chains:
             report = verify_chain(clinic_id)
             if report.ok:
-                self.stdout.write(f"OK      {label}: {report.checked} events verified")
-            else:
-                broken = True
-                self.stdout.write(
-                    f"BROKEN  {label}: event #{report.broken_seq} "
-                    f"(id {report.broken_event_id}): {report.reason}; "
-                    f"{report.checked} events before it verified"
+                against = (
+                    f", matching {report.checkpoint.label} (#{report.checkpoint.seq})"
+                    if report.checkpoint
+                    else " (no checkpoint yet)"
                 )
-                break
-        if broken:
+                self.stdout.write(f"OK      {label}: {report.checked} events verified{against}")
+                continue
+            failed = True
+            for problem in report.problems():
+                word = "ERROR " if problem.startswith("checkpoint not checked") else "BROKEN"
+                self.stdout.write(f"{word}  {label}: {problem}")
+        if failed:
             sys.exit(1)
