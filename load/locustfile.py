@@ -17,6 +17,7 @@ The app runs with production settings behind what would be a TLS proxy: requests
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import os
@@ -42,7 +43,8 @@ UPLOAD_WEIGHT = int(os.environ.get("LOAD_UPLOAD_WEIGHT", "1"))
 PARALLEL_THUMBS = 4
 
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-THUMB = re.compile(r"/c/[\w-]+/photos/([0-9a-f-]{36})/thumb/")
+# A thumbnail's URL as the page gives it: with the grant of the page's one audit event.
+THUMB = re.compile(r'src="(/c/[\w-]+/photos/([0-9a-f-]{36})/thumb/(?:\?grant=[^"]*)?)"')
 STATIC = re.compile(r'(?:href|src)="(/static/[^"]+)"')
 EPISODE_OPTION = re.compile(r'<option value="([0-9a-f-]{36})"')
 
@@ -137,12 +139,11 @@ class Practitioner(HttpUser):
         self.client.get(f"/c/{self.slug}/patients/", params={"q": patient["search"]}, name="search")
         self.wait()
         page = self.client.get(f"/c/{self.slug}/patients/{patient['id']}/", name="patient_page")
-        photos = list(dict.fromkeys(THUMB.findall(page.text)))
+        thumbs = {photo_id: html.unescape(url) for url, photo_id in THUMB.findall(page.text)}
+        photos = list(thumbs)
         group = gevent.pool.Pool(PARALLEL_THUMBS)
-        for photo_id in photos:
-            group.spawn(
-                self.client.get, f"/c/{self.slug}/photos/{photo_id}/thumb/", name="thumbnail"
-            )
+        for url in thumbs.values():
+            group.spawn(self.client.get, url, name="thumbnail")
         group.join()
         if not photos:
             return

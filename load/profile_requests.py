@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import html
 import io
 import json
 import os
@@ -70,10 +71,11 @@ def main() -> None:
         assert answer.status_code == 302, answer.status_code
         slug, patient = clinic["slug"], clinic["photo_patients"][0]
         page = client.get(f"/c/{slug}/patients/{patient['id']}/").content.decode()
-        photos = re.findall(r"/photos/([0-9a-f-]{36})/thumb/", page)
+        thumbs = re.findall(r'src="(/c/[\w-]+/photos/([0-9a-f-]{36})/thumb/[^"]*)"', page)
+        photos = [photo_id for _url, photo_id in thumbs]
         statics = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
         paths = {
-            "thumbnail": f"/c/{slug}/photos/{photos[0]}/thumb/",
+            "thumbnail": html.unescape(thumbs[0][0]),  # with the page's grant, as a browser
             "display": f"/c/{slug}/photos/{photos[0]}/display/",
             "viewer": f"/c/{slug}/photos/{photos[0]}/",
             "patient_page": f"/c/{slug}/patients/{patient['id']}/",
