@@ -108,6 +108,7 @@ class Stack:
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": secrets.token_hex(32),
             "MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "AUDIT_CHECKPOINT_KEY": secrets.token_hex(32),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "SECURE_SSL_REDIRECT": "0",
             "SITE_URL": self.url,
