@@ -233,7 +233,7 @@ def chart(
         draw.text((legend_x + 32, y), label, fill="black", font=small)
     if timeline:
         y = legend_y + 80
-        draw.text((legend_x, y), "faults (dashed)", fill="black", font=normal)
+        draw.text((legend_x, y), "events (dashed)", fill="black", font=normal)
         for i, mark in enumerate(timeline):
             draw.text(
                 (legend_x, y + 24 + i * 20),

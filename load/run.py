@@ -239,12 +239,14 @@ def main() -> int:
             "load_before": f"{load_before:.1f}",
         }
         chart_path = args.report.with_suffix(".png")
+        reads = summary["read_mix"]
         title = (
-            f"make load{' FAULTS=1' if args.faults else ''}: {args.users} practitioners, "
-            f"{summary['rps']} requests/s, p99 {summary['p99_ms']} ms, "
-            f"{summary['errors']} errors"
+            f"make load{' FAULTS=1' if args.faults else ''}: {args.users} practitioners; "
+            f"read mix {reads['rps']} requests/s, p50 {reads['p50_ms']:.0f} ms, "
+            f"p99 {reads['p99_ms']:.0f} ms, {reads['errors']} errors"
         )
-        report.chart(events, start, args.seconds, timeline, chart_path, title)
+        marks = [{"at": reads["from_s"], "short": "all signed in"}, *timeline]
+        report.chart(events, start, args.seconds, marks, chart_path, title)
         args.report.write_text(
             report.markdown(summary, timeline, verification, chart_path.name, setup)
         )
