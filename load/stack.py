@@ -231,12 +231,16 @@ class Stack:
                     conn.execute(f"{verb} ROLE {role} LOGIN {extra} NOSUPERUSER NOBYPASSRLS")
             finally:
                 conn.execute("SELECT pg_advisory_unlock(727001)")
+            # Dropping a database can wait on another session of the cluster: never for long.
+            conn.execute("SET statement_timeout = '20s'")
             for (name,) in conn.execute(
                 "SELECT datname FROM pg_database WHERE datname LIKE %s", [DB_PREFIX + "%"]
             ).fetchall():
                 pid = name.removeprefix(DB_PREFIX)
                 if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-                    conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                    with contextlib.suppress(psycopg.errors.QueryCanceled):
+                        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute("SET statement_timeout = 0")
             conn.execute(f"DROP DATABASE IF EXISTS {self.db_name} WITH (FORCE)")
             conn.execute(f"CREATE DATABASE {self.db_name} OWNER {OWNER_ROLE}")
         owner = {**self.env, "DATABASE_URL": self.env["DATABASE_URL"].replace(APP_ROLE, OWNER_ROLE)}
