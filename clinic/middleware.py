@@ -100,7 +100,8 @@ class SessionLifetimeMiddleware:
             if started is None or now - started > lifetime:
                 logout(request)
                 return redirect_to_login(request.get_full_path())
-            renewed = request.session.get(SESSION_RENEWED_AT, 0)
+            # Signing in saved the session: the first renewal is due a minute after it.
+            renewed = request.session.get(SESSION_RENEWED_AT) or started
             if now - renewed >= settings.SESSION_RENEW_EVERY.total_seconds():
                 # Saving the session pushes its expiry (row and cookie) 30 minutes on.
                 request.session[SESSION_RENEWED_AT] = now
