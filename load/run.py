@@ -121,6 +121,7 @@ def main() -> int:
     stack = Stack(run_dir, web_workers=args.web_workers)
     load_before = os.getloadavg()[0]
     stop = threading.Event()
+    supervised = threading.Event()  # the worker is restarted when it exits until this is set
     timeline: list[dict] = []
     try:
         stack.start()
@@ -155,6 +156,11 @@ def main() -> int:
         }
         postgres = stack.watch_postgres(stop)
         start = time.time()
+
+        def said(short: str, what: str) -> None:
+            timeline.append({"at": round(time.time() - start, 1), "short": short, "what": what})
+
+        threading.Thread(target=stack.supervise, args=(supervised, said), daemon=True).start()
         faults = None
         if args.faults:
             faults = threading.Thread(
@@ -230,6 +236,7 @@ def main() -> int:
                 k: verification[k]
                 for k in ("uploads", "accepted", "ready_exactly_once", "unanswered", "ok")
             } | {"refused": len(verification["refused"])}
+        timeline.sort(key=lambda mark: mark["at"])
         if timeline:
             summary["timeline"] = timeline
         setup = {
@@ -256,6 +263,7 @@ def main() -> int:
         return 0 if verification is None or verification["ok"] else 1
     finally:
         stop.set()
+        supervised.set()
         stack.stop()
         stack.drop_database()
 

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,6 +175,7 @@ class Stack:
             self.env,
             logs,
         )
+        self.supervising = threading.Lock()
         self.worker_number = 0
         self.worker = self._worker()
         self.beat = Process(
@@ -307,9 +309,24 @@ class Stack:
 
     def restart_worker(self) -> None:
         """SIGKILL the worker (and its pool), then start a new one, as a supervisor would."""
-        self.worker.kill()
-        self.worker = self._worker()
-        self.worker.start()
+        with self.supervising:
+            self.worker.kill()
+            self.worker = self._worker()
+            self.worker.start()
+
+    def supervise(self, stop: threading.Event, said: Callable[[str, str], None]) -> None:
+        """Start the worker again whenever it exits, as docker-compose's ``restart:
+        unless-stopped`` does, and say so (``said(short, what)``)."""
+        while not stop.wait(1):
+            with self.supervising:
+                if stop.is_set():
+                    return
+                code = self.worker.process.poll() if self.worker.process else None
+                if code is None:
+                    continue
+                said("worker exited", f"the Celery worker exited (status {code}); started another")
+                self.worker = self._worker()
+                self.worker.start()
 
     def restart_redis(self, down_seconds: float = 2.0) -> None:
         """Stop Redis (no persistence: every queued message is lost) and start it again."""
@@ -388,5 +405,6 @@ class Stack:
         return children
 
     def stop(self) -> None:
-        for process in (self.web, self.beat, self.worker, self.proxy, self.s3, self.redis):
-            process.stop()
+        with self.supervising:
+            for process in (self.web, self.beat, self.worker, self.proxy, self.s3, self.redis):
+                process.stop()

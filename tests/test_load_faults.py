@@ -58,7 +58,8 @@ def test_every_accepted_upload_is_ready_exactly_once_after_faults(tmp_path):
     assert done.stdout.strip(), done.stderr[-3000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     report = (tmp_path / "faults.md").read_text()
-    assert [m["short"] for m in figures["timeline"]] == [
+    # (The harness restarts a worker that exits by itself, as docker-compose would, and says so.)
+    assert [m["short"] for m in figures["timeline"] if m["short"] != "worker exited"] == [
         "worker SIGKILL",
         "new worker",
         "Redis stopped",
