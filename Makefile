@@ -18,7 +18,7 @@ TEST_ENV := DATABASE_URL=postgres://clinic_app@127.0.0.1:5432/clinicphotos_test 
 	EMAIL_URL=memorymail:// \
 	SITE_URL=http://testserver
 
-.PHONY: install system-deps services run test bench lint format check-deploy clean lock
+.PHONY: install system-deps services run test bench load lint format check-deploy clean lock
 
 # The Python side only: `make run` needs no Node. Re-runs when a lock file changes.
 install: $(VENV)/.installed
@@ -82,6 +82,14 @@ test: install node_modules/.installed system-deps services
 
 bench: install services
 	$(PY) benchmarks/run.py
+
+# The production stack on loopback under simulated practitioners (load/run.py): prints one
+# JSON object and writes var/load/report.md with its chart; FAULTS=1 kills the worker,
+# restarts Redis and cuts S3 while uploads go on, then checks every accepted upload.
+LOAD_SECONDS ?= 60
+FAULTS ?= 0
+load: install services
+	LOAD_SECONDS=$(LOAD_SECONDS) FAULTS=$(FAULTS) $(PY) load/run.py
 
 lint:
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -22,6 +22,7 @@ from clinic import selectors
 from clinic.tenancy import clinic_context
 
 SESSION_LOGIN_AT = "login_at"
+SESSION_RENEWED_AT = "renewed_at"
 
 
 def _has_nul(query) -> bool:
@@ -83,19 +84,27 @@ class RefuseBadInputMiddleware:
 
 
 class SessionLifetimeMiddleware:
-    """Ends a session 12 hours after login, however active it was (the idle limit of 30
-    minutes is the cookie's own age, renewed on every request)."""
+    """Ends a session 12 hours after login, however active it was. The idle limit of 30
+    minutes is the session's own age, renewed by activity: at most once a minute
+    (``SESSION_RENEW_EVERY``), not on every request, so that a page's thumbnails do not each
+    rewrite the session row."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
+            now = timezone.now().timestamp()
             started = request.session.get(SESSION_LOGIN_AT)
             lifetime = settings.SESSION_ABSOLUTE_LIFETIME.total_seconds()
-            if started is None or timezone.now().timestamp() - started > lifetime:
+            if started is None or now - started > lifetime:
                 logout(request)
                 return redirect_to_login(request.get_full_path())
+            # Signing in saved the session: the first renewal is due a minute after it.
+            renewed = request.session.get(SESSION_RENEWED_AT) or started
+            if now - renewed >= settings.SESSION_RENEW_EVERY.total_seconds():
+                # Saving the session pushes its expiry (row and cookie) 30 minutes on.
+                request.session[SESSION_RENEWED_AT] = now
         return self.get_response(request)
 
 

@@ -312,7 +312,8 @@ def photo_served(
     blob = {"thumb": photo.thumb, "display": photo.display, "original": photo.original}[rendition]
     if blob is None:
         raise storage.BlobUnreadable("this photo has no such rendition yet")
-    data = storage.blob_read(blob)
+    # Renditions are shown again and again: their ciphertext may come from the vault's cache.
+    data = storage.blob_read(blob, cache=rendition != "original")
     if rendition == "thumb" and thumbnail_granted(grant, photo=photo, by=by) is not None:
         return data
     action = "photo.downloaded" if rendition == "original" else "photo.viewed"

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from clinic.middleware import SESSION_LOGIN_AT
+from clinic.middleware import SESSION_LOGIN_AT, SESSION_RENEWED_AT
 from clinic.models import AuthenticatorDevice, BackupCode, Membership, User
 from clinic.tenancy import clinic_context
 from tests import factories as f
@@ -181,6 +181,28 @@ def test_idle_session_expires_after_thirty_minutes(cast):
 
     stored = Session.objects.get(session_key=client.session.session_key)
     assert stored.expire_date <= timezone.now() + timedelta(minutes=30, seconds=5)
+
+
+def test_activity_renews_the_idle_limit_at_most_once_a_minute(cast):
+    from django.contrib.sessions.models import Session
+
+    client = f.verified_client(cast.practitioner)
+    dashboard = reverse("dashboard", kwargs={"clinic_slug": cast.clinic_a.slug})
+    client.get(dashboard)
+    key = client.session.session_key
+    first = Session.objects.get(session_key=key).expire_date
+    # A page's thumbnails a second later do not rewrite the session row.
+    assert client.get(dashboard).status_code == 200
+    assert Session.objects.get(session_key=key).expire_date == first
+    # A minute on, the next request pushes the idle limit 30 minutes from now.
+    session = client.session
+    session[SESSION_RENEWED_AT] = time.time() - 61
+    session.save()
+    before = Session.objects.get(session_key=key).expire_date
+    client.get(dashboard)
+    after = Session.objects.get(session_key=key).expire_date
+    assert after > before
+    assert after >= timezone.now() + timedelta(minutes=29, seconds=55)
 
 
 def test_password_change_ends_every_session(cast):
