@@ -37,10 +37,14 @@ def record_access(
     the member, a patient's link page the clinic named in its URL and the label "patient"."""
     clinic = getattr(request, "clinic", None)
     actor_label = ""
+    by_patient = False
     if clinic is None:
         clinic = getattr(request, "public_clinic", None)
         if not request.user.is_authenticated:
-            actor_label = "patient"
+            # The patient through their link: "patient", their address and browser sealed
+            # under their key (audit.personal); a link page naming no record, "link".
+            by_patient = patient is not None
+            actor_label = "" if by_patient else "link"
     if clinic is None:
         raise ValueError("record_access needs a clinic page or a patient's link page")
     return record(
@@ -51,6 +55,7 @@ def record_access(
         patient=patient,
         details=details,
         actor_label=actor_label,
+        by_patient=by_patient,
     )
 
 

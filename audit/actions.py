@@ -99,6 +99,20 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "access.forbidden": "Refused: the role does not allow it",
         "audit.log_viewed": "Read the audit log",
         "audit.exported": "Exported the audit log",
+        "audit.verification_failed": "The audit trail failed its check",
+        "audit.personal_resealed": "Sealed older events' personal detail",
+        "audit.patient_key_destroyed": "Destroyed the patient's key in the trail",
+    },
+    "Retention and erasure": {
+        "retention.rules_changed": "Changed the retention rules",
+        "retention.due_listed": "Saw the records due for erasure",
+        "retention.hold_placed": "Placed a legal hold",
+        "retention.hold_lifted": "Lifted a legal hold",
+        "patient.erasure_previewed": "Reviewed the record before erasing it",
+        "patient.erased": "Erased the patient's record",
+        "patient.erased_objects_deleted": "Deleted the erased record's files",
+        "patient.marketing_erased": "Withdrew and removed every marketing use",
+        "erasure.viewed": "Opened an erased record's tombstone",
     },
 }
 

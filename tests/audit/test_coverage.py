@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from audit.actions import ACTION_LABELS
 from audit.models import AuditEvent
+from audit.personal import event_personal
 from clinic.tenancy import clinic_context
 from tests import factories as f
 from tests.comparisons.images import jpeg, moved, textured_face
@@ -134,6 +135,12 @@ VISITS: dict[str, list[Visit]] = {
         )
     ],
     "comparison_share": [Visit("post")],
+    "legal_hold_place": [Visit("post", data=lambda w: {"hold-reason": "A complaint is open"})],
+    "legal_hold_lift": [Visit("post", kwargs=lambda w: {"hold_id": w.spare_hold().pk})],
+    "patient_erase_marketing": [Visit("post", data=lambda w: {"channel": "email"})],
+    "erasure_detail": [
+        Visit(kwargs=lambda w: {"erasure_id": w.spare_erasure().pk}, patient=lambda w: None)
+    ],
     "comparison_share_revoke": [Visit("post", kwargs=lambda w: {"share_id": w.spare_share().pk})],
     "capture_sequences": [
         Visit("post", data=lambda w: {"treatment_type": "toxin", "views": ["front", "left_45"]})
@@ -318,6 +325,30 @@ class World:
         with clinic_context(self.clinic.id):
             return self._share()
 
+    def spare_hold(self):
+        from retention import services as retention_services
+        from retention.models import LegalHold
+
+        with clinic_context(self.clinic.id):
+            held = LegalHold.objects.filter(patient=self.patient, lifted_at__isnull=True).first()
+            return held or retention_services.hold_place(
+                clinic=self.clinic, patient=self.patient, by=self.admin, reason="Walk complaint"
+            )
+
+    def spare_erasure(self):
+        """Another patient of the clinic, erased early (with a reason) for its tombstone."""
+        from retention import services as retention_services
+
+        with clinic_context(self.clinic.id):
+            other = f.make_patient(self.clinic, self.admin, first_name="Gone", last_name="Soon")
+            return retention_services.patient_erase(
+                clinic=self.clinic,
+                patient=other,
+                by=self.admin,
+                confirmed=True,
+                early_reason="The walk's tombstone",
+            )
+
     def ids(self) -> dict[str, Any]:
         return {
             "clinic_slug": self.clinic.slug,
@@ -356,7 +387,7 @@ def exercise(world: World, route: str, pattern: URLPattern, visit: Visit) -> str
     unknown = [n for n in names if n not in ids]
     if unknown and visit.kwargs is None:
         return f"the walk cannot build {unknown}: teach World.ids() or add a Visit"
-    kwargs = {n: ids[n] for n in names}
+    kwargs = {n: ids[n] for n in names if n in ids}
     if visit.kwargs:
         kwargs.update(visit.kwargs(world))
     url = reverse(pattern.name, kwargs=kwargs)
@@ -381,9 +412,14 @@ def exercise(world: World, route: str, pattern: URLPattern, visit: Visit) -> str
     for event in events:
         if public:
             assert event.actor_id is None and event.actor_label == "patient", event
+            # A patient's address and browser are personal: sealed under their key.
+            with clinic_context(world.clinic.id):
+                sealed = event_personal(event) or {}
+            assert event.ip is None and event.user_agent == "", (url, event.action)
+            assert sealed.get("ip") == IP and sealed.get("user_agent") == UA, (url, event.action)
         else:
             assert event.actor_id == world.admin.pk, (url, event.action)
-        assert event.ip == IP and event.user_agent == UA, (url, event.action)
+            assert event.ip == IP and event.user_agent == UA, (url, event.action)
         assert event.action in ACTION_LABELS, f"{event.action}: give it a label in audit/actions.py"
     if visit.patient is not None:
         expected = visit.patient(world)

@@ -129,7 +129,7 @@ def test_every_tab_of_an_admin_is_on_a_phone_screen_without_scrolling(browser, s
         ):
             j.visit(path, f"appointment-admin-tabs-{active.lower()}")
             tabs = page.locator("nav.tabs a")
-            assert tabs.count() == 8, tabs.all_inner_texts()  # the audit log's among them
+            assert tabs.count() == 9, tabs.all_inner_texts()  # audit log and retention among them
             for index in range(tabs.count()):
                 expect(tabs.nth(index)).to_be_in_viewport(ratio=1)
             expect(page.locator('nav.tabs a[aria-current="page"]')).to_have_text(active)
