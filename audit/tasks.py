@@ -16,7 +16,8 @@ from audit.models import AuditEvent
 from audit.services import record
 from audit.verify import verify_chain
 from clinic.celery import ClinicTask
-from clinic.models import Clinic, Membership, Role
+from clinic.models import Clinic
+from clinic.selectors import admin_emails
 
 logger = logging.getLogger(__name__)
 
@@ -127,11 +128,7 @@ def email_admins_chain_broken(*, clinic_id: str, event_id: str) -> str:
     """Tell the clinic's admins that its audit trail failed verification, and how."""
     event = AuditEvent.objects.get(clinic_id=clinic_id, pk=event_id)
     clinic = Clinic.objects.get(pk=clinic_id)
-    admins = list(
-        Membership.objects.filter(clinic=clinic, role=Role.ADMIN, is_active=True).values_list(
-            "user__email", flat=True
-        )
-    )
+    admins = admin_emails(clinic)
     if not admins:
         return "no admins"
     body = render_to_string(

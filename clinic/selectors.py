@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from clinic.models import TREATING_ROLES, Clinic, Invitation, Membership, User
+from clinic.models import TREATING_ROLES, Clinic, Invitation, Membership, Role, User
 from clinic.tenancy import clinic_context, user_context
 from clinic.tokens import token_hash
 
@@ -12,6 +12,15 @@ from clinic.tokens import token_hash
 def clinic_by_slug(slug: str) -> Clinic | None:
     """The clinic with this slug, or None."""
     return Clinic.objects.filter(slug=slug).first()
+
+
+def admin_emails(clinic: Clinic) -> list[str]:
+    """The addresses of the clinic's active admins: whom the clinic's notices go to."""
+    return list(
+        Membership.objects.filter(clinic=clinic, role=Role.ADMIN, is_active=True).values_list(
+            "user__email", flat=True
+        )
+    )
 
 
 def active_membership(*, clinic: Clinic, user: User) -> Membership | None:

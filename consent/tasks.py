@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from clinic.celery import ClinicTask
-from clinic.models import Membership, Role
+from clinic.selectors import admin_emails
 from consent import selectors, services
 from consent.models import ConsentBlobPurpose, ConsentRecord, ConsentUse, ConsentWithdrawal
 from consent.pdf import render_consent_pdf
@@ -104,11 +104,7 @@ def notify_admins_of_withdrawal(*, clinic_id: str, withdrawal_id: str) -> str:
     """Tell the clinic's admins that a patient withdrew consent."""
     withdrawal = _withdrawal(clinic_id, withdrawal_id)
     clinic, patient = withdrawal.clinic, withdrawal.patient
-    admins = list(
-        Membership.objects.filter(clinic=clinic, role=Role.ADMIN, is_active=True).values_list(
-            "user__email", flat=True
-        )
-    )
+    admins = admin_emails(clinic)
     if not admins:
         return "no admins"
     labels = dict(ConsentUse.choices)

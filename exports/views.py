@@ -3,12 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
@@ -20,9 +15,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from audit.access import record_access
-from audit.services import record
-from clinic.permissions import PERMISSIONS, role_can
+from audit.access import record_access, require_audited
 from exports import selectors, services
 from exports.forms import ExportForm
 from exports.models import Export
@@ -31,33 +24,6 @@ from patients.views import patient_or_404
 
 NO_STORE = "private, no-store, max-age=0"
 PERMISSION = "export.create"
-
-
-def require_audited(permission: str) -> Callable:
-    """Like ``clinic.permissions.require``, and the refusal is recorded: who tried to export."""
-
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            membership = getattr(request, "membership", None)
-            if membership is None or not role_can(membership.role, permission):
-                record(
-                    clinic=request.clinic,
-                    action="access.forbidden",
-                    request=request,
-                    details={
-                        "path": request.path_info[:300],
-                        "permission": permission,
-                        "role": getattr(membership, "role", ""),
-                    },
-                )
-                raise PermissionDenied(PERMISSIONS[permission])
-            return view(request, *args, **kwargs)
-
-        wrapped.required_permission = permission  # type: ignore[attr-defined]
-        return wrapped
-
-    return decorator
 
 
 def _export_or_404(request: HttpRequest, export_id) -> Export:

@@ -12,7 +12,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from clinic.celery import ClinicTask
-from clinic.models import Clinic, Membership, Role
+from clinic.models import Clinic
+from clinic.selectors import admin_emails
 from clinic.tenancy import clinic_context
 from retention import services
 
@@ -36,11 +37,7 @@ def list_due_for_erasure() -> int:
 def notify_admins_of_due(*, clinic_id: str, due: int, newly_due: int) -> str:
     """E-mail the clinic's admins how many records are due, with the link to review them."""
     clinic = Clinic.objects.get(pk=clinic_id)
-    admins = list(
-        Membership.objects.filter(clinic=clinic, role=Role.ADMIN, is_active=True).values_list(
-            "user__email", flat=True
-        )
-    )
+    admins = admin_emails(clinic)
     if not admins:
         return "no admins"
     body = render_to_string(
