@@ -116,3 +116,30 @@ def test_seed_scale_refuses_the_app_role_and_a_second_load(scale_db):
     assert again.returncode == 1 and "exists already" in again.stderr
     bad = manage("seed_scale", "--patients", "-1")
     assert bad.returncode == 1 and "positive" in bad.stderr
+
+
+def test_seed_scale_refuses_the_embedded_sqlite_default(tmp_path):
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "DJANGO_VAR_DIR": str(tmp_path),
+        "SITE_URL": "http://testserver",
+    }
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [sys.executable, "manage.py", *a], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert run("migrate", "-v", "0").returncode == 0
+    refused = run("seed_scale", "--patients", "8", "--photos", "8", "--events", "8")
+    assert refused.returncode == 1
+    assert "not PostgreSQL" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_copy_rows_refuses_to_run_outside_a_transaction():
+    """It lifts FORCE row-level security for its table: only inside a transaction, which puts
+    it back before anyone else can see the table."""
+    from demo.copy import copy_rows
+    from patients.models import Patient
+
+    with pytest.raises(RuntimeError, match="inside a transaction"):
+        copy_rows(Patient, [])
