@@ -20,8 +20,10 @@ class RolledBack(Exception):
 
 
 def _keys(s3_server) -> set[str]:
-    listing = s3_server.client.list_objects_v2(Bucket=s3_server.bucket).get("Contents", [])
-    return {item["Key"] for item in listing}
+    """Every key in the bucket (the test session shares it: past 1,000 keys, one listing page
+    is not the whole bucket)."""
+    pages = s3_server.client.get_paginator("list_objects_v2").paginate(Bucket=s3_server.bucket)
+    return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
 
 def test_a_rolled_back_uploads_object_is_swept_and_owned_ones_stay(committed_db, s3_server):
