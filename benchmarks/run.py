@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from clinic.rls import ensure_roles  # noqa: E402
 from photos import imaging  # noqa: E402
 from tests.photos import images  # noqa: E402
 from vault import crypto  # noqa: E402
@@ -246,10 +247,7 @@ def audit_figures() -> dict[str, float]:
     admin = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
     try:
         with psycopg.connect(admin, autocommit=True) as conn:
-            for role, extra in (("clinic_owner", "CREATEDB"), ("clinic_app", "NOCREATEDB")):
-                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
-                verb = "ALTER" if exists.fetchone() else "CREATE"
-                conn.execute(f"{verb} ROLE {role} LOGIN {extra} NOSUPERUSER NOBYPASSRLS")
+            ensure_roles(conn)
             conn.execute(f"CREATE DATABASE {name} OWNER clinic_owner")
     except psycopg.OperationalError as error:
         print(f"audit log figures skipped: {error}", file=sys.stderr)
@@ -295,6 +293,7 @@ def scale_figures() -> dict[str, float]:
     admin = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
     try:
         with psycopg.connect(admin, autocommit=True) as conn:
+            ensure_roles(conn)  # a new machine has neither role yet
             conn.execute(f"CREATE DATABASE {name} OWNER clinic_owner")
     except psycopg.Error as error:
         print(f"scale figures skipped: {error}", file=sys.stderr)

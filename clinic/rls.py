@@ -91,3 +91,22 @@ class PostgresSQL(Operation):
 
     def describe(self) -> str:
         return "PostgreSQL-only SQL"
+
+
+OWNER_ROLE, APP_ROLE = "clinic_owner", "clinic_app"
+ROLE_LOCK = 727001  # parallel test workers, the load harness and the bench share the cluster
+
+
+def ensure_roles(conn) -> None:
+    """Create (or reset) the two roles the PostgreSQL stack runs as, on a superuser psycopg
+    connection: the owner, which migrates and owns the tables, and the app role, which is neither
+    superuser nor BYPASSRLS, so the policies above bind it. deploy/postgres-init.sql does the same
+    for docker-compose; tests, `make load` and `make bench` call this on a new machine."""
+    conn.execute("SELECT pg_advisory_lock(%s)", [ROLE_LOCK])
+    try:
+        for role, extra in ((OWNER_ROLE, "CREATEDB"), (APP_ROLE, "NOCREATEDB")):
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(f"{verb} ROLE {role} LOGIN {extra} NOSUPERUSER NOBYPASSRLS")
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", [ROLE_LOCK])

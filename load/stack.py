@@ -22,12 +22,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from clinic.rls import APP_ROLE, OWNER_ROLE, ensure_roles
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SUPERUSER_DSN = os.environ.get(
     "PG_SUPERUSER_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 )
-OWNER_ROLE, APP_ROLE = "clinic_owner", "clinic_app"
 DB_PREFIX = "clinicphotos_load_"
 BUCKET = "clinic-blobs-load"
 
@@ -223,16 +224,7 @@ class Stack:
         import psycopg
 
         with psycopg.connect(SUPERUSER_DSN, autocommit=True) as conn:
-            conn.execute("SELECT pg_advisory_lock(727001)")  # the tests' role lock
-            try:
-                for role, extra in ((OWNER_ROLE, "CREATEDB"), (APP_ROLE, "NOCREATEDB")):
-                    exists = conn.execute(
-                        "SELECT 1 FROM pg_roles WHERE rolname = %s", [role]
-                    ).fetchone()
-                    verb = "ALTER" if exists else "CREATE"
-                    conn.execute(f"{verb} ROLE {role} LOGIN {extra} NOSUPERUSER NOBYPASSRLS")
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(727001)")
+            ensure_roles(conn)
             # Dropping a database can wait on another session of the cluster: never for long.
             conn.execute("SET statement_timeout = '20s'")
             for (name,) in conn.execute(

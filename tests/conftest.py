@@ -29,11 +29,10 @@ from django.db import connections
 from django.test import override_settings
 
 from clinic.models import Role
+from clinic.rls import APP_ROLE, OWNER_ROLE, ensure_roles
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ROOT = Path(__file__).resolve().parent.parent
-OWNER_ROLE = "clinic_owner"
-APP_ROLE = "clinic_app"
 SUPERUSER_DSN = os.environ.get(
     "PG_SUPERUSER_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 )
@@ -130,18 +129,6 @@ def superuser_test_db_dsn() -> str:
     return f"host=127.0.0.1 port=5432 user=postgres dbname={connections['default'].settings_dict['NAME']}"
 
 
-def _create_roles(conn: psycopg.Connection) -> None:
-    # Parallel workers share the cluster's roles: one at a time, or ALTER ROLE collides.
-    conn.execute("SELECT pg_advisory_lock(727001)")
-    try:
-        for role, extra in ((OWNER_ROLE, "CREATEDB"), (APP_ROLE, "NOCREATEDB")):
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
-            verb = "ALTER" if exists else "CREATE"
-            conn.execute(f"{verb} ROLE {role} LOGIN {extra} NOSUPERUSER NOBYPASSRLS")
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(727001)")
-
-
 DB_PREFIX = "clinicphotos_test_"
 
 
@@ -167,7 +154,7 @@ def django_db_setup(django_db_blocker, test_db_name: str) -> Iterator[None]:
     """A fresh database per xdist worker, owned and migrated by the owner role; the tests then
     connect as the app role, which row-level security binds."""
     with superuser() as conn:
-        _create_roles(conn)
+        ensure_roles(conn)
         _drop_stale_databases(conn)
         conn.execute(f"DROP DATABASE IF EXISTS {test_db_name} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {test_db_name} OWNER {OWNER_ROLE}")
