@@ -13,17 +13,22 @@ Run by benchmarks/run.py in a throw-away database, in two steps:
     birth and an e-mail (the slowest also reported);
   - ``patient_page_ms``: the patient with 200 photos (and the query count for the one with 20);
   - ``photo_grid_ms``: the page's photo grid alone (the photos section's fragment);
-  - ``thumbnail_ms``: one thumbnail decrypted and served through the view, its audit event
-    included; ``static_thumbnail_ms``: the same bytes served as a static file (WhiteNoise)
-    in the same run;
+  - ``thumbnail_ms``: one thumbnail decrypted and served as the patient page hands it out
+    (with the grant of the page's audit event, so answered from memory after its first
+    request); ``thumbnail_first_ms`` its first request in a process (the ordinary path), and
+    ``thumbnail_ungranted_ms`` one without a grant, recorded as its own event;
+    ``static_thumbnail_ms``: the same bytes served as a static file (WhiteNoise) in the same
+    run;
   - ``audit_page_ms``: the audit log's first page of the largest clinic.
 Prints JSON.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -146,6 +151,7 @@ def measure(state_dir: Path) -> dict[str, float]:
     from clinic.models import Clinic
     from clinic.tenancy import clinic_context
     from patients.models import Patient
+    from photos import thumbnails
     from photos.models import Photo
     from vault.storage import blob_read
 
@@ -191,8 +197,23 @@ def measure(state_dir: Path) -> dict[str, float]:
     figures["patient_page_ms"], figures["patient_page_queries"] = _timed(lambda: page(big))
     figures["patient_page_20_ms"], figures["patient_page_20_queries"] = _timed(lambda: page(small))
     figures["photo_grid_ms"], figures["photo_grid_queries"] = _photo_grid(clinic, big)
-    thumb_url = reverse("photo_thumb", kwargs={"clinic_slug": slug, "photo_id": photo.pk})
+    # A thumbnail as the page hands it out: with the grant of the page's one audit event.
+    # Its first request in a process takes the ordinary path (session, 2FA, membership, the
+    # photo under RLS); later ones are answered from memory (photos/thumbnails.py).
+    page_html = page(big).content.decode()
+    granted = re.search(rf'src="([^"]*/{photo.pk}/thumb/\?grant=[^"]*)"', page_html)
+    thumb_url = html.unescape(granted.group(1))
+    assert client.get(thumb_url).status_code == 200  # its first request: the ordinary path
     figures["thumbnail_ms"], figures["thumbnail_queries"] = _timed(lambda: client.get(thumb_url))
+
+    def first_in_process():
+        thumbnails.remembered.clear()
+        return client.get(thumb_url)
+
+    figures["thumbnail_first_ms"], figures["thumbnail_first_queries"] = _timed(first_in_process)
+    # Without a grant (a thumbnail opened on its own) it is recorded as its own event.
+    bare = reverse("photo_thumb", kwargs={"clinic_slug": slug, "photo_id": photo.pk})
+    figures["thumbnail_ungranted_ms"], _ = _timed(lambda: client.get(bare))
     # The same bytes as a static file, served by WhiteNoise in this process.
     static_dir = Path(tempfile.mkdtemp(prefix="scale-static-"))
     (static_dir / "bench-thumb.jpg").write_bytes(thumb_bytes)

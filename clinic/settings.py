@@ -130,6 +130,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "clinic.middleware.RefuseBadInputMiddleware",
+    # A thumbnail the page already granted, answered from memory before sessions are read
+    # (photos/thumbnails.py says when, and when not).
+    "photos.thumbnails.GrantedThumbnailMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

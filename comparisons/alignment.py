@@ -180,17 +180,19 @@ def coverage(before_size: tuple[int, int], after_size: tuple[int, int], t: Trans
 def common_crop(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """The largest-ish axis-aligned rectangle (x0, y0, x1, y1) inside a convex mask: start at
     its bounding box and pull in the edge with the most uncovered pixels until none has any."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
         return None
-    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    x0, x1, y0, y1 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
     step = max(1, max(mask.shape) // 200)
+    holes = mask == 0  # counted once; each step only counts along the four edges
+    count = np.count_nonzero
     while x1 - x0 > 2 * step and y1 - y0 > 2 * step:
         edges = {
-            "top": int((mask[y0, x0:x1] == 0).sum()),
-            "bottom": int((mask[y1 - 1, x0:x1] == 0).sum()),
-            "left": int((mask[y0:y1, x0] == 0).sum()),
-            "right": int((mask[y0:y1, x1 - 1] == 0).sum()),
+            "top": count(holes[y0, x0:x1]),
+            "bottom": count(holes[y1 - 1, x0:x1]),
+            "left": count(holes[y0:y1, x0]),
+            "right": count(holes[y0:y1, x1 - 1]),
         }
         worst = max(edges, key=edges.get)
         if edges[worst] == 0:

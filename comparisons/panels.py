@@ -15,7 +15,7 @@ def comparisons_panel_context(request: HttpRequest, patient: Patient) -> dict[st
     """Whether there is a pair to present, and the patient's comparisons."""
     return {
         "comparisons": {
-            "suggested": len(selectors.suggestions_for(clinic=request.clinic, patient=patient)),
+            "suggested": selectors.suggestion_count(clinic=request.clinic, patient=patient),
             "recent": list(selectors.comparisons_of(clinic=request.clinic, patient=patient)[:10]),
         }
     }

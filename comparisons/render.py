@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -41,6 +42,20 @@ def _font(size: int):
         return ImageFont.load_default(size=size)
 
 
+_scratch = threading.local()
+
+
+def _canvas(shape: tuple[int, int, int]) -> np.ndarray:
+    """A scratch array of ``shape`` from this thread's reused buffer. A fresh 12 MB array
+    each render cost about a millisecond of page faults (glibc maps allocations that large
+    anew every time); the image leaves as encoded bytes, so the buffer is free again after."""
+    size = shape[0] * shape[1] * shape[2]
+    buffer = getattr(_scratch, "buffer", None)
+    if buffer is None or buffer.size < size:
+        buffer = _scratch.buffer = np.empty(size, np.uint8)
+    return buffer[:size].reshape(shape)
+
+
 def aligned_image(
     before: np.ndarray, after: np.ndarray, transform: alignment.Transform, labels: tuple[str, str]
 ) -> Rendered:
@@ -53,7 +68,7 @@ def aligned_image(
     w, h = x1 - x0, y1 - y0
     band = max(LABEL_BAND_PX, h // 20)
     width = 2 * w + GAP_PX
-    canvas = np.empty((h + band, width, 3), np.uint8)
+    canvas = _canvas((h + band, width, 3))
     canvas[:h, :w] = before[y0:y1, x0:x1]
     canvas[:h, w : w + GAP_PX] = 255
     # The after is warped straight into its place on the canvas (no copy of the crop).

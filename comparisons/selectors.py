@@ -32,28 +32,47 @@ def ready_photos_of(*, clinic: Clinic, patient: Patient) -> QuerySet[Photo]:
     ).select_related("episode")
 
 
-def suggestions_for(*, clinic: Clinic, patient: Patient) -> list[Suggestion]:
-    """Per treatment and area and view: its latest before with its latest after, and with the
-    latest follow-up of that area and view; newest pairs first."""
-    photos = list(ready_photos_of(clinic=clinic, patient=patient).order_by("taken_at"))
-    latest: dict[tuple, Photo] = {}
-    follow_ups: dict[tuple, Photo] = {}
+def _pairs(photos) -> list[tuple]:
+    """(before, after, why) per treatment and area and view, from ``photos`` oldest first: its
+    latest before with its latest after, and with the latest follow-up of that area and view;
+    newest pairs first. Works on photos or on rows with the same attributes."""
+    latest: dict[tuple, object] = {}
+    follow_ups: dict[tuple, object] = {}
     for photo in photos:  # oldest first, so later ones overwrite
         latest[(photo.episode_id, photo.area, photo.view, photo.stage)] = photo
         if photo.stage == Stage.FOLLOW_UP:
             follow_ups[(photo.area, photo.view)] = photo
-    found: list[Suggestion] = []
+    found: list[tuple] = []
     for (episode_id, area, view, stage), before in latest.items():
         if stage != Stage.BEFORE:
             continue
         after = latest.get((episode_id, area, view, Stage.AFTER))
         if after and after.taken_at >= before.taken_at:
-            found.append(Suggestion(before, after, "Latest before and after of this treatment"))
+            found.append((before, after, "Latest before and after of this treatment"))
         follow_up = follow_ups.get((area, view))
         if follow_up and follow_up.taken_at > before.taken_at:
-            found.append(Suggestion(before, follow_up, "Before and the latest follow-up"))
-    found.sort(key=lambda s: (s.after.taken_at, s.before.taken_at), reverse=True)
+            found.append((before, follow_up, "Before and the latest follow-up"))
+    found.sort(key=lambda pair: (pair[1].taken_at, pair[0].taken_at), reverse=True)
     return found
+
+
+def suggestions_for(*, clinic: Clinic, patient: Patient) -> list[Suggestion]:
+    """The pairs worth comparing (``_pairs``), as photos."""
+    photos = ready_photos_of(clinic=clinic, patient=patient).order_by("taken_at")
+    return [Suggestion(*pair) for pair in _pairs(photos)]
+
+
+def suggestion_count(*, clinic: Clinic, patient: Patient) -> int:
+    """How many pairs ``suggestions_for`` would offer, from five columns of each photo: the
+    patient page only needs to know whether there is one (at 200 photos, loading them whole
+    again cost more than the rest of the panel)."""
+    rows = (
+        ready_photos_of(clinic=clinic, patient=patient)
+        .select_related(None)
+        .order_by("taken_at")
+        .values_list("episode_id", "area", "view", "stage", "taken_at", named=True)
+    )
+    return len(_pairs(rows))
 
 
 def comparisons_of(*, clinic: Clinic, patient: Patient) -> QuerySet[Comparison]:

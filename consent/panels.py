@@ -15,8 +15,7 @@ from patients.panels import PatientPanel
 def consent_panel_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
     """Active uses, the periods each was valid, recent withdrawals, records and requests."""
     labels = dict(ConsentUse.choices)
-    active = selectors.active_uses(clinic=request.clinic, patient=patient)
-    periods = selectors.consent_periods(clinic=request.clinic, patient=patient)
+    active, periods = selectors.consent_overview(clinic=request.clinic, patient=patient)
     recent = selectors.recent_withdrawals(clinic=request.clinic, patient=patient)
     for withdrawal in recent:
         withdrawal.labels = [labels[u] for u in withdrawal.uses]

@@ -92,9 +92,22 @@ class Period:
 
 def consent_periods(*, clinic: Clinic, patient: Patient) -> dict[str, list[Period]]:
     """For each use, the periods in which it was valid (F16)."""
+    return _periods(_timeline(clinic, [patient.pk])[patient.pk])
+
+
+def consent_overview(
+    *, clinic: Clinic, patient: Patient
+) -> tuple[set[str], dict[str, list[Period]]]:
+    """``active_uses`` now and ``consent_periods`` together, from one read of the timeline
+    (the patient page shows both)."""
+    events = _timeline(clinic, [patient.pk])[patient.pk]
+    return _replay(events, timezone.now()), _periods(events)
+
+
+def _periods(events) -> dict[str, list[Period]]:
     periods: dict[str, list[Period]] = {code: [] for code in ConsentUse.values}
     open_since: dict[str, datetime] = {}
-    for when, kind, uses in _timeline(clinic, [patient.pk])[patient.pk]:
+    for when, kind, uses in events:
         before = set(open_since)
         after = _apply(before, kind, uses)
         for use in before - after:

@@ -9,19 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import record
+from clinic import revocation
 from clinic.models import Clinic, User
 from clinic.outbox import CountedFailure
 from patients.models import Patient, TreatmentEpisode
 from patients.services import patient_activity, patient_require_active
 from patients.vocab import FacialArea
-from photos import sandbox
+from photos import sandbox, thumbnails
 from photos.imaging import (
     MAX_UPLOAD_BYTES,
     ImageRejected,
@@ -248,12 +248,9 @@ def _photo_failed(photo: Photo, reason: str, cause: str = "") -> str:
 
 
 # A page that shows a grid of thumbnails records them in one event and hands each thumbnail
-# URL a grant: the signed event seq, photo and member. A thumbnail fetched with a valid grant
-# (same member, same photo, within the lifetime) is already on record and writes nothing more.
-THUMB_GRANT_SALT = "photos.thumbnail-grant"
-THUMB_GRANT_SECONDS = 600
-
-
+# URL a grant (photos.thumbnails): the signed event seq, photo, member and session. A thumbnail
+# fetched with a valid grant (same member, same photo, within the lifetime) is already on
+# record and writes nothing more.
 def thumbnails_shown(
     *,
     clinic: Clinic,
@@ -277,25 +274,26 @@ def thumbnails_shown(
         patient=patient,
         details={"rendition": "thumb", **listed(p.pk for p in ready)},
     )
-    signer = signing.TimestampSigner(salt=THUMB_GRANT_SALT)
-    return {p.pk: signer.sign(f"{event.seq}:{p.pk}:{by.pk}") for p in ready}
+    session = getattr(request, "session", None)
+    session_key = session.session_key if session is not None else None
+    return {
+        p.pk: thumbnails.make_grant(
+            seq=event.seq, photo_id=p.pk, user_id=by.pk, session_key=session_key
+        )
+        for p in ready
+    }
 
 
 def thumbnail_granted(grant: str, *, photo: Photo, by: User) -> int | None:
     """The seq of the event that already recorded ``by`` seeing this thumbnail, if ``grant``
     is one ``thumbnails_shown`` made for them and this photo and it has not expired."""
-    if not grant or len(grant) > 300:
+    granted = thumbnails.read_grant(grant)
+    if granted is None:
         return None
-    try:
-        value = signing.TimestampSigner(salt=THUMB_GRANT_SALT).unsign(
-            grant, max_age=THUMB_GRANT_SECONDS
-        )
-    except signing.BadSignature:
-        return None
-    seq, photo_id, user_id = value.split(":")
+    seq, photo_id, user_id, _, _ = granted
     if photo_id != str(photo.pk) or user_id != str(by.pk):
         return None
-    return int(seq)
+    return seq
 
 
 def photo_served(
@@ -309,7 +307,9 @@ def photo_served(
 ) -> bytes:
     """The decrypted bytes of a rendition (or the original), recorded as an access (unless a
     thumbnail's grant says its page already recorded it)."""
-    blob = {"thumb": photo.thumb, "display": photo.display, "original": photo.original}[rendition]
+    if rendition not in ("thumb", "display", "original"):
+        raise ValueError(f"no rendition {rendition!r}")
+    blob = getattr(photo, rendition)
     if blob is None:
         raise storage.BlobUnreadable("this photo has no such rendition yet")
     # Renditions are shown again and again: their ciphertext may come from the vault's cache.
@@ -342,6 +342,9 @@ def photo_delete(
     photo.deleted_by = by
     photo.delete_reason = reason[:300]
     photo.save(update_fields=["deleted_at", "deleted_by", "delete_reason", "updated_at"])
+    # Thumbnails granted before now are no longer answered from memory, in any process.
+    thumbnails.remembered.forget(photo.pk)
+    revocation.revoke(revocation.clinic_scope(clinic.pk))
     record(
         clinic=clinic,
         action="photo.deleted",

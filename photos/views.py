@@ -20,7 +20,7 @@ from consent.selectors import active_uses
 from patients.selectors import episodes_of
 from patients.views import patient_or_404
 from patients.vocab import FacialArea
-from photos import selectors, services
+from photos import selectors, services, thumbnails
 from photos.forms import CorrectDetailsForm, DeleteForm, PhotoDetailsForm, per_file_choices
 from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, display_name
 from photos.models import Photo, PhotoStatus, Stage, View
@@ -389,7 +389,9 @@ def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
 
 
 def _serve(request: HttpRequest, photo_id, rendition: str) -> HttpResponse:
-    photo = _photo_or_404(request, photo_id)
+    photo = selectors.photo_to_serve(clinic=request.clinic, photo_id=photo_id, rendition=rendition)
+    if photo is None:
+        raise Http404("No such photo")
     if rendition != "original" and photo.status != PhotoStatus.READY:
         raise Http404("Not ready")
     try:
@@ -409,11 +411,11 @@ def _serve(request: HttpRequest, photo_id, rendition: str) -> HttpResponse:
             status=503,
             content_type="text/plain",
         )
+    if rendition == "thumb" and request.GET.get("grant"):
+        # Served under a grant: later requests with one may be answered from memory.
+        thumbnails.remembered.put(request.clinic.slug, photo)
     content_type = photo.original_mime if rendition == "original" else "image/jpeg"
-    response = HttpResponse(data, content_type=content_type)
-    response["Cache-Control"] = NO_STORE
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response = thumbnails.image_response(data, content_type)
     if rendition == "original":
         response["Content-Disposition"] = f'attachment; filename="{_download_name(photo)}"'
     return response

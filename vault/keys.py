@@ -105,6 +105,26 @@ def _cached(clinic_id, version: int, load) -> bytes:
     return key
 
 
+def cached_clinic_key(clinic_id, version: int) -> bytes | None:
+    """The clinic key if this process holds it unexpired, else None; never loads it."""
+    with _cache_lock:
+        hit = _cache.get((str(clinic_id), version))
+    if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    return None
+
+
+def unwrap_data_key_from_memory(blob: Blob) -> bytes | None:
+    """``unwrap_data_key`` with a clinic key this process already holds, or None."""
+    kek = cached_clinic_key(blob.clinic_id, blob.key_version) if blob.wrapped_key else None
+    if kek is None:
+        return None
+    try:
+        return unwrap_key(kek, bytes(blob.wrapped_key), _data_key_context(blob.clinic_id, blob.id))
+    except DecryptionError:
+        return None
+
+
 def forget_cached_keys() -> None:
     with _cache_lock:
         _cache.clear()

@@ -24,6 +24,7 @@ from django.core.files.base import File
 from django.core.files.storage import storages
 from django.utils import timezone
 
+from clinic import revocation
 from clinic.tenancy import service_write
 from vault import keys
 from vault.crypto import (
@@ -307,6 +308,22 @@ def blob_read(blob: Blob, *, cache: bool = False) -> bytes:
     return plaintext
 
 
+def blob_read_from_memory(blob: Blob) -> bytes | None:
+    """``blob_read(cache=True)`` using only what this process holds (its clinic key and
+    ciphertext caches), or None when either is missing or anything does not verify: for the
+    few answers given before the database is asked (photos.thumbnails). The bytes are still
+    authenticated; the caller must know the blob row is current (clinic.revocation)."""
+    data_key = keys.unwrap_data_key_from_memory(blob)
+    ciphertext = _cache.get(blob) if data_key is not None else None
+    if ciphertext is None:
+        return None
+    try:
+        return decrypt_bytes(data_key, associated_data(blob), ciphertext)
+    except DecryptionError:
+        _cache.forget(blob)
+        return None
+
+
 def blob_iter(blob: Blob) -> Iterator[bytes]:
     """The decrypted contents segment by segment, streamed from storage: memory stays flat for
     objects of any size. Each segment is verified before it is yielded."""
@@ -351,6 +368,7 @@ def blob_iter_prepared(blob: Blob) -> Callable[[], Iterator[bytes]]:
 def blob_shred(blob: Blob) -> None:
     """Crypto-shred: forget the data key (the ciphertext becomes noise), then delete the object."""
     _cache.forget(blob)
+    revocation.revoke(revocation.clinic_scope(blob.clinic_id))  # other processes' memory
     blob.wrapped_key = None
     blob.staged_ciphertext = None
     blob.shredded_at = timezone.now()
@@ -365,6 +383,7 @@ def blobs_forget_keys(*, clinic_id, blob_ids: Iterable[uuid.UUID]) -> int:
     ciphertext staged in the database) are forgotten, so no copy of the objects can be read
     again. The objects themselves are left for ``blob_delete_objects`` (after commit, retried).
     Returns how many keys were forgotten; the caller audits why."""
+    revocation.revoke(revocation.clinic_scope(clinic_id))  # copies held in memory too
     with service_write("crypto-shredding is audited by the service that erases"):
         return Blob.objects.filter(
             clinic_id=clinic_id, pk__in=list(blob_ids), wrapped_key__isnull=False

@@ -71,6 +71,13 @@ def test_a_follow_up_is_suggested_against_the_before(cast, pair, face_jpegs):
         (pair.before.pk, follow_up.pk),
         (pair.before.pk, pair.after.pk),
     ]
+    # The patient page counts the same pairs from five columns (suggestion_count).
+    with clinic_context(cast.clinic_a.id):
+        assert selectors.suggestion_count(clinic=cast.clinic_a, patient=pair.patient) == 2
+    page = f.verified_client(cast.practitioner).get(
+        url(cast, "patient_detail", patient_id=pair.patient.pk)
+    )
+    assert page.context["comparisons"]["suggested"] == 2
 
 
 def test_a_suggested_pair_gets_the_proposed_alignment_and_its_warnings(cast, pair):
