@@ -171,9 +171,7 @@ def test_a_deactivated_member_gets_nothing_from_memory(cast, grid):
     client.get(thumb)
     with clinic_context(cast.clinic_a.id):
         membership = Membership.objects.get(clinic=cast.clinic_a, user=cast.practitioner)
-        clinic_services.staff_deactivate(
-            clinic=cast.clinic_a, membership=membership, by=cast.admin
-        )
+        clinic_services.staff_deactivate(clinic=cast.clinic_a, membership=membership, by=cast.admin)
     response = client.get(thumb)
     assert response.status_code != 200 and response.content[:2] != b"\xff\xd8"
 
