@@ -42,11 +42,28 @@ def revoke(*scopes: str) -> None:
         logger.warning("revocation mark not written for %s", scopes, exc_info=True)
 
 
+# When the cache's marks began: a cache restarted empty (Redis runs without persistence
+# here) has forgotten its marks, so nothing issued before it started again is honoured.
+BORN = "revoked:born"
+
+
+def started() -> None:
+    """Note when the cache began keeping marks, if it has not yet: called before a grant is
+    issued, so grants issued after a restart are honoured again. Never raises."""
+    try:
+        cache.add(BORN, time.time(), timeout=None)
+    except Exception:  # noqa: BLE001 - without the cache nothing is honoured from memory
+        logger.warning("revocation marks' start not written", exc_info=True)
+
+
 def revoked_since(issued_at: float, *scopes: str) -> bool:
     """Whether any of ``scopes`` was revoked at or after ``issued_at`` (True when the cache
-    cannot say)."""
+    cannot say, or began keeping marks after ``issued_at``)."""
     try:
-        marks = cache.get_many(scopes)
+        marks = cache.get_many([BORN, *scopes])
+        if BORN not in marks:
+            cache.add(BORN, time.time(), timeout=None)
+            return True
     except Exception:  # noqa: BLE001 - unknown counts as revoked
         return True
     return any(mark >= issued_at for mark in marks.values())

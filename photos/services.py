@@ -276,6 +276,7 @@ def thumbnails_shown(
     )
     session = getattr(request, "session", None)
     session_key = session.session_key if session is not None else None
+    revocation.started()  # once a page, so a cache restarted since honours no older grant
     return {
         p.pk: thumbnails.make_grant(
             seq=event.seq, photo_id=p.pk, user_id=by.pk, session_key=session_key

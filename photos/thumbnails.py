@@ -51,6 +51,7 @@ def session_tag(session_key: str | None) -> str:
 
 
 def make_grant(*, seq: int, photo_id, user_id, session_key: str | None) -> str:
+    """One thumbnail's grant (call ``clinic.revocation.started()`` once before a page's)."""
     return signing.TimestampSigner(salt=GRANT_SALT).sign(
         f"{seq}:{photo_id}:{user_id}:{session_tag(session_key)}:{time.time():.3f}"
     )

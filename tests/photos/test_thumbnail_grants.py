@@ -220,3 +220,19 @@ def test_when_the_cache_cannot_say_the_ordinary_path_answers(cast, grid, monkeyp
     monkeypatch.setattr(cache, "get_many", down)
     assert ordinary(client, thumb) > 0
     assert client.get(thumb).status_code == 200
+
+
+def test_a_cache_that_started_again_empty_honours_no_earlier_grant(cast, grid):
+    from django.core.cache import cache
+
+    patient, _ = grid
+    client = f.verified_client(cast.practitioner)
+    thumb = granted_thumbs(client, cast, patient)[0]
+    client.get(thumb)
+    assert ordinary(client, thumb) == 0
+    cache.clear()  # as Redis restarted without persistence: every mark is gone
+    assert ordinary(client, thumb) > 0
+    assert ordinary(client, thumb) > 0  # still: the grant is older than the new marks
+    fresh = granted_thumbs(client, cast, patient)[0]
+    client.get(fresh)
+    assert ordinary(client, fresh) == 0
