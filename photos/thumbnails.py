@@ -14,7 +14,10 @@ then remembers the photo's thumbnail blob here. Later requests with a grant are 
 - the photo was remembered for this clinic's URL, and the clinic key and the ciphertext are
   in this process's caches (vault.storage.blob_read_from_memory), and the bytes authenticate.
 
-Anything else, or any doubt, goes the ordinary way. At 200 thumbnails a page, the ordinary
+Anything else, or any doubt, goes the ordinary way. What is not re-checked from memory is the
+session's time-out: a grant lives ten minutes, so a page's thumbnails stay viewable from
+memory at most that long after the session that drew the page timed out (a sign-out, by
+contrast, ends them at once). At 200 thumbnails a page, the ordinary
 path's five queries a thumbnail were most of what a practitioner's browsing cost the server.
 """
 
