@@ -212,6 +212,35 @@ def common_crop(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 CROP_SEARCH_FACTOR = 4
 
 
+def _inside_after(
+    box: tuple[int, int, int, int], after_size: tuple[float, float], t: Transform
+) -> tuple[int, int, int, int]:
+    """``box`` pulled in, a pixel at a time, until each of its corner pixels samples inside the
+    after: the search runs on a reduced mask, whose rounding could leave a corner pixel a
+    fraction outside, where the warp would paint border black. The after's outline is convex,
+    so four corners inside means every pixel of the box is."""
+    aw, ah = after_size
+    inverse = cv2.invertAffineTransform(t.matrix())
+    x0, y0, x1, y1 = box
+
+    def outside(x: float, y: float) -> bool:
+        u, v = inverse @ (x, y, 1.0)
+        return not (0.0 <= u <= aw - 1 and 0.0 <= v <= ah - 1)
+
+    for _ in range(4 * CROP_SEARCH_FACTOR):
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            break
+        corners = [(x0, y0), (x1 - 1, y0), (x0, y1 - 1), (x1 - 1, y1 - 1)]
+        out = [outside(x, y) for x, y in corners]
+        if not any(out):
+            break
+        x0 += out[0] or out[2]
+        x1 -= out[1] or out[3]
+        y0 += out[0] or out[1]
+        y1 -= out[2] or out[3]
+    return x0, y0, x1, y1
+
+
 def crop_box(
     before_size: tuple[int, int], after_size: tuple[int, int], t: Transform
 ) -> tuple[int, int, int, int] | None:
@@ -230,6 +259,7 @@ def crop_box(
     x0, y0, x1, y1 = box
     x0, y0 = min(bw, x0 * k), min(bh, y0 * k)
     x1, y1 = min(bw, x1 * k), min(bh, y1 * k)
+    x0, y0, x1, y1 = _inside_after((x0, y0, x1, y1), after_size, t)
     if x1 <= x0 or y1 <= y0:
         return None
     if (x1 - x0) * (y1 - y0) < MIN_OVERLAP_SHARE * bw * bh:
