@@ -102,6 +102,35 @@ def resend_due(*, older_than: timedelta | None = None) -> int:
     return sent
 
 
+PRUNE_BATCH = 5000
+
+
+def prune_done(*, older_than: timedelta | None = None) -> int:
+    """Delete done jobs finished more than ``older_than`` ago (``OUTBOX_KEEP_DONE_DAYS`` by
+    default), a batch at a time: every upload, signature and e-mail leaves one, and a chain's
+    years of them would otherwise stay for ever. Pending jobs are never touched, and a
+    duplicate message for a deleted job is skipped by ``run`` (nothing left to claim)."""
+    keep = older_than if older_than is not None else timedelta(days=settings.OUTBOX_KEEP_DONE_DAYS)
+    cutoff = timezone.now() - keep
+    deleted = 0
+    for clinic_id in Clinic.objects.values_list("id", flat=True):
+        while True:
+            with transaction.atomic(), clinic_context(clinic_id), service_write(BOOKKEEPING):
+                ids = list(
+                    Job.objects.filter(
+                        clinic_id=clinic_id, state=JobState.DONE, done_at__lt=cutoff
+                    ).values_list("pk", flat=True)[:PRUNE_BATCH]
+                )
+                if ids:
+                    Job.objects.filter(pk__in=ids).delete()
+            deleted += len(ids)
+            if len(ids) < PRUNE_BATCH:
+                break
+    if deleted:
+        logger.info("outbox prune deleted %d done job(s)", deleted)
+    return deleted
+
+
 def _claim(job_id) -> Job | None:
     job = Job.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
     if job is None or job.state != JobState.PENDING:

@@ -225,6 +225,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "clinic.tasks.sweep_outbox",
         "schedule": timedelta(seconds=env.int("OUTBOX_SWEEP_SECONDS", default=60)),
     },
+    "prune-done-outbox-jobs-daily": {
+        "task": "clinic.tasks.prune_outbox",
+        "schedule": timedelta(hours=24),
+    },
     "sweep-orphan-objects": {
         "task": "vault.tasks.sweep_orphan_objects",
         "schedule": timedelta(hours=1),
@@ -256,6 +260,9 @@ BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=35)
 
 # A pending outbox job untouched this long is sent to the broker again by the beat sweep.
 OUTBOX_GRACE = timedelta(seconds=env.int("OUTBOX_GRACE_SECONDS", default=120))
+# Done outbox jobs are deleted this many days after they were done (the daily prune); a late
+# duplicate of a deleted job finds nothing to claim and does nothing.
+OUTBOX_KEEP_DONE_DAYS = env.int("OUTBOX_KEEP_DONE_DAYS", default=30)
 # A failed job is retried after this many seconds, doubling up to ten minutes.
 OUTBOX_RETRY_SECONDS = env.int("OUTBOX_RETRY_SECONDS", default=5)
 # A photo is decoded in a child process with at most this much address space and time; after

@@ -1,4 +1,5 @@
-"""Work of the ground floor done after commit: invitation e-mails, and the outbox sweep."""
+"""Work of the ground floor done after commit: invitation e-mails, the outbox sweep and its
+daily prune."""
 
 from __future__ import annotations
 
@@ -19,3 +20,9 @@ def sweep_outbox() -> int:
     """Every minute: send again the outbox jobs whose message was lost (broker outage,
     worker crash). Each delivery claims its job, so a duplicate does nothing."""
     return outbox.resend_due()
+
+
+@shared_task(name="clinic.tasks.prune_outbox")
+def prune_outbox() -> int:
+    """Daily: delete outbox jobs done more than OUTBOX_KEEP_DONE_DAYS ago."""
+    return outbox.prune_done()
