@@ -331,6 +331,38 @@ def photo_served(
 
 
 @transaction.atomic
+def photo_retake(
+    *,
+    clinic: Clinic,
+    patient: Patient,
+    replaced: Photo,
+    by: User,
+    details: PhotoDetails,
+    filename: str,
+    data: bytes,
+    request: HttpRequest | None = None,
+) -> Photo:
+    """A guided-capture retake: the new shot accepted and the earlier shot of the step deleted
+    in one transaction, so neither happens without the other (a refused new shot leaves the
+    earlier one where it was)."""
+    if replaced.patient_id != patient.pk:
+        raise ValueError("a retake replaces a photo of the same patient")
+    photo = photo_accept(
+        clinic=clinic,
+        patient=patient,
+        by=by,
+        details=details,
+        filename=filename,
+        data=data,
+        request=request,
+    )
+    photo_delete(
+        clinic=clinic, photo=replaced, by=by, reason="Retaken in guided capture", request=request
+    )
+    return photo
+
+
+@transaction.atomic
 def photo_delete(
     *, clinic: Clinic, photo: Photo, by: User, reason: str, request: HttpRequest | None = None
 ) -> Photo:

@@ -117,15 +117,19 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
                     size=upload.size,
                     over_limit=getattr(upload, "over_limit", False),
                 )
-                photo = services.photo_accept(
-                    clinic=request.clinic,
-                    patient=patient,
-                    by=request.user,
-                    details=details,
-                    filename=upload.name or "",
-                    data=upload.read(),
-                    request=request,
-                )
+                received = {
+                    "clinic": request.clinic,
+                    "patient": patient,
+                    "by": request.user,
+                    "details": details,
+                    "filename": upload.name or "",
+                    "data": upload.read(),
+                    "request": request,
+                }
+                if replaced is None:
+                    photo = services.photo_accept(**received)
+                else:  # a retake: the earlier shot of the step goes with this one's arrival
+                    photo = services.photo_retake(replaced=replaced, **received)
             except ImageRejected as rejection:
                 results.append({"name": name, "ok": False, "message": str(rejection)})
             else:
@@ -139,14 +143,6 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
                     }
                 )
     accepted = sum(r["ok"] for r in results)
-    if replaced is not None and accepted:
-        services.photo_delete(
-            clinic=request.clinic,
-            photo=replaced,
-            by=request.user,
-            reason="Retaken in guided capture",
-            request=request,
-        )
     if _wants_json(request):
         status = 400 if problem or not accepted else 200
         return JsonResponse({"problem": problem, "results": results}, status=status)

@@ -191,6 +191,56 @@ def test_a_retake_replaces_the_earlier_shot_of_the_step(setting):
         assert Photo.objects.filter(patient=patient, deleted_at__isnull=True).count() == 1
 
 
+def test_a_retake_is_one_transaction_the_new_shot_and_the_deletion_together(setting, monkeypatch):
+    from photos import services as photo_services
+
+    cast, patient, episode = setting
+    first = f.make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner, view="front")
+    client = f.verified_client(cast.practitioner)
+
+    def broken_delete(**kwargs):
+        raise RuntimeError("the deletion failed half-way")
+
+    monkeypatch.setattr(photo_services, "photo_delete", broken_delete)
+    client.raise_request_exception = False
+    response = upload(
+        client,
+        cast.clinic_a,
+        patient,
+        episode,
+        [("front.jpg", jpeg((300, 400)))],
+        replaces=str(first.pk),
+    )
+    assert response.status_code == 500
+    with clinic_context(cast.clinic_a.id):
+        # Neither happened: the earlier shot is still the step's one photo.
+        assert list(Photo.objects.filter(patient=patient).values_list("pk", flat=True)) == [
+            first.pk
+        ]
+        first.refresh_from_db()
+        assert first.deleted_at is None
+
+
+def test_a_refused_retake_keeps_the_earlier_shot(setting):
+    cast, patient, episode = setting
+    first = f.make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner, view="front")
+    client = f.verified_client(cast.practitioner)
+    response = upload(
+        client,
+        cast.clinic_a,
+        patient,
+        episode,
+        [("front.jpg", b"not a photo at all")],
+        replaces=str(first.pk),
+    )
+    assert response.status_code == 400
+    assert response.json()["results"][0]["ok"] is False
+    with clinic_context(cast.clinic_a.id):
+        first.refresh_from_db()
+        assert first.deleted_at is None
+        assert Photo.objects.filter(patient=patient).count() == 1
+
+
 def test_a_retake_of_another_patients_or_clinics_photo_stores_nothing(setting):
     cast, patient, episode = setting
     other = f.make_patient(cast.clinic_a, cast.admin, last_name="Other")
