@@ -258,6 +258,13 @@ CELERY_BEAT_SCHEDULE = {
 # before it has been deleted: the erasure page gives that date.
 BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=35)
 
+# Granted thumbnails answered from memory (photos/thumbnails.py) need revocation marks every
+# process sees: on by default with Redis, and in development's single process; off for a
+# production stack without Redis (each process's own cache would miss another's sign-outs).
+THUMBNAILS_FROM_MEMORY = env.bool(
+    "THUMBNAILS_FROM_MEMORY", default=bool(REDIS_URL) or not PRODUCTION
+)
+
 # A pending outbox job untouched this long is sent to the broker again by the beat sweep.
 OUTBOX_GRACE = timedelta(seconds=env.int("OUTBOX_GRACE_SECONDS", default=120))
 # Done outbox jobs are deleted this many days after they were done (the daily prune); a late

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -143,6 +144,8 @@ class GrantedThumbnailMiddleware:
     session middleware in settings.MIDDLEWARE. Every other request passes through untouched."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        if not settings.THUMBNAILS_FROM_MEMORY:
+            raise MiddlewareNotUsed("THUMBNAILS_FROM_MEMORY is off")
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

@@ -236,3 +236,14 @@ def test_a_cache_that_started_again_empty_honours_no_earlier_grant(cast, grid):
     fresh = granted_thumbs(client, cast, patient)[0]
     client.get(fresh)
     assert ordinary(client, fresh) == 0
+
+
+def test_with_thumbnails_from_memory_off_every_request_takes_the_ordinary_path(cast, grid):
+    from django.test import override_settings
+
+    patient, _ = grid
+    with override_settings(THUMBNAILS_FROM_MEMORY=False):
+        client = f.verified_client(cast.practitioner)
+        thumb = granted_thumbs(client, cast, patient)[0]
+        assert client.get(thumb).status_code == 200
+        assert ordinary(client, thumb) > 0
