@@ -8,6 +8,7 @@ Imports only WeasyPrint (no Django, no inherited connections). As for consent co
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -36,7 +37,10 @@ def render_in_child(html: str) -> bytes:
         check=False,
     )
     if done.returncode != 0 or not done.stdout.startswith(b"%PDF"):
-        raise PdfFailed(done.stderr.decode(errors="replace")[-500:])
+        raise PdfFailed(
+            f"exit status {done.returncode}, {len(done.stdout)} bytes out: "
+            + done.stderr.decode(errors="replace")[-500:]
+        )
     global last_peak_rss_kb
     found = re.search(rb"peak_rss_kb=(\d+)", done.stderr)
     last_peak_rss_kb = int(found.group(1)) if found else 0
@@ -61,6 +65,12 @@ def _main() -> None:
     html = sys.stdin.buffer.read().decode()
     sys.stdout.buffer.write(HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf())
     sys.stderr.write(f"peak_rss_kb={peak_rss_kb()}\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Out at once, without the interpreter's teardown: the PDF is written and flushed, and a
+    # CI run saw this child finish its work ("peak_rss_kb" written) yet exit with an error,
+    # which can only have come from finalising the native libraries behind WeasyPrint.
+    os._exit(0)
 
 
 if __name__ == "__main__":
