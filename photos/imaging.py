@@ -265,6 +265,46 @@ def _check_frames_and_pixels(image: Image.Image, kind: str, name: str) -> None:
         )
 
 
+def _jpeg_reaches_its_end(data: bytes) -> bool:
+    """Whether the first picture's markers run through to its end-of-image marker: segment by
+    segment, and through each scan's entropy-coded data (where 0xFF is only ever followed by a
+    stuffed 0x00, a restart marker or fill). Whatever a phone appends after it (a motion
+    photo's video, an MPO's previews) is not looked at."""
+    n = len(data)
+    if data[:2] != b"\xff\xd8":
+        return False
+    i = 2
+    while i + 2 <= n:
+        if data[i] != 0xFF:
+            return False
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill before a marker
+            i += 1
+            continue
+        if marker == 0xD9:
+            return True
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length
+            i += 2
+            continue
+        if i + 4 > n:
+            return False
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker == 0xDA:  # a scan: its data runs to the next real marker
+            while True:
+                j = data.find(b"\xff", i)
+                if j < 0 or j + 1 >= n:
+                    return False
+                following = data[j + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    i = j + 2
+                elif following == 0xFF:
+                    i = j + 1
+                else:
+                    i = j
+                    break
+    return False
+
+
 def _check_complete(image: ImageFile.ImageFile, data: bytes, kind: str, name: str) -> None:
     """Refuse a truncated or damaged file cheaply at upload, without a full-size decode."""
     try:
@@ -273,6 +313,10 @@ def _check_complete(image: ImageFile.ImageFile, data: bytes, kind: str, name: st
             width, height = image.size
             image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
             image.load()
+            # libjpeg finishes a picture whose last bytes are missing about one time in
+            # twenty (it makes up an end marker); the file was still cut short.
+            if not _jpeg_reaches_its_end(data):
+                raise OSError("image file is truncated: no end-of-image marker")
         elif kind == "PNG":
             image.verify()  # every chunk's CRC through IEND, without inflating the pixels
         elif kind == "WEBP":
