@@ -50,6 +50,23 @@ class ChainReport:
         return found
 
 
+class UnknownClinic(LookupError):
+    """No clinic has the slug a command was given."""
+
+
+def chains(clinic_slug: str | None = None) -> list[tuple[str, uuid.UUID | None]]:
+    """(label, clinic id) of the chains a command works on: the one clinic's when a slug is
+    given, else every clinic's by slug and then the system chain (``None``)."""
+    from clinic.models import Clinic
+
+    if clinic_slug:
+        found = Clinic.objects.filter(slug=clinic_slug).first()
+        if found is None:
+            raise UnknownClinic(f"No clinic with slug {clinic_slug!r}.")
+        return [(found.slug, found.id)]
+    return [(c.slug, c.id) for c in Clinic.objects.order_by("slug")] + [("(system)", None)]
+
+
 def _link_problem(event: AuditEvent, expected_seq: int, expected_prev: str) -> str:
     if event.seq != expected_seq:
         return f"sequence jumps from {expected_seq - 1} to {event.seq} (events missing)"

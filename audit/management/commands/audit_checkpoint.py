@@ -7,8 +7,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import checkpoints
-from clinic.models import Clinic
+from audit import checkpoints, verify
 
 
 class Command(BaseCommand):
@@ -21,14 +20,10 @@ class Command(BaseCommand):
         parser.add_argument("--clinic", metavar="SLUG", help="only this clinic's chain")
 
     def handle(self, *args, clinic: str | None = None, **options) -> None:
-        if clinic:
-            found = Clinic.objects.filter(slug=clinic).first()
-            if found is None:
-                raise CommandError(f"No clinic with slug {clinic!r}.")
-            chains = [(found.slug, found.id)]
-        else:
-            chains = [(c.slug, c.id) for c in Clinic.objects.order_by("slug")]
-            chains.append(("(system)", None))
+        try:
+            chains = verify.chains(clinic)
+        except verify.UnknownClinic as error:
+            raise CommandError(str(error)) from error
         failed = False
         for label, clinic_id in chains:
             try:

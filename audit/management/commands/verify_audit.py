@@ -6,8 +6,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit import verify
 from audit.verify import verify_chain
-from clinic.models import Clinic
 
 
 class Command(BaseCommand):
@@ -20,14 +20,10 @@ class Command(BaseCommand):
         parser.add_argument("--clinic", metavar="SLUG", help="verify only this clinic's chain")
 
     def handle(self, *args, clinic: str | None = None, **options) -> None:
-        if clinic:
-            found = Clinic.objects.filter(slug=clinic).first()
-            if found is None:
-                raise CommandError(f"No clinic with slug {clinic!r}.")
-            chains = [(found.slug, found.id)]
-        else:
-            chains = [(c.slug, c.id) for c in Clinic.objects.order_by("slug")]
-            chains.append(("(system)", None))
+        try:
+            chains = verify.chains(clinic)
+        except verify.UnknownClinic as error:
+            raise CommandError(str(error)) from error
         failed = False
         for label, clinic_id in chains:
             report = verify_chain(clinic_id)
