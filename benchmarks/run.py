@@ -185,19 +185,40 @@ def crypto_figures() -> dict[str, float]:
     }
 
 
+ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+
+
+def throwaway_database(prefix: str, *, owner: str | None, what: str) -> str | None:
+    """Create a database for one benchmark and return its name, or say why ``what`` is skipped
+    and return None when PostgreSQL cannot be reached. With ``owner`` the two roles are made
+    first (a new machine has neither). ``drop_database`` removes it afterwards."""
+    import psycopg
+
+    name = f"{prefix}_{os.getpid()}"
+    try:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            if owner:
+                ensure_roles(conn)
+            conn.execute(f"CREATE DATABASE {name}" + (f" OWNER {owner}" if owner else ""))
+    except psycopg.Error as error:
+        print(f"{what} figures skipped: {error}", file=sys.stderr)
+        return None
+    return name
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def search_figures() -> dict[str, float]:
     """benchmarks/search.py in a throw-away PostgreSQL database (skipped without PostgreSQL)."""
     import subprocess
 
-    import psycopg
-
-    name = f"clinicphotos_bench_{os.getpid()}"
-    admin = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as error:
-        print(f"patient search figures skipped: {error}", file=sys.stderr)
+    name = throwaway_database("clinicphotos_bench", owner=None, what="patient search")
+    if name is None:
         return {}
     try:
         env = {**os.environ, "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}"}
@@ -211,8 +232,7 @@ def search_figures() -> dict[str, float]:
         )
         return json.loads(result.stdout.strip().splitlines()[-1])
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        drop_database(name)
 
 
 def export_figures() -> dict[str, float]:
@@ -240,17 +260,10 @@ def audit_figures() -> dict[str, float]:
     events loaded with COPY by the superuser, measured as the app role (RLS forced)."""
     import subprocess
 
-    import psycopg
     from audit_log import load
 
-    name = f"clinicphotos_audit_bench_{os.getpid()}"
-    admin = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            ensure_roles(conn)
-            conn.execute(f"CREATE DATABASE {name} OWNER clinic_owner")
-    except psycopg.OperationalError as error:
-        print(f"audit log figures skipped: {error}", file=sys.stderr)
+    name = throwaway_database("clinicphotos_audit_bench", owner="clinic_owner", what="audit log")
+    if name is None:
         return {}
     try:
         with tempfile.TemporaryDirectory(prefix="audit-bench-") as state:
@@ -278,8 +291,7 @@ def audit_figures() -> dict[str, float]:
             figures["audit_load_s"] = load_seconds
             return figures
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        drop_database(name)
 
 
 def scale_figures() -> dict[str, float]:
@@ -287,16 +299,8 @@ def scale_figures() -> dict[str, float]:
     the pages through the views as the app role. BENCH_SCALE=0.1 for a tenth of the volumes."""
     import subprocess
 
-    import psycopg
-
-    name = f"clinicphotos_scale_bench_{os.getpid()}"
-    admin = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            ensure_roles(conn)  # a new machine has neither role yet
-            conn.execute(f"CREATE DATABASE {name} OWNER clinic_owner")
-    except psycopg.Error as error:
-        print(f"scale figures skipped: {error}", file=sys.stderr)
+    name = throwaway_database("clinicphotos_scale_bench", owner="clinic_owner", what="scale")
+    if name is None:
         return {}
     try:
         with tempfile.TemporaryDirectory(prefix="scale-bench-") as state:
@@ -322,8 +326,7 @@ def scale_figures() -> dict[str, float]:
             result.check_returncode()
             return json.loads(result.stdout.strip().splitlines()[-1])
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        drop_database(name)
 
 
 def comparison_figures() -> dict[str, float]:
