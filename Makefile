@@ -4,7 +4,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 # Quiet pip (errors only; no progress, no "new release" notice). Installs only what the lock
-# files pin, by hash.
+# files pin, by hash, and as a lock: --no-deps, so that pip never resolves a dependency's own
+# requirement (weasyprint's `fonttools[woff]>=4.59.2`) against what the registry publishes
+# today; `pip check` then proves the lock complete and consistent.
 PIP := $(PY) -m pip --disable-pip-version-check --no-input -qq
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	--custom-compile-command "make lock" -q
@@ -26,8 +28,9 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	@test -x $(PY) || { echo "Creating $(VENV) and installing the locked dependencies..."; \
 	  $(PYTHON) -m venv $(VENV); }
-	@$(PIP) install --require-hashes -r requirements-dev.lock
+	@$(PIP) install --require-hashes --no-deps -r requirements-dev.lock
 	@$(PIP) install --no-deps --no-build-isolation -e .
+	@$(PY) -m pip check --disable-pip-version-check
 	@touch $@
 
 # After editing pyproject.toml: `make lock` (keeps the other pins); `make lock LOCK_ARGS=--upgrade`

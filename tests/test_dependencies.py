@@ -1,12 +1,16 @@
 """What ships is what was tested: lock files with hashes, used by `make install` and the image;
 `make run` needs no Node; nothing is created as root at import time."""
 
+import base64
+import hashlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 
 import pytest
 
@@ -93,10 +97,77 @@ def make_dry_run(target: str) -> str:
 def test_make_install_and_run_use_the_lock_and_need_no_node():
     for target in ("install", "run"):
         commands = make_dry_run(target)
-        assert "--require-hashes -r requirements-dev.lock" in commands
-        assert "--no-deps" in commands
+        assert "-r requirements-dev.lock" in commands
         assert "npm" not in commands, f"make {target} would need Node"
     assert "npm ci" in make_dry_run("test")
+
+
+def lock_install_command() -> list[str]:
+    """The command `make install` installs requirements-dev.lock with, as make would run it."""
+    lines = [
+        line for line in make_dry_run("install").splitlines() if "requirements-dev.lock" in line
+    ]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0])
+
+
+def toy_wheel(folder, name: str, version: str, requires=(), extras=()) -> str:
+    """A pure-Python wheel made on the spot (no registry); returns its sha256."""
+    dist = f"{name}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    metadata += "".join(f"Provides-Extra: {extra}\n" for extra in extras)
+    metadata += "".join(f"Requires-Dist: {requirement}\n" for requirement in requires)
+    files = {
+        f"{name}/__init__.py": b"",
+        f"{dist}/METADATA": metadata.encode(),
+        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    record = ""
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record += f"{path},sha256={digest},{len(data)}\n"
+    files[f"{dist}/RECORD"] = (record + f"{dist}/RECORD,,\n").encode()
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+
+def test_make_install_installs_the_lock_as_a_lock_when_a_newer_extra_is_published(tmp_path):
+    """The fresh-clone failure of 2026-12-07, in miniature and offline: a locked package asks
+    for `beta[extra]>=1.0`, the lock pins beta 1.0, and the index has since published beta 1.1.
+    Resolving dependencies, pip 23.2 (what a python3.11 venv ships) treats `beta[extra]` as a
+    requirement of its own and stops: "In --require-hashes mode, all requirements must have
+    their versions pinned with ==". Installed as a lock, exactly the pinned files go in."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    alpha = toy_wheel(wheels, "lockdemo_alpha", "1.0", requires=["lockdemo-beta[extra]>=1.0"])
+    beta = toy_wheel(wheels, "lockdemo_beta", "1.0", extras=["extra"])
+    toy_wheel(wheels, "lockdemo_beta", "1.1", extras=["extra"])  # published after the lock
+    lock = tmp_path / "lock.txt"
+    lock.write_text(
+        f"lockdemo-alpha==1.0 \\\n    --hash=sha256:{alpha}\n"
+        f"lockdemo-beta==1.0 \\\n    --hash=sha256:{beta}\n"
+    )
+    command = lock_install_command()
+    python = command.index(".venv/bin/python")
+    command[python] = sys.executable
+    command[command.index("requirements-dev.lock")] = str(lock)
+    target = tmp_path / "site"
+    command += ["--no-index", "--find-links", str(wheels), "--target", str(target)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    installed = sorted(p.name for p in target.glob("*.dist-info"))
+    assert installed == ["lockdemo_alpha-1.0.dist-info", "lockdemo_beta-1.0.dist-info"]
+
+
+def test_make_install_checks_the_installed_lock_is_consistent():
+    commands = make_dry_run("install").splitlines()
+    lock = next(i for i, line in enumerate(commands) if "requirements-dev.lock" in line)
+    check = next(i for i, line in enumerate(commands) if "pip check" in line)
+    assert lock < check
 
 
 def test_make_install_reruns_when_a_lock_changes():
