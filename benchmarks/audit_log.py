@@ -57,7 +57,7 @@ PATIENT_FREE = {"patient.list_viewed", "auth.login"}
 
 def _django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()

@@ -8,8 +8,6 @@ class ClinicConfig(AppConfig):
 
     def ready(self) -> None:
         from clinic import grants, revocation
-        from clinic.logging import install_on_server_loggers
 
-        install_on_server_loggers()
         revocation.connect()
         post_migrate.connect(grants.grant_app_role, dispatch_uid="clinic.grant_app_role")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from clinic import outbox, services
-from clinic.celery import ClinicTask
+from clinic.clinic_task import ClinicTask
 
 
 @shared_task(base=ClinicTask, name="clinic.tasks.send_invitation")

@@ -121,11 +121,12 @@ INSTALLED_APPS = [
     "comparisons",
     "retention",
     "demo",
+    "config.apps.ShellConfig",
 ]
 
 MIDDLEWARE = [
     # First: /healthz answers whatever the Host header and without the HTTPS redirect.
-    "clinic.health.HealthCheckMiddleware",
+    "config.health.HealthCheckMiddleware",
     "clinic.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -153,8 +154,8 @@ if PRODUCTION:
         "whitenoise.middleware.WhiteNoiseMiddleware",
     )
 
-ROOT_URLCONF = "clinic.urls"
-WSGI_APPLICATION = "clinic.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "clinic.User"
 
 TEMPLATES = [
@@ -426,7 +427,7 @@ USE_TZ = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_tokens": {"()": "clinic.logging.RedactTokensFilter"}},
+    "filters": {"redact_tokens": {"()": "config.logging.RedactTokensFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
