@@ -75,7 +75,7 @@ def _client(email: str):
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = AuthenticatorDevice.objects.get(user=user).persistent_id
-    from clinic.middleware import SESSION_LOGIN_AT
+    from accounts.middleware import SESSION_LOGIN_AT
 
     session[SESSION_LOGIN_AT] = time.time()
     session.save()

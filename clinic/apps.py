@@ -4,6 +4,8 @@ from django.db.models.signals import post_migrate
 
 class ClinicConfig(AppConfig):
     name = "clinic"
+    # Its floor in the house: it may import only rooms on lower floors (tests/test_layers.py).
+    floor = 0
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

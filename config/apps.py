@@ -6,6 +6,8 @@ class ShellConfig(AppConfig):
     server loggers at start-up (gunicorn configures its own loggers before the app loads)."""
 
     name = "config"
+    # Its floor in the house: it may import only rooms on lower floors (tests/test_layers.py).
+    floor = 11
     label = "shell"
 
     def ready(self) -> None:

@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "csp",
     "clinic",
     "audit",
+    "accounts",
     "vault",
     "patients",
     "photos",
@@ -139,11 +140,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "clinic.middleware.SessionLifetimeMiddleware",
+    "accounts.middleware.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
-    "clinic.middleware.ClinicMiddleware",
+    "accounts.middleware.ClinicMiddleware",
 ]
 
 if PRODUCTION:
@@ -168,7 +169,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "clinic.context_processors.clinic",
+                "accounts.context_processors.clinic",
             ],
         },
     },

@@ -41,7 +41,7 @@ def main() -> None:
     from django.contrib.auth.hashers import make_password
     from django.utils import timezone
 
-    from clinic import services
+    from accounts import services
     from clinic.models import AuthenticatorDevice, Membership, Role, User
     from clinic.tenancy import clinic_context
     from demo.seed import AREAS_FOR, FIRST, LAST, PRODUCTS, VIEW_TURN, synthetic_face

@@ -8,9 +8,9 @@ from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.services import backup_codes_issue
 from clinic import otp_secrets
 from clinic.models import AuthenticatorDevice, BackupCodes
-from clinic.services import backup_codes_issue
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -155,7 +155,7 @@ def test_rotate_keys_reseals_authenticator_keys_so_the_old_master_can_go(setting
     import base64
     import os
 
-    from clinic.services import two_factor_keys_reseal
+    from accounts.services import two_factor_keys_reseal
 
     user = f.make_user()
     old = settings.MASTER_KEY
