@@ -1,6 +1,6 @@
 """A patient's signing link never lands in a log, however the app is served: here a plain
-`gunicorn config.wsgi --access-logfile -`, as the README's container-free instructions start
-it, without the project's gunicorn config file."""
+`gunicorn config.wsgi --access-logfile -`, as docs/operations.md's container-free instructions
+start it, without the project's gunicorn config file."""
 
 import os
 import socket
