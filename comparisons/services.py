@@ -28,7 +28,7 @@ from comparisons.models import (
 )
 from consent import selectors as consent_selectors
 from consent.models import ConsentUse
-from patients.links import link_confirm_date_of_birth
+from links.services import check_usable, confirm_date_of_birth
 from patients.models import Patient
 from photos.models import Photo, PhotoStatus
 from vault import storage
@@ -39,14 +39,6 @@ MIN_RELATIVE_SCALE, MAX_RELATIVE_SCALE = 0.25, 4.0
 
 class ComparisonRefused(Exception):
     """A comparison (or a share) that cannot be made; the message says why, for the person."""
-
-
-class ShareUnusable(Exception):
-    """A share link that cannot be used; the message is for the patient."""
-
-    def __init__(self, message: str, status: int = 410) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 # --- the pair -----------------------------------------------------------------------------------
@@ -549,37 +541,14 @@ def shares_revoke_on_withdrawal(*, clinic, patient, uses, withdrawal, request=No
     )
 
 
-def check_share_usable(share: ComparisonShare | None) -> ComparisonShare:
-    """The share behind a link, or ShareUnusable saying why not."""
-    if share is None:
-        raise ShareUnusable(
-            "This link is not valid. Please use the most recent e-mail from the clinic.", 404
-        )
-    if share.revoked_at:
-        raise ShareUnusable(
-            "This link has been withdrawn and no longer works. Please contact the clinic "
-            "if you would like to see your photos."
-        )
-    if share.locked_at:
-        raise ShareUnusable(
-            "This link is locked after too many attempts to confirm the date of birth. "
-            "Please contact the clinic.",
-            403,
-        )
-    if timezone.now() >= share.expires_at:
-        raise ShareUnusable("This link has expired. Please ask the clinic to send a new one.")
-    return share
-
-
 def share_confirm_identity(
     *, share: ComparisonShare, date_of_birth: date, request: HttpRequest | None = None
 ) -> bool:
     """The patient confirms their date of birth, so a forwarded e-mail is not enough. Five
-    wrong answers lock the link (ShareUnusable)."""
-    return link_confirm_date_of_birth(
+    wrong answers lock the link (LinkUnusable)."""
+    return confirm_date_of_birth(
         link=share,
         date_of_birth=date_of_birth,
-        check_usable=check_share_usable,
         opened_action="comparison.share_opened",
         failed_action="comparison.share_identity_failed",
         request=request,
@@ -595,7 +564,7 @@ def share_viewed(
         locked = ComparisonShare.objects.select_for_update().get(
             clinic_id=share.clinic_id, pk=share.pk
         )
-        check_share_usable(locked)
+        check_usable(locked, kind=ComparisonShare)
         locked.views += 1
         locked.last_viewed_at = timezone.now()
         locked.save(update_fields=["views", "last_viewed_at"])

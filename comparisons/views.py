@@ -16,12 +16,13 @@ from django.urls import reverse
 from audit.access import record_access
 from clinic.models import Clinic
 from clinic.permissions import require
-from clinic.public import public_page, public_problem, staff_of_another_clinic
+from clinic.public import public_page
 from clinic.tokens import lifetime_text
 from comparisons import selectors, services
-from comparisons.models import Comparison
-from consent.forms import IdentityForm
-from patients.links import MAX_DOB_ATTEMPTS
+from comparisons.models import Comparison, ComparisonShare
+from links.forms import IdentityForm
+from links.services import MAX_DOB_ATTEMPTS, LinkUnusable, check_usable
+from links.views import LinkKind, link_start, problem_page
 from patients.views import patient_or_404
 from photos import selectors as photo_selectors
 from vault.storage import BlobUnreadable, StorageUnavailable
@@ -317,37 +318,28 @@ def _patient_url(clinic_slug: str, patient) -> str:
 # --- the patient's shared comparison -------------------------------------------------------------
 
 
+SHARE_LINK = LinkKind(
+    model=ComparisonShare,
+    session_link=SESSION_SHARE,
+    session_confirmed=SESSION_SHARE_OK,
+    page="comparison_shared",
+)
+
+
 @public_page(token_in_url=True)
 def share_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResponse:
-    """Opening the e-mailed link (GET or HEAD) changes nothing: the token is checked, kept in
-    the session, and the page redirects to a token-free URL."""
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponseNotAllowed(["GET", "HEAD"])
-    share = selectors.share_by_token(clinic=clinic, token=token)
-    if share is None or staff_of_another_clinic(request, clinic):
-        return public_problem(
-            request,
-            clinic,
-            "This link is not valid. Please use the most recent e-mail from the clinic.",
-            404,
-        )
-    try:
-        services.check_share_usable(share)
-    except services.ShareUnusable as problem:
-        return public_problem(request, clinic, str(problem), problem.status)
-    request.session.cycle_key()
-    request.session[SESSION_SHARE] = str(share.pk)
-    request.session[SESSION_SHARE_OK] = False
-    return redirect("comparison_shared", clinic=clinic.slug)
+    """The e-mailed link to a comparison: checked, kept in the session, redirected
+    (links.views)."""
+    return link_start(request, clinic, token, SHARE_LINK)
 
 
 def _session_share(request: HttpRequest, clinic):
     share = selectors.share_get(clinic=clinic, share_id=request.session.get(SESSION_SHARE))
     if share is None:
-        raise services.ShareUnusable(
+        raise LinkUnusable(
             "Please open the link in the clinic's e-mail again to see your photos.", 400
         )
-    return services.check_share_usable(share)
+    return check_usable(share, kind=ComparisonShare)
 
 
 @public_page()
@@ -356,8 +348,8 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     PDF."""
     try:
         share = _session_share(request, clinic)
-    except services.ShareUnusable as problem:
-        return public_problem(request, clinic, str(problem), problem.status)
+    except LinkUnusable as problem:
+        return problem_page(request, clinic, str(problem), problem.status)
     context = {"public_clinic": clinic, "share": share}
     if not request.session.get(SESSION_SHARE_OK):
         form = IdentityForm(request.POST or None)
@@ -366,8 +358,8 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                 confirmed = services.share_confirm_identity(
                     share=share, date_of_birth=form.cleaned_data["date_of_birth"], request=request
                 )
-            except services.ShareUnusable as problem:
-                return public_problem(request, clinic, str(problem), problem.status)
+            except LinkUnusable as problem:
+                return problem_page(request, clinic, str(problem), problem.status)
             if confirmed:
                 request.session[SESSION_SHARE_OK] = True
                 return redirect("comparison_shared", clinic=clinic.slug)
@@ -383,8 +375,8 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
         return HttpResponseNotAllowed(["GET", "HEAD"])
     try:
         services.share_viewed(share=share, what="page", request=request)
-    except services.ShareUnusable as problem:
-        return public_problem(request, clinic, str(problem), problem.status)
+    except LinkUnusable as problem:
+        return problem_page(request, clinic, str(problem), problem.status)
     return render(request, "comparisons/public/shared.html", context)
 
 
@@ -392,10 +384,10 @@ def _shared_file(request: HttpRequest, clinic, which: str) -> HttpResponse:
     try:
         share = _session_share(request, clinic)
         if not request.session.get(SESSION_SHARE_OK):
-            raise services.ShareUnusable("Please confirm your date of birth first.", 403)
+            raise LinkUnusable("Please confirm your date of birth first.", 403)
         data = services.share_viewed(share=share, what=which, request=request)
-    except services.ShareUnusable as problem:
-        return public_problem(request, clinic, str(problem), problem.status)
+    except LinkUnusable as problem:
+        return problem_page(request, clinic, str(problem), problem.status)
     except BlobUnreadable as error:
         raise Http404("This comparison cannot be shown") from error
     return _file_response(data, which, share.comparison)

@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "accounts",
     "vault",
     "patients",
+    "links",
     "photos",
     "consent",
     "exports",

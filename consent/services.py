@@ -38,7 +38,7 @@ from consent.models import (
     WithdrawalChannel,
     WithdrawalLink,
 )
-from patients.links import link_confirm_date_of_birth
+from links.services import check_usable, confirm_date_of_birth
 from patients.models import Patient
 from patients.services import patient_activity, patient_require_active
 from photos.models import Photo, PhotoStatus
@@ -47,14 +47,6 @@ from vault import storage
 MAX_SIGNATURE_BYTES = 300_000
 MAX_SIGNATURE_PIXELS = 4_000_000
 USER_AGENT_MAX = 300
-
-
-class ConsentLinkUnusable(Exception):
-    """A signing or withdrawal link that cannot be used; the message is for the patient."""
-
-    def __init__(self, message: str, status: int = 410) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class ConsentMissing(Exception):
@@ -225,43 +217,14 @@ def request_email(*, clinic_id, request_id) -> str:
     return "sent"
 
 
-def check_request_usable(consent_request: ConsentRequest | None) -> ConsentRequest:
-    """The request behind a signing link, or ConsentLinkUnusable saying why not."""
-    if consent_request is None:
-        raise ConsentLinkUnusable(
-            "This link is not valid. Please use the most recent e-mail "
-            "from the clinic, or ask them to send a new one.",
-            404,
-        )
-    if consent_request.signed_at:
-        raise ConsentLinkUnusable(
-            "This form has already been signed, so the link no longer "
-            "works. Your copy was e-mailed to you."
-        )
-    if consent_request.revoked_at:
-        raise ConsentLinkUnusable(
-            "The clinic has sent you a newer link. Please use the most recent e-mail."
-        )
-    if consent_request.locked_at:
-        raise ConsentLinkUnusable(
-            "This link is locked after too many attempts to confirm the "
-            "date of birth. Please contact the clinic.",
-            403,
-        )
-    if timezone.now() >= consent_request.expires_at:
-        raise ConsentLinkUnusable("This link has expired. Please ask the clinic to send a new one.")
-    return consent_request
-
-
 def request_confirm_identity(
     *, consent_request: ConsentRequest, date_of_birth: date, request: HttpRequest | None = None
 ) -> bool:
     """The patient confirms their date of birth, so a forwarded e-mail is not enough.
-    Five wrong answers lock the link (ConsentLinkUnusable)."""
-    return link_confirm_date_of_birth(
+    Five wrong answers lock the link (LinkUnusable)."""
+    return confirm_date_of_birth(
         link=consent_request,
         date_of_birth=date_of_birth,
-        check_usable=check_request_usable,
         opened_action="consent.opened",
         failed_action="consent.identity_failed",
         request=request,
@@ -338,7 +301,7 @@ def consent_sign(
             .select_related("template", "patient")
             .get(pk=consent_request.pk)
         )
-        check_request_usable(locked)
+        check_usable(locked, kind=ConsentRequest)
         template = locked.template
         offered = set(template.uses_offered)
         granted = [u for u in ConsentUse.values if u in set(signature.uses_granted) & offered]

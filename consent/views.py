@@ -15,18 +15,19 @@ from audit.access import listed, record_access
 from audit.services import record as audit
 from clinic.models import Clinic
 from clinic.permissions import require
-from clinic.public import public_page, public_problem, staff_of_another_clinic
+from clinic.public import public_page, staff_of_another_clinic
 from clinic.tokens import lifetime_text
 from consent import ledger, selectors, services
 from consent.forms import (
-    IdentityForm,
     MarketingAddForm,
     SignForm,
     StaffWithdrawalForm,
     TemplateForm,
 )
-from consent.models import MARKETING_USES, ConsentUse, WithdrawalChannel
-from patients.links import MAX_DOB_ATTEMPTS
+from consent.models import MARKETING_USES, ConsentRequest, ConsentUse, WithdrawalChannel
+from links.forms import IdentityForm
+from links.services import MAX_DOB_ATTEMPTS, LinkUnusable, check_usable
+from links.views import LinkKind, link_start, problem_page
 from patients.views import patient_or_404
 from photos import selectors as photo_selectors
 from vault import storage
@@ -42,28 +43,18 @@ SESSION_UNDO_SHOW = "consent_undo_show"
 # --- the patient signs ------------------------------------------------------------------------
 
 
+CONSENT_LINK = LinkKind(
+    model=ConsentRequest,
+    session_link=SESSION_REQUEST,
+    session_confirmed=SESSION_IDENTITY_OK,
+    page="consent_sign",
+)
+
+
 @public_page(token_in_url=True)
 def sign_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResponse:
-    """Opening the e-mailed link (GET or HEAD, by a person or a mail scanner) changes nothing:
-    the token is checked, kept in the session, and the page redirects to a token-free URL."""
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponseNotAllowed(["GET", "HEAD"])
-    consent_request = selectors.request_by_token(clinic=clinic, token=token)
-    if consent_request is None or staff_of_another_clinic(request, clinic):
-        return public_problem(
-            request,
-            clinic,
-            "This link is not valid. Please use the most recent e-mail from the clinic.",
-            404,
-        )
-    try:
-        services.check_request_usable(consent_request)
-    except services.ConsentLinkUnusable as problem:
-        return public_problem(request, clinic, str(problem), problem.status)
-    request.session.cycle_key()
-    request.session[SESSION_REQUEST] = str(consent_request.pk)
-    request.session[SESSION_IDENTITY_OK] = False
-    return redirect("consent_sign", clinic=clinic.slug)
+    """The e-mailed signing link: checked, kept in the session, redirected (links.views)."""
+    return link_start(request, clinic, token, CONSENT_LINK)
 
 
 @public_page()
@@ -71,14 +62,14 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     """Step one: confirm the date of birth. Step two: read, choose, type name, draw, sign."""
     request_id = request.session.get(SESSION_REQUEST)
     if not request_id:
-        return public_problem(
+        return problem_page(
             request, clinic, "Please open the link in the clinic's e-mail again to sign.", 400
         )
     consent_request = selectors.request_get(clinic=clinic, request_id=request_id)
     try:
-        services.check_request_usable(consent_request)
-    except services.ConsentLinkUnusable as problem:
-        return public_problem(request, clinic, str(problem), problem.status)
+        check_usable(consent_request, kind=ConsentRequest)
+    except LinkUnusable as problem:
+        return problem_page(request, clinic, str(problem), problem.status)
     template = consent_request.template
     context = {
         "public_clinic": clinic,
@@ -95,8 +86,8 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                     date_of_birth=form.cleaned_data["date_of_birth"],
                     request=request,
                 )
-            except services.ConsentLinkUnusable as problem:
-                return public_problem(request, clinic, str(problem), problem.status)
+            except LinkUnusable as problem:
+                return problem_page(request, clinic, str(problem), problem.status)
             if confirmed:
                 request.session[SESSION_IDENTITY_OK] = True
                 return redirect("consent_sign", clinic=clinic.slug)
@@ -125,8 +116,8 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
-        except services.ConsentLinkUnusable as problem:
-            return public_problem(request, clinic, str(problem), problem.status)
+        except LinkUnusable as problem:
+            return problem_page(request, clinic, str(problem), problem.status)
         else:
             request.session.pop(SESSION_REQUEST, None)
             request.session.pop(SESSION_IDENTITY_OK, None)
@@ -143,10 +134,10 @@ def signed(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     """Thank-you page with the choices made; the PDF copy arrives by e-mail."""
     record_id = request.session.get(SESSION_SIGNED)
     if not record_id:
-        return public_problem(request, clinic, "There is nothing to show here.", 404)
+        return problem_page(request, clinic, "There is nothing to show here.", 404)
     record = selectors.record_get(clinic=clinic, record_id=record_id)
     if record is None:
-        return public_problem(request, clinic, "There is nothing to show here.", 404)
+        return problem_page(request, clinic, "There is nothing to show here.", 404)
     labels = dict(ConsentUse.choices)
     record_access(request, "consent.record_viewed", target=record, patient=record.patient_id)
     return render(
@@ -170,7 +161,7 @@ def withdraw_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResp
         return HttpResponseNotAllowed(["GET", "HEAD"])
     link = selectors.withdrawal_link_by_token(clinic=clinic, token=token)
     if link is None or staff_of_another_clinic(request, clinic):
-        return public_problem(
+        return problem_page(
             request,
             clinic,
             "This link is not valid. Please use the link "
@@ -188,7 +179,7 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     link_id = request.session.get(SESSION_WITHDRAW)
     link = selectors.withdrawal_link_get(clinic=clinic, link_id=link_id)
     if link is None:
-        return public_problem(
+        return problem_page(
             request,
             clinic,
             "Please open the withdrawal link in the clinic's e-mail again.",
