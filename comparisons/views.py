@@ -17,6 +17,7 @@ from audit.access import record_access
 from clinic.models import Clinic
 from clinic.permissions import require
 from clinic.public import public_page
+from clinic.responses import NO_STORE, file_response
 from clinic.tokens import lifetime_text
 from comparisons import selectors, services
 from comparisons.models import Comparison, ComparisonShare
@@ -27,7 +28,6 @@ from patients.views import patient_or_404
 from photos import selectors as photo_selectors
 from vault.storage import BlobUnreadable, StorageUnavailable
 
-NO_STORE = "private, no-store, max-age=0"
 # Presentation shows the newest pairs; each needs its alignment, found as the page loads.
 MAX_PRESENTED = 8
 SESSION_SHARE = "comparison_share"
@@ -218,16 +218,10 @@ def _serve(request: HttpRequest, comparison_id, which: str) -> HttpResponse:
 
 
 def _file_response(data: bytes, which: str, comparison: Comparison) -> HttpResponse:
-    content_type = "image/jpeg" if which == "image" else "application/pdf"
-    response = HttpResponse(data, content_type=content_type)
-    response["Cache-Control"] = NO_STORE
-    response["X-Content-Type-Options"] = "nosniff"
+    if which == "image":
+        return file_response(data, "image/jpeg")
     name = f"comparison-{comparison.rendered_at:%Y%m%d}-{str(comparison.pk)[:8]}"
-    if which == "pdf":
-        response["Content-Disposition"] = f'inline; filename="{name}.pdf"'
-    else:
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return file_response(data, "application/pdf", filename=f"{name}.pdf")
 
 
 @require("comparisons.create")

@@ -417,6 +417,8 @@ def consent_withdraw(
             by_patient=by is None,
             details={"uses": chosen, "channel": channel, "marketing_items_removed": removed},
         )
+        # Rooms above act on it here, in this transaction (consent/hooks.py lists them: the
+        # patient's open comparison links are revoked).
         hooks.withdrawn(
             clinic=clinic, patient=patient, uses=chosen, withdrawal=withdrawal, request=request
         )

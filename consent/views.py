@@ -16,6 +16,7 @@ from audit.services import record as audit
 from clinic.models import Clinic
 from clinic.permissions import require
 from clinic.public import public_page, staff_of_another_clinic
+from clinic.responses import file_response
 from clinic.tokens import lifetime_text
 from consent import ledger, selectors, services
 from consent.forms import (
@@ -379,14 +380,14 @@ def _record_blob(request: HttpRequest, record_id, which: str) -> HttpResponse:
         target=record,
         patient=record.patient_id,
     )
-    content_type = "image/png" if which == "signature" else "application/pdf"
-    response = HttpResponse(data, content_type=content_type)
-    response["Cache-Control"] = "private, no-store"
-    if which == "pdf":
-        response["Content-Disposition"] = (
-            f'attachment; filename="consent-{record.signed_at:%Y-%m-%d}.pdf"'
-        )
-    return response
+    if which == "signature":
+        return file_response(data, "image/png")
+    return file_response(
+        data,
+        "application/pdf",
+        filename=f"consent-{record.signed_at:%Y-%m-%d}.pdf",
+        attachment=True,
+    )
 
 
 @require("patients.view")

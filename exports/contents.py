@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.personal import events_personal
+from clinic.hubs import Hub
 from consent import selectors as consent_selectors
 from consent.models import ConsentRecord, ConsentUse, MarketingItem
 from consent.pdf import render_consent_pdf
@@ -47,12 +48,12 @@ class BundlePart:
     data: Callable[[Export], Any] | None = None
 
 
-_parts: dict[str, BundlePart] = {}
+PARTS: Hub[BundlePart] = Hub("exports.parts", "files other rooms add to every evidence bundle")
 
 
 def register_part(part: BundlePart) -> None:
     """Add (or replace, by name) a part of every bundle, e.g. ``comparisons/``."""
-    _parts[part.name] = part
+    PARTS.register(part.name, part)
 
 
 # --- reading the record ----------------------------------------------------------------------
@@ -195,7 +196,7 @@ def files_of(record: Record) -> list[BundleFile]:
                 ids={"consent_id": str(consent.pk)},
             )
         )
-    for part in _parts.values():
+    for part in PARTS.values():
         files.extend(part.files(record.export))
     return files
 
@@ -376,7 +377,7 @@ def subject_data(record: Record) -> bytes:
             for a in record.audit
         ],
     }
-    for part in _parts.values():
+    for part in PARTS.values():
         if part.data is not None:
             data[part.name] = part.data(export)
     return json.dumps(data, indent=2, ensure_ascii=False).encode() + b"\n"

@@ -10,19 +10,18 @@ from django.http import (
     HttpResponse,
     HttpResponseNotAllowed,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from audit.access import record_access, require_audited
+from clinic.responses import NO_STORE, file_response
 from exports import selectors, services
 from exports.forms import ExportForm
 from exports.models import Export
 from patients.selectors import episodes_of
 from patients.views import patient_or_404
 
-NO_STORE = "private, no-store, max-age=0"
 PERMISSION = "export.create"
 
 
@@ -125,8 +124,10 @@ def export_download(request: HttpRequest, clinic_slug: str, export_id) -> HttpRe
             {"export": export, "patient": export.patient, "urls": _urls(clinic_slug, export)},
             status=status,
         )
-    response = StreamingHttpResponse(chunks, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
-    response["Content-Length"] = str(export.size)
-    response["Cache-Control"] = NO_STORE
-    return response
+    return file_response(
+        chunks,
+        "application/zip",
+        filename=export.filename,
+        attachment=True,
+        length=export.size,
+    )

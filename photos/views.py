@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from audit.access import record_access
 from clinic.permissions import require
+from clinic.responses import NO_STORE
 from patients.selectors import episodes_of
 from patients.views import patient_or_404
 from patients.vocab import FacialArea
@@ -23,8 +24,6 @@ from photos.forms import CorrectDetailsForm, DeleteForm, PhotoDetailsForm, per_f
 from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, display_name
 from photos.models import Photo, PhotoStatus, Stage, View
 from vault.storage import BlobUnreadable, StorageUnavailable
-
-NO_STORE = "private, no-store, max-age=0"
 
 
 def _photo_or_404(request: HttpRequest, photo_id) -> Photo:
