@@ -107,7 +107,7 @@ def comparison_new(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
             before=found[0],
             after=found[1],
             by=request.user,
-            request=request,
+            context=request.audit,
         )
     except services.ComparisonRefused as refusal:
         return render(
@@ -176,7 +176,7 @@ def comparison_render(request: HttpRequest, clinic_slug: str, comparison_id) -> 
             by=request.user,
             transform=transform,
             show_full_name=request.POST.get("full_name") == "1",
-            request=request,
+            context=request.audit,
         )
     except (ValueError, services.ComparisonRefused) as refusal:
         text = (
@@ -208,7 +208,7 @@ def _serve(request: HttpRequest, comparison_id, which: str) -> HttpResponse:
             comparison=comparison,
             which=which,
             by=request.user,
-            request=request,
+            context=request.audit,
         )
     except BlobUnreadable as error:
         raise Http404("This comparison cannot be shown") from error
@@ -241,7 +241,7 @@ def comparison_share(request: HttpRequest, clinic_slug: str, comparison_id) -> H
         return HttpResponseNotAllowed(["POST"])
     try:
         services.share_send(
-            clinic=request.clinic, comparison=comparison, by=request.user, request=request
+            clinic=request.clinic, comparison=comparison, by=request.user, context=request.audit
         )
     except services.ComparisonRefused as refusal:
         messages.error(request, str(refusal))
@@ -262,7 +262,9 @@ def share_revoke(request: HttpRequest, clinic_slug: str, share_id) -> HttpRespon
         raise Http404("No such share")
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    services.share_revoke(clinic=request.clinic, share=share, by=request.user, request=request)
+    services.share_revoke(
+        clinic=request.clinic, share=share, by=request.user, context=request.audit
+    )
     messages.success(request, "The link is revoked: it no longer opens.")
     return redirect("comparison_detail", clinic_slug=clinic_slug, comparison_id=share.comparison_id)
 
@@ -274,7 +276,11 @@ def present(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     pairs = selectors.suggestions_for(clinic=request.clinic, patient=patient)[:MAX_PRESENTED]
     services.presentation_opened(
-        clinic=request.clinic, patient=patient, by=request.user, pairs=len(pairs), request=request
+        clinic=request.clinic,
+        patient=patient,
+        by=request.user,
+        pairs=len(pairs),
+        context=request.audit,
     )
     slides = [
         {
@@ -286,8 +292,8 @@ def present(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
             ),
             # Which pair this is, so two areas are not confused; nothing about the patient.
             "title": f"{s.before.get_area_display()}, {s.before.get_view_display().lower()}",
-            "before_label": services.photo_label(s.before),
-            "after_label": services.photo_label(s.after),
+            "before_label": selectors.photo_label(s.before),
+            "after_label": selectors.photo_label(s.after),
             # The wipe lays the after on the before as a comparison would.
             "alignment": services.pair_alignment(
                 clinic=request.clinic, before=s.before, after=s.after
@@ -350,7 +356,9 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
         if request.method == "POST" and form.is_valid():
             try:
                 confirmed = services.share_confirm_identity(
-                    share=share, date_of_birth=form.cleaned_data["date_of_birth"], request=request
+                    share=share,
+                    date_of_birth=form.cleaned_data["date_of_birth"],
+                    context=request.audit,
                 )
             except LinkUnusable as problem:
                 return problem_page(request, clinic, str(problem), problem.status)
@@ -368,7 +376,7 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     try:
-        services.share_viewed(share=share, what="page", request=request)
+        services.share_viewed(share=share, what="page", context=request.audit)
     except LinkUnusable as problem:
         return problem_page(request, clinic, str(problem), problem.status)
     return render(request, "comparisons/public/shared.html", context)
@@ -379,7 +387,7 @@ def _shared_file(request: HttpRequest, clinic, which: str) -> HttpResponse:
         share = _session_share(request, clinic)
         if not request.session.get(SESSION_SHARE_OK):
             raise LinkUnusable("Please confirm your date of birth first.", 403)
-        data = services.share_viewed(share=share, what=which, request=request)
+        data = services.share_viewed(share=share, what=which, context=request.audit)
     except LinkUnusable as problem:
         return problem_page(request, clinic, str(problem), problem.status)
     except BlobUnreadable as error:

@@ -22,7 +22,7 @@ WITHDRAWAL: Hub[WithdrawalHook] = Hub(
 
 
 def on_withdrawal(name: str, hook: WithdrawalHook) -> None:
-    """Call ``hook(clinic=, patient=, uses=, withdrawal=, request=)`` on every withdrawal."""
+    """Call ``hook(clinic=, patient=, uses=, withdrawal=, context=)`` on every withdrawal."""
     WITHDRAWAL.register(name, hook)
 
 

@@ -85,7 +85,7 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                 confirmed = services.request_confirm_identity(
                     consent_request=consent_request,
                     date_of_birth=form.cleaned_data["date_of_birth"],
-                    request=request,
+                    context=request.audit,
                 )
             except LinkUnusable as problem:
                 return problem_page(request, clinic, str(problem), problem.status)
@@ -113,7 +113,7 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                 method="typed" if typed else "drawn",
             )
             record = services.consent_sign(
-                consent_request=consent_request, signature=signature, request=request
+                consent_request=consent_request, signature=signature, context=request.audit
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -187,78 +187,18 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             400,
         )
     patient = link.patient
-    labels = dict(ConsentUse.choices)
     if request.method == "POST" and request.POST.get("undo"):
-        try:
-            restoration = services.withdrawal_undo(
-                clinic=clinic,
-                patient=patient,
-                withdrawal_id=request.session.get(SESSION_UNDO),
-                request=request,
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(
-                request,
-                "Undone: you agree again to "
-                + ", ".join(labels[u] for u in restoration.uses)
-                + ". Both the withdrawal and the undo are kept in your consent history.",
-            )
-        request.session.pop(SESSION_UNDO, None)
+        _withdraw_undo(request, clinic, patient)
         return redirect("consent_withdraw", clinic=clinic.slug)
     if request.method == "POST":
-        use = request.POST.get("use", "")
-        everything = use == "all"
-        uses = list(selectors.active_uses(clinic=clinic, patient=patient)) if everything else [use]
-        if services.withdrawal_needs_confirmation(uses, everything=everything) and (
-            request.POST.get("confirmed") != "1"
-        ):
-            # Asked once: what it means for their care, then one more tap.
-            active = selectors.active_uses(clinic=clinic, patient=patient)
-            chosen = [labels[u] for u in ConsentUse.values if u in set(uses) & active]
-            if chosen:
-                return render(
-                    request,
-                    "consent/public/withdraw_confirm.html",
-                    {
-                        "public_clinic": clinic,
-                        "use": use,
-                        "chosen": chosen,
-                        "everything": everything,
-                    },
-                )
-        try:
-            withdrawal = services.consent_withdraw(
-                clinic=clinic,
-                patient=patient,
-                uses=uses,
-                channel=WithdrawalChannel.LINK,
-                request=request,
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(
-                request,
-                "Withdrawn: "
-                + ", ".join(labels[u] for u in withdrawal.uses)
-                + ". This takes effect now; a "
-                "confirmation is on its way by e-mail.",
-            )
-            if services.withdrawal_needs_confirmation(withdrawal.uses, everything=everything):
-                request.session.pop(SESSION_UNDO, None)
-            else:
-                # Offered on the next view of this page only: it lasts until the page is left.
-                request.session[SESSION_UNDO] = str(withdrawal.pk)
-                request.session[SESSION_UNDO_SHOW] = True
-        return redirect("consent_withdraw", clinic=clinic.slug)
+        return _withdraw_use(request, clinic, patient)
     undo = None
     if request.session.pop(SESSION_UNDO_SHOW, False) and request.session.get(SESSION_UNDO):
         undo = selectors.withdrawal_get(
             clinic=clinic, patient=patient, withdrawal_id=request.session[SESSION_UNDO]
         )
     active = selectors.active_uses(clinic=clinic, patient=patient)
+    labels = dict(ConsentUse.choices)
     record_access(request, "consent.withdrawal_page_viewed", target=link, patient=patient)
     return render(
         request,
@@ -271,6 +211,72 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             "ledger": ledger.ledger_for(clinic=clinic, patient=patient),
         },
     )
+
+
+def _withdraw_undo(request: HttpRequest, clinic: Clinic, patient) -> None:
+    """The patient's undo of the withdrawal they just made, from the same page."""
+    labels = dict(ConsentUse.choices)
+    try:
+        restoration = services.withdrawal_undo(
+            clinic=clinic,
+            patient=patient,
+            withdrawal_id=request.session.get(SESSION_UNDO),
+            context=request.audit,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            "Undone: you agree again to "
+            + ", ".join(labels[u] for u in restoration.uses)
+            + ". Both the withdrawal and the undo are kept in your consent history.",
+        )
+    request.session.pop(SESSION_UNDO, None)
+
+
+def _withdraw_use(request: HttpRequest, clinic: Clinic, patient) -> HttpResponse:
+    """One use (or all) withdrawn with one click; a use whose loss matters for the patient's
+    care is explained first and needs one more tap."""
+    labels = dict(ConsentUse.choices)
+    use = request.POST.get("use", "")
+    everything = use == "all"
+    uses = list(selectors.active_uses(clinic=clinic, patient=patient)) if everything else [use]
+    if services.withdrawal_needs_confirmation(uses, everything=everything) and (
+        request.POST.get("confirmed") != "1"
+    ):
+        active = selectors.active_uses(clinic=clinic, patient=patient)
+        chosen = [labels[u] for u in ConsentUse.values if u in set(uses) & active]
+        if chosen:
+            return render(
+                request,
+                "consent/public/withdraw_confirm.html",
+                {"public_clinic": clinic, "use": use, "chosen": chosen, "everything": everything},
+            )
+    try:
+        withdrawal = services.consent_withdraw(
+            clinic=clinic,
+            patient=patient,
+            uses=uses,
+            channel=WithdrawalChannel.LINK,
+            context=request.audit,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            "Withdrawn: "
+            + ", ".join(labels[u] for u in withdrawal.uses)
+            + ". This takes effect now; a confirmation is on its way by e-mail.",
+        )
+        if services.withdrawal_needs_confirmation(withdrawal.uses, everything=everything):
+            request.session.pop(SESSION_UNDO, None)
+        else:
+            # Offered on the next view of this page only: it lasts until the page is left.
+            request.session[SESSION_UNDO] = str(withdrawal.pk)
+            request.session[SESSION_UNDO_SHOW] = True
+    return redirect("consent_withdraw", clinic=clinic.slug)
 
 
 # --- staff --------------------------------------------------------------------------------------
@@ -294,7 +300,7 @@ def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
         return HttpResponseNotAllowed(["POST"])
     try:
         services.request_send(
-            clinic=request.clinic, patient=patient, by=request.user, request=request
+            clinic=request.clinic, patient=patient, by=request.user, context=request.audit
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages), extra_tags=CONSENT_NOTICE)
@@ -324,7 +330,7 @@ def record_withdrawal(request: HttpRequest, clinic_slug: str, patient_id) -> Htt
                 channel=form.cleaned_data["channel"],
                 by=request.user,
                 note=form.cleaned_data["note"],
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -376,7 +382,7 @@ def _record_blob(request: HttpRequest, record_id, which: str) -> HttpResponse:
     audit(
         clinic=request.clinic,
         action=f"consent.{which}_viewed",
-        request=request,
+        context=request.audit,
         target=record,
         patient=record.patient_id,
     )
@@ -422,7 +428,7 @@ def consent_templates(request: HttpRequest, clinic_slug: str) -> HttpResponse:
                 uses_offered=form.cleaned_data["offered"],
                 uses_required=form.cleaned_data["required"],
                 use_texts=form.use_texts(),
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -481,7 +487,7 @@ def marketing_add(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespo
                 photo=photo,
                 use=form.cleaned_data["use"],
                 by=request.user,
-                request=request,
+                context=request.audit,
             )
         except services.ConsentMissing as missing:
             messages.error(request, str(missing))
@@ -501,6 +507,8 @@ def marketing_remove(request: HttpRequest, clinic_slug: str, item_id) -> HttpRes
         raise Http404("No such item")
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    services.marketing_remove(clinic=request.clinic, item=item, by=request.user, request=request)
+    services.marketing_remove(
+        clinic=request.clinic, item=item, by=request.user, context=request.audit
+    )
     messages.success(request, "Removed from the marketing library.")
     return redirect("marketing_library", clinic_slug=clinic_slug)

@@ -57,7 +57,7 @@ def export_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRes
                 reason=form.cleaned_data["reason"],
                 episode=form.cleaned_data["episode"],
                 by=request.user,
-                request=request,
+                context=request.audit,
             )
         except services.ExportRefused as refusal:
             form.add_error(None, refusal.messages)
@@ -115,7 +115,7 @@ def export_download(request: HttpRequest, clinic_slug: str, export_id) -> HttpRe
     if export.is_expired and export.state != "expired":
         services.export_expire(export=export)
     try:
-        chunks = services.export_download(export=export, by=request.user, request=request)
+        chunks = services.export_download(export=export, by=request.user, context=request.audit)
     except services.ExportUnavailable:
         status = 410 if export.is_expired else 409
         return render(
