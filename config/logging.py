@@ -72,10 +72,12 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "request_id", None) is None:
-            record.request_id = REQUEST_ID.get()
+            # django.request reports a 4xx/5xx once the middleware has finished, but hands
+            # over the request, which has its id.
+            request = getattr(record, "request", None)
+            record.request_id = REQUEST_ID.get() or getattr(request, "request_id", None)
         task = current_task
-        request = getattr(task, "request", None) if task else None
-        record.task_id = getattr(request, "id", None)
+        record.task_id = getattr(task.request, "id", None) if task else None
         record.task_name = getattr(task, "name", None) if record.task_id else None
         return True
 

@@ -448,7 +448,10 @@ LOGGING = {
     **console_logging(LOG_FORMAT),
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
-        "django.server": {"level": "WARNING"},
+        # Django's own console handler (on under DEBUG) would print its lines a second time,
+        # and not in LOG_FORMAT: they go to the root's handler only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"level": "WARNING", "propagate": True},
         # One line per request (config/observe.py) for the JSON log; the text console stays as
         # quiet as before (gunicorn's access log has the lines there).
         "clinicphotos.access": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},

@@ -28,17 +28,21 @@ bind = "0.0.0.0:8000"
 # WEB_CONCURRENCY overrides (a container given fewer cores than the host has).
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
 
+accesslog = "-"
 # The log format is the app's (LOG_FORMAT, read by config/settings.py). Under JSON the app
-# writes one line per request itself, with its request id (config/observe.py), so gunicorn's
-# access log would only repeat it without one; under text gunicorn's access log stays.
+# writes one line per request itself, with its request id (config/observe.py): gunicorn's
+# access line would only repeat it without one, so it is off (it logs at INFO, nothing above).
 JSON_LOGS = settings.LOG_FORMAT == "json"
-accesslog = None if JSON_LOGS else "-"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     **console_logging(settings.LOG_FORMAT),
     "loggers": {
-        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {
+            "handlers": [] if JSON_LOGS else ["console"],
+            "level": "WARNING" if JSON_LOGS else "INFO",
+            "propagate": False,
+        },
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
