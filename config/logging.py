@@ -115,34 +115,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-LOG_FORMATS = ("json", "text")
-
-
-def console_logging(log_format: str) -> dict:
-    """The filters, formatters and console handler of ``LOGGING`` (config/settings.py) and
-    of gunicorn's ``logconfig_dict`` (deploy/gunicorn.conf.py), so the app and its server
-    write alike: tokens redacted, the request and task named, in ``log_format`` ("json", or
-    "text": the message alone, as the console has always shown it under `make run`). A new
-    dict each call: ``dictConfig`` takes its parts apart."""
-    return {
-        "filters": {
-            "redact_tokens": {"()": "config.logging.RedactTokensFilter"},
-            "context": {"()": "config.logging.ContextFilter"},
-        },
-        "formatters": {
-            "json": {"()": "config.logging.JsonFormatter"},
-            "text": {"format": "%(message)s"},
-        },
-        "handlers": {
-            "console": {
-                "class": "logging.StreamHandler",
-                "filters": ["redact_tokens", "context"],
-                "formatter": log_format,
-            }
-        },
-    }
-
-
 def use_on_handlers(handlers, log_format: str) -> None:
     """Give handlers someone else configured (the Celery worker's) our filters and, under
     JSON, our formatter; the worker's own text format stays otherwise."""

@@ -15,8 +15,6 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from config.logging import LOG_FORMATS, console_logging
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -439,13 +437,29 @@ USE_TZ = True
 # One JSON object per line (time, level, logger, message, request_id, task_id, ...) for a log
 # collector, or the plain messages `make run` has always printed.
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
-if LOG_FORMAT not in LOG_FORMATS:
+if LOG_FORMAT not in ("json", "text"):
     raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    **console_logging(LOG_FORMAT),
+    "filters": {
+        "redact_tokens": {"()": "config.logging.RedactTokensFilter"},
+        "context": {"()": "config.logging.ContextFilter"},
+    },
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        # The message alone, as the console has always shown it under `make run`.
+        "text": {"format": "%(message)s"},
+    },
+    # gunicorn's loggers use this handler too (deploy/gunicorn.conf.py).
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact_tokens", "context"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Django's own console handler (on under DEBUG) would print its lines a second time,

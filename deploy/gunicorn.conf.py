@@ -2,6 +2,7 @@
 LOG_FORMAT=json, link tokens redacted), and one directory where its processes add up the
 request latencies /metrics reports."""
 
+import copy
 import multiprocessing
 import os
 import tempfile
@@ -20,8 +21,6 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
 
 from django.conf import settings  # noqa: E402 - after the settings module is named
 
-from config.logging import console_logging  # noqa: E402
-
 bind = "0.0.0.0:8000"
 # Sync workers, two per core and one more (gunicorn's own advice): a request waits on
 # PostgreSQL or S3 for part of its time, so a core has another worker to run meanwhile.
@@ -33,10 +32,12 @@ accesslog = "-"
 # writes one line per request itself, with its request id (config/observe.py): gunicorn's
 # access line would only repeat it without one, so it is off (it logs at INFO, nothing above).
 JSON_LOGS = settings.LOG_FORMAT == "json"
+# The app's filters, formatters and console handler (config/settings.py), for gunicorn's loggers.
 logconfig_dict = {
-    "version": 1,
+    **copy.deepcopy(
+        {key: settings.LOGGING[key] for key in ("version", "filters", "formatters", "handlers")}
+    ),
     "disable_existing_loggers": False,
-    **console_logging(settings.LOG_FORMAT),
     "loggers": {
         "gunicorn.access": {
             "handlers": [] if JSON_LOGS else ["console"],
