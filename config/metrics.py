@@ -23,7 +23,12 @@ from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -33,6 +38,8 @@ from config.operators import is_operator
 PATH = "/metrics"
 PREFIX = "clinicphotos"
 logger = logging.getLogger(__name__)
+# No `_created` series: the multiprocess mode has none, so one process answers like several.
+disable_created_metrics()
 
 # Seconds; the slowest pages (an upload of many photos, an export's start) take a few.
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)

@@ -3,6 +3,7 @@ outbox, failed runs, the audit chains), and nobody else learns that the page exi
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import timedelta
@@ -12,11 +13,18 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from audit.tasks import email_admins_chain_broken, verify_clinic_chain, verify_system_chain
+from audit.tasks import (
+    email_admins_chain_broken,
+    verify_clinic_chain,
+    verify_system_chain,
+    write_clinic_checkpoint,
+    write_system_checkpoint,
+)
 from clinic.models import Job
 from clinic.tenancy import clinic_context, service_write
 from config.celery import app as celery_app
 from config.health import redis_client
+from tests.conftest import ROOT
 
 OUTSIDE = "203.0.113.9"  # TEST-NET-3: never the operator's
 COMPOSE_NETWORK = "172.18.0.5"  # where Prometheus sits beside web in docker-compose
@@ -201,3 +209,20 @@ def test_the_audit_chains_last_verification_is_shown(cast):
     checked_at = value(samples, "clinicphotos_audit_verification_timestamp_seconds")
     assert time.time() - 120 < checked_at <= time.time()
     assert value(samples, "clinicphotos_audit_verification_failed_chains") == 0
+
+
+@pytest.mark.django_db
+def test_every_family_operations_md_names_is_in_a_scrape_and_no_other(cast):
+    from audit.services import record
+
+    record(clinic=cast.clinic_a, action="test.metrics", details={})
+    verify_clinic_chain.apply(kwargs={"clinic_id": str(cast.clinic_a.id)}).get()
+    write_clinic_checkpoint.apply(kwargs={"clinic_id": str(cast.clinic_a.id)}).get()
+    write_system_checkpoint.apply().get()
+    Client().get("/login/")
+    body = Client(REMOTE_ADDR="127.0.0.1").get("/metrics").content.decode()
+    scraped = {family.name for family in text_string_to_metric_families(body)}
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    table = operations[operations.index("| metric | type |") : operations.index("How the figures")]
+    documented = {name.removesuffix("_total") for name in re.findall(r"`(clinicphotos_\w+)", table)}
+    assert scraped == documented
