@@ -125,6 +125,14 @@ def full_report() -> tuple[dict[str, str], bool]:
     return report, DOWN not in report.values()
 
 
+def unstored(response: HttpResponse) -> HttpResponse:
+    """The headers of every answer made before the app's middleware (health, metrics): never
+    kept by a cache, never sniffed."""
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 class HealthCheckMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -141,6 +149,4 @@ class HealthCheckMiddleware:
             response = JsonResponse({"status": "ok"})
         else:
             response = JsonResponse({"status": "unavailable"}, status=503)
-        response["Cache-Control"] = "no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return unstored(response)

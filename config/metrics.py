@@ -33,6 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from config.health import redis_client, unstored
 from config.operators import is_operator
 
 PATH = "/metrics"
@@ -73,7 +74,6 @@ def _queue_lengths() -> dict[str, int]:
     from kombu.transport.redis import PRIORITY_STEPS, Channel
 
     from config.celery import app
-    from config.health import redis_client
 
     queues = [app.conf.task_default_queue]
     client = redis_client(settings.REDIS_URL)
@@ -217,7 +217,4 @@ class MetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info != PATH or request.method != "GET" or not is_operator(request):
             return self.get_response(request)
-        response = HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
-        response["Cache-Control"] = "no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return unstored(HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST))
