@@ -8,6 +8,7 @@ secrets.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -129,7 +130,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: /healthz answers whatever the Host header and without the HTTPS redirect.
     "config.health.HealthCheckMiddleware",
+    # /metrics likewise, to the operator's network only (config/operators.py).
+    "config.metrics.MetricsMiddleware",
     "clinic.middleware.RequestIdMiddleware",
+    # The request id on every log line, one line per request, its latency in /metrics.
+    "config.observe.ObserveRequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "clinic.middleware.RefuseBadInputMiddleware",
@@ -428,14 +433,42 @@ TIME_ZONE = env.str("TIME_ZONE", default="Europe/London")
 USE_I18N = True
 USE_TZ = True
 
+# --- what operators watch (docs/operations.md: "Watching it run") ---------------------------
+# One JSON object per line (time, level, logger, message, request_id, task_id, ...) for a log
+# collector, or the plain messages `make run` has always printed.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_tokens": {"()": "config.logging.RedactTokensFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
+    "filters": {
+        "redact_tokens": {"()": "config.logging.RedactTokensFilter"},
+        "context": {"()": "config.logging.ContextFilter"},
+    },
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        # The message alone, as the console has always shown it under `make run`.
+        "text": {"format": "%(message)s"},
+    },
+    # gunicorn's loggers use this handler too (deploy/gunicorn.conf.py).
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact_tokens", "context"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
-        "django.server": {"level": "WARNING"},
+        # Django's own console handler (on under DEBUG) would print its lines a second time,
+        # and not in LOG_FORMAT: they go to the root's handler only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"level": "WARNING", "propagate": True},
+        # One line per request (config/observe.py) for the JSON log; the text console stays as
+        # quiet as before (gunicorn's access log has the lines there).
+        "clinicphotos.access": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
         # WeasyPrint and fontTools narrate every PDF at INFO; only their problems matter.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
@@ -443,3 +476,34 @@ LOGGING = {
         "celery.app.trace": {"level": "WARNING" if CELERY_TASK_ALWAYS_EAGER else "INFO"},
     },
 }
+
+# /metrics and /healthz?full=1 answer only a caller connected from these networks (CIDRs),
+# and only with METRICS_TOKEN as a bearer token when one is set; anyone else gets a 404. The
+# default: this machine, and the private range Docker gives compose networks (172.16.0.0/12),
+# where Prometheus scrapes web:8000 directly.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[]) or [
+    "127.0.0.0/8",
+    "::1/128",
+    "172.16.0.0/12",
+]
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network (e.g. 10.0.0.0/8)."
+        ) from None
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# prometheus_client reads it too: where gunicorn's processes add up their request latencies
+# (deploy/gunicorn.conf.py sets it); empty for one process (runserver, tests).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+
+# Error reports to Sentry, only when a DSN is given; nothing personal leaves (config/sentry.py).
+SENTRY_DSN = env_secret("SENTRY_DSN")
+SENTRY_ENVIRONMENT = env.str(
+    "SENTRY_ENVIRONMENT", default="production" if PRODUCTION else "development"
+)
+if SENTRY_DSN:
+    from config.sentry import init_sentry
+
+    init_sentry(SENTRY_DSN, environment=SENTRY_ENVIRONMENT)
