@@ -19,7 +19,8 @@ USER_AGENT_MAX = 300
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The client's address as the web server saw it (a proxy must set REMOTE_ADDR right)."""
+    """The client's address: behind a reverse proxy, the one ``clinic.proxy`` put in
+    REMOTE_ADDR from X-Forwarded-For (``PROXY_COUNT``)."""
     if request is None:
         return None
     return request.META.get("REMOTE_ADDR") or None

@@ -124,7 +124,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: /healthz answers whatever the Host header and without the HTTPS redirect.
+    # Before anything reads REMOTE_ADDR: the client's address behind PROXY_COUNT proxies.
+    "clinic.proxy.ClientAddressMiddleware",
+    # Then /healthz answers whatever the Host header and without the HTTPS redirect.
     "clinic.health.HealthCheckMiddleware",
     "clinic.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -359,7 +361,11 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 # Our login view calls authenticate(username=<e-mail>): axes must read that key, not "email".
 AXES_USERNAME_FORM_FIELD = "username"
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0) or None
+# Reverse proxies in front of the app (docker-compose: Caddy, so 1). The client's address is
+# then taken from X-Forwarded-For (clinic/proxy.py), and axes counts failures by that address
+# too: without django-ipware installed, axes ignores its own AXES_IPWARE_* settings.
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "clinic.proxy.client_ip"
 
 OTP_TOTP_ISSUER = env.str("OTP_ISSUER", default="Clinic Photos")
 OTP_TOTP_THROTTLE_FACTOR = 1
