@@ -42,7 +42,8 @@ def forwarded_client(remote_addr: str, forwarded_for: str, proxy_count: int) -> 
 
 
 class ClientAddressMiddleware:
-    """Sets ``REMOTE_ADDR`` to the client's address (module docstring); first in MIDDLEWARE."""
+    """Sets ``REMOTE_ADDR`` to the client's address (module docstring), before any middleware
+    or view reads it (only /healthz, which needs no address, comes first)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -124,10 +124,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz answers whatever the Host header and without the HTTPS redirect.
+    "clinic.health.HealthCheckMiddleware",
     # Before anything reads REMOTE_ADDR: the client's address behind PROXY_COUNT proxies.
     "clinic.proxy.ClientAddressMiddleware",
-    # Then /healthz answers whatever the Host header and without the HTTPS redirect.
-    "clinic.health.HealthCheckMiddleware",
     "clinic.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
