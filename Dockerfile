@@ -26,4 +26,4 @@ RUN DJANGO_PRODUCTION=1 DJANGO_SECRET_KEY=build-only-not-a-secret DJANGO_ALLOWED
  && test ! -e var
 USER clinic
 EXPOSE 8000
-CMD ["gunicorn", "clinic.wsgi:application", "--config", "deploy/gunicorn.conf.py"]
+CMD ["gunicorn", "config.wsgi:application", "--config", "deploy/gunicorn.conf.py"]

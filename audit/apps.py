@@ -3,4 +3,6 @@ from django.apps import AppConfig
 
 class AuditConfig(AppConfig):
     name = "audit"
+    # Its floor in the house: it may import only rooms on lower floors (tests/test_layers.py).
+    floor = 1
     default_auto_field = "django.db.models.BigAutoField"

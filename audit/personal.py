@@ -12,8 +12,8 @@ Keys and sealing are in ``audit.sealing``.
 Events written before this (hash format 1) hold some of these fields in clear, and the trail
 refuses to change them. ``reseal_legacy`` appends ``audit.personal_resealed`` events carrying
 sealed copies, so the application reads the old detail the same way and forgets it with the
-key; the clear text in those old rows stays in the database (README, "Personal data in the
-trail"). ``legacy_clear_events`` counts what is left of a patient there.
+key; the clear text in those old rows stays in the database (docs/security.md, "Personal data
+in the trail"). ``legacy_clear_events`` counts what is left of a patient there.
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def _legacy_candidates(clinic_id):
 
 def legacy_clear_events(*, clinic_id: uuid.UUID | str, patient_id: uuid.UUID | str) -> int:
     """How many events written before sealing still hold personal fields of this patient in
-    clear. The trail cannot change them; an erasure says so (README)."""
+    clear. The trail cannot change them; an erasure says so (docs/security.md)."""
     clinic_id = uuid.UUID(str(clinic_id))
     scope = transaction.atomic() if current_clinic_id() == clinic_id else clinic_context(clinic_id)
     with scope:

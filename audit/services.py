@@ -46,7 +46,7 @@ def _lock_chain(clinic_id: uuid.UUID | None) -> None:
         if mode not in WRITE_LOCKING_SQLITE_MODES:
             raise ImproperlyConfigured(
                 "The audit trail on SQLite needs OPTIONS['transaction_mode'] = 'IMMEDIATE' "
-                "(clinic/settings.py sets it for every SQLite database)."
+                "(config/settings.py sets it for every SQLite database)."
             )
 
 

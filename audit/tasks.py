@@ -15,7 +15,7 @@ from audit import checkpoints
 from audit.models import AuditEvent
 from audit.services import record
 from audit.verify import verify_chain
-from clinic.celery import ClinicTask
+from clinic.clinic_task import ClinicTask
 from clinic.models import Clinic
 from clinic.selectors import admin_emails
 

@@ -57,7 +57,7 @@ PATIENT_FREE = {"patient.list_viewed", "auth.login"}
 
 def _django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
@@ -182,7 +182,7 @@ def _client(admin_id: str):
     from django.test import Client
     from django_otp import DEVICE_ID_SESSION_KEY
 
-    from clinic.middleware import SESSION_LOGIN_AT
+    from accounts.middleware import SESSION_LOGIN_AT
     from clinic.models import AuthenticatorDevice, User
 
     user = User.objects.get(pk=admin_id)

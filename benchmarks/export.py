@@ -33,7 +33,7 @@ PHOTO_BYTES = 5 * 1024 * 1024
 
 def _django(var_dir: str) -> None:
     os.environ["DJANGO_VAR_DIR"] = var_dir
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()

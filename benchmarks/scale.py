@@ -43,7 +43,7 @@ FULL = {"patients": 100_000, "photos": 1_000_000, "events": 2_000_000}
 
 
 def _django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
@@ -75,7 +75,7 @@ def _client(email: str):
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = AuthenticatorDevice.objects.get(user=user).persistent_id
-    from clinic.middleware import SESSION_LOGIN_AT
+    from accounts.middleware import SESSION_LOGIN_AT
 
     session[SESSION_LOGIN_AT] = time.time()
     session.save()
@@ -220,7 +220,7 @@ def measure(state_dir: Path) -> dict[str, float]:
     settings.WHITENOISE_ROOT = str(static_dir)
     settings.WHITENOISE_AUTOREFRESH = False
     if "whitenoise.middleware.WhiteNoiseMiddleware" not in settings.MIDDLEWARE:
-        # Where production settings put it (clinic/settings.py), for this client only.
+        # Where production settings put it (config/settings.py), for this client only.
         middleware = list(settings.MIDDLEWARE)
         at = middleware.index("django.middleware.security.SecurityMiddleware") + 1
         settings.MIDDLEWARE = [*middleware[:at], "whitenoise.middleware.WhiteNoiseMiddleware"] + (

@@ -76,7 +76,7 @@ def send(task: Task, job: Job) -> bool:
 
 def resend_due(*, older_than: timedelta | None = None) -> int:
     """Send again every pending job untouched for ``older_than`` (the beat sweep)."""
-    from clinic.celery import app
+    from celery import current_app as app
 
     grace = settings.OUTBOX_GRACE if older_than is None else older_than
     sent = 0

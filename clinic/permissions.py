@@ -1,7 +1,7 @@
 """What each role may do: the one place where a role check is decided.
 
-The README's permissions table is generated from ``ROLE_PERMISSIONS`` (see ``tests/clinic/
-test_permissions.py``, which fails if the two disagree).
+The permissions table in docs/security.md is generated from ``ROLE_PERMISSIONS`` (see
+``tests/clinic/test_permissions.py``, which fails if the two disagree).
 """
 
 from __future__ import annotations

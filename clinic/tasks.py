@@ -1,18 +1,10 @@
-"""Work of the ground floor done after commit: invitation e-mails, the outbox sweep and its
-daily prune."""
+"""Work of the ground floor done after commit: the outbox sweep and its daily prune."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from clinic import outbox, services
-from clinic.celery import ClinicTask
-
-
-@shared_task(base=ClinicTask, name="clinic.tasks.send_invitation")
-def send_invitation(*, clinic_id: str, invitation_id: str) -> str:
-    """E-mail an invitation from the worker, so no request waits on the SMTP server."""
-    return services.invitation_email(clinic_id=clinic_id, invitation_id=invitation_id)
+from clinic import outbox
 
 
 @shared_task(name="clinic.tasks.sweep_outbox")

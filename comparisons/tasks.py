@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from clinic.celery import ClinicTask
+from clinic.clinic_task import ClinicTask
 from comparisons import services
 
 

@@ -3,10 +3,14 @@ from django.apps import AppConfig
 
 class ConsentConfig(AppConfig):
     name = "consent"
+    # Its floor in the house: it may import only rooms on lower floors (tests/test_layers.py).
+    floor = 6
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from consent.panels import CONSENT_PANEL
-        from patients.panels import register
+        from consent.panels import CONSENT_PANEL, MARKETING_SECTION
+        from patients import panels
+        from photos import viewer
 
-        register(CONSENT_PANEL)
+        panels.register(CONSENT_PANEL)
+        viewer.register(MARKETING_SECTION)

@@ -1,4 +1,5 @@
-"""The consent section of the patient page: what is granted now, its history, requests."""
+"""The consent section of the patient page (what is granted now, its history, requests) and
+the marketing library's section of the photo viewer."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 from django.http import HttpRequest
 
 from consent import selectors
-from consent.models import ConsentUse
+from consent.models import MARKETING_USES, ConsentUse
 from patients.models import Patient
 from patients.panels import PatientPanel
+from photos.models import Photo
+from photos.viewer import ViewerSection
 
 
 def consent_panel_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
@@ -36,4 +39,24 @@ CONSENT_PANEL = PatientPanel(
     template="consent/_patient_consent.html",
     order=20,
     context=consent_panel_context,
+)
+
+
+def marketing_section_context(request: HttpRequest, photo: Photo) -> dict[str, Any]:
+    """The uses the patient consents to now (the service checks again on adding) and the
+    library items the photo is in."""
+    consented = selectors.active_uses(clinic=request.clinic, patient=photo.patient)
+    return {
+        "marketing_uses": [
+            c for c in ConsentUse.choices if c[0] in MARKETING_USES and c[0] in consented
+        ],
+        "marketing_items": list(photo.marketing_items.filter(removed_at__isnull=True)),
+    }
+
+
+MARKETING_SECTION = ViewerSection(
+    name="marketing",
+    template="consent/_marketing_add.html",
+    order=10,
+    context=marketing_section_context,
 )

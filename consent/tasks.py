@@ -7,7 +7,7 @@ from django.core.mail import EmailMessage, send_mail
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from clinic.celery import ClinicTask
+from clinic.clinic_task import ClinicTask
 from clinic.selectors import admin_emails
 from consent import selectors, services
 from consent.models import ConsentBlobPurpose, ConsentRecord, ConsentUse, ConsentWithdrawal

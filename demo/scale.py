@@ -477,7 +477,7 @@ def seed_scale(
                 raise SeedRefused(
                     f"A clinic {slug!r} exists already: seed_scale loads an empty chain."
                 )
-            from clinic import services
+            from accounts import services
 
             admin = _staff(f"admin@{slug}.example", f"Admin {n}", password)
             clinic = services.clinic_create(name=f"Scale clinic {n}", slug=slug, admin=admin)

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.oath import TOTP
 
-from clinic import services
+from accounts import services
 from clinic.models import TREATING_ROLES, AuthenticatorDevice, Clinic, Membership, Role, User
 from clinic.tenancy import clinic_context
 from patients import services as patient_services

@@ -24,7 +24,7 @@ accesslog = "-"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_tokens": {"()": "clinic.logging.RedactTokensFilter"}},
+    "filters": {"redact_tokens": {"()": "config.logging.RedactTokensFilter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
     },

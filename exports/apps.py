@@ -3,10 +3,12 @@ from django.apps import AppConfig
 
 class ExportsConfig(AppConfig):
     name = "exports"
+    # Its floor in the house: it may import only rooms on lower floors (tests/test_layers.py).
+    floor = 7
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from clinic.settings_sections import register as register_settings_section
+        from accounts.settings_sections import register as register_settings_section
         from consent.ledger import register_source
         from exports.panels import EXPORTS_PANEL, SIGNING_KEY_SECTION
         from exports.selectors import exports_ledger

@@ -257,7 +257,7 @@ def _iso(value) -> str | None:
 
 
 def subject_data(record: Record) -> bytes:
-    """Everything held about the patient, machine-readable (schema in the README)."""
+    """Everything held about the patient, machine-readable (schema in docs/evidence-format.md)."""
     export = record.export
     patient = export.patient
     labels = dict(ConsentUse.choices)

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from clinic.settings_sections import SettingsSection
+from accounts.settings_sections import SettingsSection
 from exports import selectors, services, signing
 from exports.forms import ExportForm
 from patients.models import Patient

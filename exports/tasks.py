@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from clinic.celery import ClinicTask
+from clinic.clinic_task import ClinicTask
 from clinic.models import Clinic
 from clinic.tenancy import clinic_context
 from exports import bundle, services

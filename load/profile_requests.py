@@ -58,7 +58,7 @@ def main() -> None:
         os.environ.update(stack.env)
         import django
 
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
         django.setup()
         from django.db import connection
         from django.test import Client

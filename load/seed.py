@@ -36,12 +36,12 @@ def main() -> None:
 
     import django
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
     from django.contrib.auth.hashers import make_password
     from django.utils import timezone
 
-    from clinic import services
+    from accounts import services
     from clinic.models import AuthenticatorDevice, Membership, Role, User
     from clinic.tenancy import clinic_context
     from demo.seed import AREAS_FOR, FIRST, LAST, PRODUCTS, VIEW_TURN, synthetic_face

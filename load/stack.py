@@ -167,7 +167,7 @@ class Stack:
             "web",
             [
                 str(BIN / "gunicorn"),
-                "clinic.wsgi:application",
+                "config.wsgi:application",
                 "--config",
                 "deploy/gunicorn.conf.py",
                 "--bind",
@@ -184,7 +184,7 @@ class Stack:
             [
                 str(BIN / "celery"),
                 "-A",
-                "clinic",
+                "config",
                 "beat",
                 "--loglevel",
                 "INFO",
@@ -203,7 +203,7 @@ class Stack:
             [
                 str(BIN / "celery"),
                 "-A",
-                "clinic",
+                "config",
                 "worker",
                 "--loglevel",
                 "INFO",

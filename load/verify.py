@@ -30,7 +30,7 @@ def main() -> None:
 
     import django
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
     from audit.models import AuditEvent
     from clinic.models import Clinic, Job, JobState

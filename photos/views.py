@@ -15,12 +15,10 @@ from django.urls import reverse
 
 from audit.access import record_access
 from clinic.permissions import require
-from consent.models import MARKETING_USES, ConsentUse
-from consent.selectors import active_uses
 from patients.selectors import episodes_of
 from patients.views import patient_or_404
 from patients.vocab import FacialArea
-from photos import selectors, services, thumbnails
+from photos import selectors, services, thumbnails, viewer
 from photos.forms import CorrectDetailsForm, DeleteForm, PhotoDetailsForm, per_file_choices
 from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, display_name
 from photos.models import Photo, PhotoStatus, Stage, View
@@ -356,8 +354,7 @@ def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
         filters = {}
     index = siblings.index(photo.pk)
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
-    # Offer only what the patient consents to now; the service checks again on adding.
-    consented = active_uses(clinic=request.clinic, patient=photo.patient)
+    section_templates, section_context = viewer.sections_for(request, photo)
     record_access(request, "photo.details_viewed", target=photo, patient=photo.patient_id)
     return render(
         request,
@@ -376,10 +373,8 @@ def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
                 initial={"stage": photo.stage, "area": photo.area, "view": photo.view},
                 auto_id="correct-%s",
             ),
-            "marketing_uses": [
-                c for c in ConsentUse.choices if c[0] in MARKETING_USES and c[0] in consented
-            ],
-            "marketing_items": list(photo.marketing_items.filter(removed_at__isnull=True)),
+            "viewer_sections": section_templates,
+            **section_context,
         },
     )
 

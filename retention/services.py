@@ -281,7 +281,7 @@ def patient_erase(
             | {
                 "outbox_jobs": len(jobs),
                 "keys_destroyed": forgotten,
-                # Events written before sealing that still name the patient (README).
+                # Events written before sealing that still name the patient (docs/security.md).
                 "audit_events_in_clear": legacy_clear_events(
                     clinic_id=clinic.pk, patient_id=patient.pk
                 ),

@@ -11,7 +11,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from clinic.celery import ClinicTask
+from clinic.clinic_task import ClinicTask
 from clinic.models import Clinic
 from clinic.selectors import admin_emails
 from clinic.tenancy import clinic_context

@@ -399,7 +399,7 @@ class CeleryWorker:
             [
                 str(celery),
                 "-A",
-                "clinic",
+                "config",
                 "worker",
                 "-Q",
                 self.queue,
@@ -441,7 +441,7 @@ class CeleryWorker:
 
 @pytest.fixture
 def celery_worker(committed_db, test_db_name, s3_server) -> Iterator[CeleryWorker]:
-    from clinic.celery import app
+    from config.celery import app
 
     worker = CeleryWorker(queue=f"test-{test_db_name}-{time.time_ns()}", s3=s3_server)
     worker.log_path.unlink(missing_ok=True)
@@ -499,7 +499,7 @@ def wait_until(predicate, timeout: float = 90.0, step: float = 0.05) -> bool:
 
 def point_broker_at(url: str) -> str:
     """Make this process send tasks to ``url``; returns the URL it used before."""
-    from clinic.celery import app
+    from config.celery import app
 
     before = app.conf.broker_url
     app.conf.broker_url = url

@@ -11,7 +11,7 @@ from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 
-from clinic.middleware import SESSION_LOGIN_AT
+from accounts.middleware import SESSION_LOGIN_AT
 from clinic.models import AuthenticatorDevice, Clinic, Membership, User
 from clinic.tenancy import clinic_context
 from patients import services as patient_services

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qs
 
-from clinic.wsgi import application as app
+from config.wsgi import application as app
 
 SLOW_DOWNLOAD = "/_test/slow-download"
 CHUNK = 64 * 1024

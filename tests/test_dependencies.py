@@ -177,15 +177,15 @@ def test_make_install_reruns_when_a_lock_changes():
 
 
 def settings_import(tmp_path, **env) -> subprocess.CompletedProcess:
-    """Import a copy of clinic/settings.py whose BASE_DIR is tmp_path, as a fresh clone would."""
-    package = tmp_path / "clinic"
+    """Import a copy of config/settings.py whose BASE_DIR is tmp_path, as a fresh clone would."""
+    package = tmp_path / "config"
     package.mkdir(exist_ok=True)
     (package / "__init__.py").write_text("")
-    shutil.copy(ROOT / "clinic" / "settings.py", package / "settings.py")
+    shutil.copy(ROOT / "config" / "settings.py", package / "settings.py")
     drop = {"DATABASE_URL", "DJANGO_VAR_DIR", "DJANGO_PRODUCTION", "S3_BUCKET"}
     clean = {k: v for k, v in os.environ.items() if k not in drop}
     return subprocess.run(
-        [sys.executable, "-c", "import clinic.settings"],
+        [sys.executable, "-c", "import config.settings"],
         cwd=tmp_path,
         env={**clean, "PYTHONPATH": str(tmp_path), **env},
         capture_output=True,

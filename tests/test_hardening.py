@@ -5,9 +5,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from clinic.logging import redact
 from clinic.models import AuthenticatorDevice, Membership, Role
 from clinic.tenancy import clinic_context
+from config.logging import redact
 from patients.models import Patient
 from photos.uploads import BoundedMemoryUploadHandler
 from tests import factories as f

@@ -2,14 +2,47 @@
 (clinic.otp_secrets) and every backup code replaced by its keyed hash; the plaintext rows in
 django-otp's own tables are deleted. Sessions verified with an old device sign in again."""
 
+import base64
+import hashlib
+import hmac
+import os
+
 import django.db.models.deletion
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import migrations, models
 
+# A frozen copy of what this migration needs of clinic.otp_secrets as it was when it was
+# written (format 1): a migration must keep doing what it did, whatever the live code becomes.
+# tests/clinic/test_two_factor_secrets.py holds the copy against the live module.
+TOTP_KEY_LABEL = b"totp-secrets v1"
+BACKUP_CODE_LABEL = b"backup-codes v1"
+FORMAT_VERSION = b"\x01"
+NONCE_BYTES = 12
+
+
+def _derive(label: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(
+        base64.b64decode(settings.MASTER_KEY)
+    )
+
+
+def seal_totp_key(raw_key: bytes, *, user_id) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    associated = TOTP_KEY_LABEL + b"|user:" + str(user_id).encode()
+    return (
+        FORMAT_VERSION + nonce + AESGCM(_derive(TOTP_KEY_LABEL)).encrypt(nonce, raw_key, associated)
+    )
+
+
+def backup_code_hash(code: str, *, user_id) -> str:
+    message = f"{user_id}:{code}".encode()
+    return hmac.new(_derive(BACKUP_CODE_LABEL), message, hashlib.sha256).hexdigest()
+
 
 def seal_existing_secrets(apps, schema_editor):
-    from clinic import otp_secrets
-
     TOTPDevice = apps.get_model("otp_totp", "TOTPDevice")
     StaticDevice = apps.get_model("otp_static", "StaticDevice")
     AuthenticatorDevice = apps.get_model("clinic", "AuthenticatorDevice")
@@ -19,7 +52,7 @@ def seal_existing_secrets(apps, schema_editor):
     for old in TOTPDevice.objects.all():
         AuthenticatorDevice.objects.create(
             user_id=old.user_id,
-            sealed_key=otp_secrets.seal_totp_key(bytes.fromhex(old.key), user_id=old.user_id),
+            sealed_key=seal_totp_key(bytes.fromhex(old.key), user_id=old.user_id),
             last_used_at=old.last_used_at,
             **{field: getattr(old, field) for field in copied},
         )
@@ -30,7 +63,7 @@ def seal_existing_secrets(apps, schema_editor):
         BackupCode.objects.bulk_create(
             BackupCode(
                 device=device,
-                code_hash=otp_secrets.backup_code_hash(token.token, user_id=old.user_id),
+                code_hash=backup_code_hash(token.token, user_id=old.user_id),
             )
             for token in old.token_set.all()
         )

@@ -22,9 +22,9 @@ from audit.models import AuditEvent
 from audit.services import record
 from audit.tasks import verify_all_chains, write_clinic_checkpoint
 from audit.verify import verify_chain
-from clinic.celery import app
 from clinic.models import Role
 from clinic.tenancy import clinic_context
+from config.celery import app
 from tests import factories as f
 from tests.conftest import APP_ROLE, ROOT, s3_blob_storage, superuser_test_db_dsn
 

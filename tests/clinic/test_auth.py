@@ -9,8 +9,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.middleware import SESSION_LOGIN_AT, SESSION_RENEWED_AT
 from audit.models import AuditEvent
-from clinic.middleware import SESSION_LOGIN_AT, SESSION_RENEWED_AT
 from clinic.models import AuthenticatorDevice, BackupCode, Membership, User
 from clinic.tenancy import clinic_context
 from tests import factories as f
@@ -115,7 +115,7 @@ def test_five_wrong_codes_end_the_half_signed_in_session(cast):
 
 
 def test_backup_code_works_once(cast):
-    from clinic.services import backup_codes_issue
+    from accounts.services import backup_codes_issue
 
     codes = backup_codes_issue(user=cast.practitioner)
     client = Client()

@@ -70,7 +70,7 @@ def test_only_admins_change_clinic_settings(cast, role):
 
 
 def test_transparent_margins_of_a_logo_are_cropped():
-    from clinic.services import logo_png
+    from accounts.services import logo_png
 
     image = Image.new("RGBA", (900, 300), (0, 0, 0, 0))
     image.paste((15, 95, 90, 255), (20, 20, 280, 280))

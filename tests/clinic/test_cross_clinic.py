@@ -254,7 +254,7 @@ def test_password_only_session_is_sent_to_two_factor(cast):
 
     from django.test import Client
 
-    from clinic.middleware import SESSION_LOGIN_AT
+    from accounts.middleware import SESSION_LOGIN_AT
 
     client = Client()
     client.force_login(cast.admin)

@@ -53,7 +53,7 @@ def production_probe() -> dict:
     result = subprocess.run(
         [sys.executable, "-c", PROBE],
         cwd=ROOT,
-        env={**env, **PRODUCTION_ENV, "DJANGO_SETTINGS_MODULE": "clinic.settings"},
+        env={**env, **PRODUCTION_ENV, "DJANGO_SETTINGS_MODULE": "config.settings"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -78,7 +78,7 @@ def test_only_healthz_skips_host_validation_and_the_https_redirect(production_pr
 
 def test_healthz_comes_before_every_other_middleware_in_production(production_probe):
     middleware = production_probe["middleware"]
-    assert middleware[0] == "clinic.health.HealthCheckMiddleware"
+    assert middleware[0] == "config.health.HealthCheckMiddleware"
     security = middleware.index("django.middleware.security.SecurityMiddleware")
     assert middleware[security + 1] == "whitenoise.middleware.WhiteNoiseMiddleware"
 
@@ -98,7 +98,7 @@ class DownDatabase:
 
 
 def test_healthz_says_unavailable_without_details_when_the_database_is_down(monkeypatch):
-    monkeypatch.setattr("clinic.health.connection", DownDatabase())
+    monkeypatch.setattr("config.health.connection", DownDatabase())
     response = Client().get("/healthz", HTTP_HOST="127.0.0.1")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable"}

@@ -9,8 +9,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from PIL import Image, ImageFile
 
+from accounts.services import logo_png
 from clinic.images import ImageRejected, checked_image
-from clinic.services import logo_png
 from clinic.tokens import lifetime_text
 from consent.services import signature_png
 from tests import factories as f

@@ -1,6 +1,6 @@
 """A patient's signing link never lands in a log, however the app is served: here a plain
-`gunicorn clinic.wsgi --access-logfile -`, as the README's container-free instructions start
-it, without the project's gunicorn config file."""
+`gunicorn config.wsgi --access-logfile -`, as docs/operations.md's container-free instructions
+start it, without the project's gunicorn config file."""
 
 import os
 import socket
@@ -48,7 +48,7 @@ def plain_gunicorn(django_db_setup, tmp_path):
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
-            [str(gunicorn), "clinic.wsgi", "--access-logfile", "-", "-b", f"127.0.0.1:{port}"],
+            [str(gunicorn), "config.wsgi", "--access-logfile", "-", "-b", f"127.0.0.1:{port}"],
             cwd=ROOT,
             env=env,
             stdout=stdout,

@@ -6,10 +6,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from accounts.services import backup_codes_issue
 from audit import services as audit_services
 from audit.models import AuditEvent
 from clinic.models import AuthenticatorDevice, BackupCode
-from clinic.services import backup_codes_issue
 from clinic.tenancy import clinic_context
 from tests import factories as f
 

@@ -73,7 +73,7 @@ def test_raw_sql_as_app_role_sees_nothing_of_clinic_a_from_b_or_without_context(
         f.make_signed_consent(
             cast.clinic_a, patient, cast.practitioner, uses=["clinical_record", "website"]
         )
-    from clinic.services import staff_invite
+    from accounts.services import staff_invite
     from consent.services import consent_withdraw, marketing_add, withdrawal_undo
 
     with clinic_context(cast.clinic_a.id):

@@ -1,6 +1,8 @@
 """Two-factor secrets at rest: whoever reads the database as the application's role (or a
 leaked dump) finds neither a TOTP key nor a backup code in clear; signing in still works."""
 
+import importlib
+
 import pytest
 from django.db import connection
 from django.test import Client, override_settings
@@ -8,9 +10,9 @@ from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.services import backup_codes_issue
 from clinic import otp_secrets
 from clinic.models import AuthenticatorDevice, BackupCodes
-from clinic.services import backup_codes_issue
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -155,7 +157,7 @@ def test_rotate_keys_reseals_authenticator_keys_so_the_old_master_can_go(setting
     import base64
     import os
 
-    from clinic.services import two_factor_keys_reseal
+    from accounts.services import two_factor_keys_reseal
 
     user = f.make_user()
     old = settings.MASTER_KEY
@@ -166,3 +168,14 @@ def test_rotate_keys_reseals_authenticator_keys_so_the_old_master_can_go(setting
     device = AuthenticatorDevice.objects.get(user=user)
     assert otp_secrets.sealed_under_current_key(bytes(device.sealed_key), user_id=user.pk)
     assert device.verify_token(f.totp_now(user))
+
+
+def test_the_migrations_frozen_copy_seals_and_hashes_as_the_live_module_reads():
+    """Migration 0003 carries its own copy of the sealing (it must not import live code); what
+    the copy writes, the live module opens and checks, so the two agree on format 1."""
+    frozen = importlib.import_module("clinic.migrations.0003_two_factor_secrets_sealed")
+    sealed = frozen.seal_totp_key(b"0123456789abcdef0123", user_id=42)
+    assert otp_secrets.open_totp_key(sealed, user_id=42) == b"0123456789abcdef0123"
+    assert frozen.backup_code_hash("12345678", user_id=42) == otp_secrets.backup_code_hash(
+        "12345678", user_id=42
+    )

@@ -1,5 +1,5 @@
 """The patient's own copy (GDPR Art. 15 and 20): data.json with everything held about them,
-valid against the schema the README documents, plus the files and a readable PDF."""
+valid against the schema docs/evidence-format.md documents, plus the files and a readable PDF."""
 
 from __future__ import annotations
 
@@ -83,9 +83,9 @@ def test_an_earlier_insurer_export_is_listed_in_the_patients_copy(
     assert [e["recipient"] for e in data["exports"]] == ["Hiscox claims"]
 
 
-def test_the_readme_documents_every_key_of_data_json():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### data.json", 1)[1].split("\n## ", 1)[0]
+def test_the_evidence_format_page_documents_every_key_of_data_json():
+    page = (ROOT / "docs" / "evidence-format.md").read_text()
+    section = page.split("\n## data.json", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.M))
     assert documented == set(SCHEMA["required"])
 

@@ -162,7 +162,7 @@ def test_signing_out_ends_answers_from_memory_at_once(cast, grid):
 
 
 def test_a_deactivated_member_gets_nothing_from_memory(cast, grid):
-    from clinic import services as clinic_services
+    from accounts import services as clinic_services
     from clinic.models import Membership
 
     patient, _ = grid

@@ -20,7 +20,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from clinic import outbox
-from clinic.celery import ClinicTask, app
+from clinic.clinic_task import ClinicTask, app
 from clinic.models import Job, JobState, Role
 from clinic.tenancy import clinic_context
 from consent.models import ConsentUse, MarketingItem

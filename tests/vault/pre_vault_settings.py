@@ -3,8 +3,8 @@ file and blob folder, unpacked from tests/vault/fixtures) with today's code."""
 
 import os
 
-from clinic.settings import *  # noqa: F403
-from clinic.settings import SQLITE_OPTIONS, STORAGES
+from config.settings import *  # noqa: F403
+from config.settings import SQLITE_OPTIONS, STORAGES
 
 _DIR = os.environ["PRE_VAULT_DIR"]
 DATABASES = {

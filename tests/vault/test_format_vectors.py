@@ -1,4 +1,4 @@
-"""Known-answer vectors freezing the vault's at-rest format (README: "At-rest format").
+"""Known-answer vectors freezing the vault's at-rest format (docs/security.md: "At-rest format").
 
 Every stored object and wrapped key must stay readable across library upgrades: a change that
 alters one byte of these outputs fails here, before it reaches a clinic's bucket."""
@@ -41,7 +41,7 @@ def test_short_object_encrypts_to_the_frozen_bytes():
 
 
 def test_frozen_bytes_follow_the_documented_format():
-    # Built from AES-GCM itself and the README's description, not from our module.
+    # Built from AES-GCM itself and the documented description (docs/security.md), not from our module.
     header = struct.pack(">4sBI7s", b"CPS1", 1, 256 * 1024, PREFIX)
     nonce = PREFIX + (0).to_bytes(4, "big") + b"\x01"  # segment 0, last
     assert header + AESGCM(KEY).encrypt(nonce, PLAINTEXT, AAD + header) == SHORT

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.services import two_factor_keys_reseal
 from clinic.models import Clinic
-from clinic.services import two_factor_keys_reseal
 from vault.services import clinic_keys_rotate
 
 

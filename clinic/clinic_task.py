@@ -1,18 +1,12 @@
-"""The Celery app, and ClinicTask: every task runs inside its clinic's context."""
+"""ClinicTask: every task about one clinic's data runs inside its clinic's context, and is
+sent through the outbox. The ground floor's, so that every room's tasks can use it; the
+Celery app itself is the project shell's (``config.celery``)."""
 
 from __future__ import annotations
 
 import functools
-import os
 
-from celery import Celery
 from celery.contrib.django.task import DjangoTask
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
-
-app = Celery("clinic")
-app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
 
 
 class ClinicTask(DjangoTask):

@@ -114,7 +114,7 @@ class ReauthForm(forms.Form):
         return "".join(self.cleaned_data["token"].split())
 
     def clean(self):
-        from clinic import services
+        from accounts import services
 
         data = super().clean()
         password, token = data.get("current_password"), data.get("token")

@@ -18,8 +18,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
-from clinic import selectors, services, settings_sections
-from clinic.forms import (
+from accounts import services, settings_sections
+from accounts.forms import (
     ClinicSettingsForm,
     EnrolForm,
     InviteForm,
@@ -30,7 +30,8 @@ from clinic.forms import (
     RoleForm,
     TokenForm,
 )
-from clinic.middleware import SESSION_LOGIN_AT
+from accounts.middleware import SESSION_LOGIN_AT
+from clinic import selectors
 from clinic.models import AuthenticatorDevice, BackupCode, BackupCodes, User
 from clinic.permissions import PERMISSIONS, ROLE_PERMISSIONS, require
 from clinic.tokens import lifetime_text

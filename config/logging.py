@@ -4,7 +4,7 @@ with the token replaced (Django's request log, the dev server, gunicorn's access
 Django's own loggers get the filter from ``LOGGING``. gunicorn's loggers are configured by
 gunicorn, and only ``deploy/gunicorn.conf.py`` adds the filter there; so the app also puts it
 on them itself at start-up (``install_on_server_loggers``), and a plain
-``gunicorn clinic.wsgi --access-logfile -`` cannot log a token either."""
+``gunicorn config.wsgi --access-logfile -`` cannot log a token either."""
 
 from __future__ import annotations
 

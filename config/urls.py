@@ -2,8 +2,8 @@
 
 from django.urls import include, path
 
+from accounts import views
 from audit import views as audit_views
-from clinic import views
 from comparisons import views as comparison_views
 from consent import views as consent_views
 from exports import views as export_views

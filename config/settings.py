@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "csp",
     "clinic",
     "audit",
+    "accounts",
     "vault",
     "patients",
     "photos",
@@ -121,11 +122,12 @@ INSTALLED_APPS = [
     "comparisons",
     "retention",
     "demo",
+    "config.apps.ShellConfig",
 ]
 
 MIDDLEWARE = [
     # First: /healthz answers whatever the Host header and without the HTTPS redirect.
-    "clinic.health.HealthCheckMiddleware",
+    "config.health.HealthCheckMiddleware",
     # Before anything reads REMOTE_ADDR: the client's address behind PROXY_COUNT proxies.
     "clinic.proxy.ClientAddressMiddleware",
     "clinic.middleware.RequestIdMiddleware",
@@ -140,11 +142,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "clinic.middleware.SessionLifetimeMiddleware",
+    "accounts.middleware.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
-    "clinic.middleware.ClinicMiddleware",
+    "accounts.middleware.ClinicMiddleware",
 ]
 
 if PRODUCTION:
@@ -155,8 +157,8 @@ if PRODUCTION:
         "whitenoise.middleware.WhiteNoiseMiddleware",
     )
 
-ROOT_URLCONF = "clinic.urls"
-WSGI_APPLICATION = "clinic.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "clinic.User"
 
 TEMPLATES = [
@@ -169,7 +171,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "clinic.context_processors.clinic",
+                "accounts.context_processors.clinic",
             ],
         },
     },
@@ -432,7 +434,7 @@ USE_TZ = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_tokens": {"()": "clinic.logging.RedactTokensFilter"}},
+    "filters": {"redact_tokens": {"()": "config.logging.RedactTokensFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

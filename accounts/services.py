@@ -53,7 +53,7 @@ def staff_invite(
 ) -> Invitation:
     """Invite someone by e-mail; an earlier open invitation for the same address is revoked.
     The e-mail leaves from the worker after commit (``invitation_email``)."""
-    from clinic.tasks import send_invitation
+    from accounts.tasks import send_invitation
 
     email = email.strip().lower()
     if role not in Role.values:

@@ -1,0 +1,42 @@
+"""The photo viewer as a hub: apps above photos add a section to it (consent adds the
+marketing library's) by registering it when they start, so photos never imports them. The
+same shape as the patient page's panels (``patients.panels``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+
+from photos.models import Photo
+
+
+@dataclass(frozen=True)
+class ViewerSection:
+    """One section of the viewer's side panel: its template, place, and the function that
+    gives the template what it needs (merged into the page's context)."""
+
+    name: str
+    template: str
+    order: int
+    context: Callable[[HttpRequest, Photo], dict[str, Any]]
+
+
+_sections: dict[str, ViewerSection] = {}
+
+
+def register(section: ViewerSection) -> None:
+    """Add (or replace, by name) a section of the viewer; called from an app's ready()."""
+    _sections[section.name] = section
+
+
+def sections_for(request: HttpRequest, photo: Photo) -> tuple[list[str], dict[str, Any]]:
+    """The sections' templates in order, and their merged context."""
+    templates: list[str] = []
+    context: dict[str, Any] = {}
+    for section in sorted(_sections.values(), key=lambda s: s.order):
+        templates.append(section.template)
+        context.update(section.context(request, photo))
+    return templates, context
