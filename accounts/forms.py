@@ -163,3 +163,10 @@ class ClinicSettingsForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
     )
     remove_logo = forms.BooleanField(required=False, label="Remove the current logo")
+    reply_to_email = forms.EmailField(
+        required=False,
+        label="Reply-to e-mail",
+        help_text="Where answers to the clinic's e-mails go. Patients and staff get them with "
+        "the clinic's name as the sender; without this address their replies reach no one.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )

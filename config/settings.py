@@ -336,6 +336,25 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # --- e-mail ----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 globals().update(EMAIL_CONFIG)
+# Or SMTP in parts, as compose's .env gives them; EMAIL_HOST set means SMTP, whatever
+# EMAIL_URL says. The password comes from the file named by EMAIL_HOST_PASSWORD_FILE (a docker
+# secret) or EMAIL_HOST_PASSWORD, never from a URL in the environment.
+if env.str("EMAIL_HOST", default=""):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env.str("EMAIL_HOST")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+    # Port 465 speaks TLS from the first byte; any other port is asked for STARTTLS unless
+    # EMAIL_USE_TLS=0 (a relay on the clinic's own network, Mailpit in development).
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=EMAIL_PORT == 465)
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=not EMAIL_USE_SSL)
+    if EMAIL_USE_SSL and EMAIL_USE_TLS:
+        raise ImproperlyConfigured("Set one of EMAIL_USE_TLS (STARTTLS) and EMAIL_USE_SSL.")
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+# A mail server that stops answering must not hold a worker for ever (Django waits without end).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# The address every e-mail leaves from; a clinic's e-mails carry the clinic's name with it and
+# the clinic's reply-to address (clinic/mail.py). The mail server must accept it as sender.
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clinic Photos <no-reply@localhost>")
 
 # --- authentication: e-mail + password, then TOTP, lockout by axes ---------------------------

@@ -8,9 +8,9 @@ import email.policy
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 
-import pytest
 from aiosmtpd.controller import Controller
 
 
@@ -56,8 +56,8 @@ class SmtpServer:
         return f"smtp://127.0.0.1:{self.port}"
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
+@contextmanager
+def running_smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer()
     server.controller.start()
     try:

@@ -25,6 +25,7 @@ COMPOSE_ENV = {
     "POSTGRES_APP_PASSWORD": "a",
     "S3_ACCESS_KEY_ID": "clinic-s3-key",
     "S3_SECRET_ACCESS_KEY": "clinic-s3-secret",
+    "EMAIL_HOST": "smtp.harbour-clinic.example",
 }
 APP_SERVICES = ("web", "worker", "beat")
 
@@ -59,7 +60,14 @@ def test_compose_file_is_valid(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "missing", ["S3_SECRET_ACCESS_KEY", "DJANGO_SECRET_KEY", "MASTER_KEY", "AUDIT_CHECKPOINT_KEY"]
+    "missing",
+    [
+        "S3_SECRET_ACCESS_KEY",
+        "DJANGO_SECRET_KEY",
+        "MASTER_KEY",
+        "AUDIT_CHECKPOINT_KEY",
+        "EMAIL_HOST",
+    ],
 )
 def test_compose_refuses_to_start_without_a_secret(tmp_path, missing):
     result = compose_config({k: v for k, v in COMPOSE_ENV.items() if k != missing}, tmp_path)
@@ -176,6 +184,24 @@ def test_mailpit_is_for_development_only_and_never_opens_without_a_login(tmp_pat
         ["sh", "-c", script], env={"MP_UI_AUTH": "clinic:s3cret"}, capture_output=True
     )
     assert started.returncode == 0 and started.stdout == b"started\n"
+
+
+def test_the_app_sends_mail_through_the_smtp_server_named_in_env():
+    compose = spec()
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        env = service["environment"]
+        assert "EMAIL_URL" not in env
+        assert env["EMAIL_HOST"].startswith("${EMAIL_HOST:?")
+        assert env["EMAIL_PORT"] == "${EMAIL_PORT:-587}"
+        assert env["EMAIL_USE_TLS"] == "${EMAIL_USE_TLS:-1}"
+        assert env["EMAIL_HOST_USER"] == "${EMAIL_HOST_USER:-}"
+        # The password never sits in .env or the environment: a file, given as a secret.
+        assert env["EMAIL_HOST_PASSWORD_FILE"] == "/run/secrets/smtp_password"
+        assert service["secrets"] == ["smtp_password"]
+    secret = compose["secrets"]["smtp_password"]["file"]
+    assert secret == "${EMAIL_HOST_PASSWORD_FILE:-./deploy/no-smtp-password}"
+    assert (ROOT / "deploy" / "no-smtp-password").read_text() == ""
 
 
 def services_depended_on(name: str) -> set[str]:
