@@ -166,7 +166,7 @@ class ClinicSettingsForm(forms.Form):
     reply_to_email = forms.EmailField(
         required=False,
         label="Reply-to e-mail",
-        help_text="Where answers to the clinic's e-mails go. Patients and staff get them with "
-        "the clinic's name as the sender; without this address their replies reach no one.",
+        help_text="Where replies to the clinic's e-mails go. They are sent in the clinic's "
+        "name; without this address, a patient's reply reaches no one.",
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
