@@ -20,6 +20,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() *
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS") or 4)
 timeout = 30
+# Idle connections from the proxy are kept longer than the proxy keeps them (60 s,
+# deploy/Caddyfile): the proxy closes first, so it never sends a request on a connection
+# gunicorn is closing. A gthread worker parks idle connections without holding a thread.
+keepalive = 75
 accesslog = "-"
 logconfig_dict = {
     "version": 1,

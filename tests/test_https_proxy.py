@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import random
+import runpy
 import subprocess
 import time
 
@@ -192,3 +193,14 @@ def test_the_caddyfile_serves_each_way_a_clinic_gets_a_certificate():
         assert server["listen"] == [":443"]
         (proxy,) = server["routes"][0]["handle"][0]["routes"][0]["handle"]
         assert proxy["upstreams"] == [{"dial": "web:8000"}] and proxy["flush_interval"] == -1
+        # Shorter than gunicorn's keepalive (75 s): the proxy lets idle connections go first.
+        assert proxy["transport"]["keep_alive"]["idle_timeout"] == 60_000_000_000
+
+
+def test_gunicorn_serves_in_threads_and_outlasts_the_proxys_idle_connections():
+    config = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+    # Threads: a long response does not silence the worker's heartbeat (see the download test).
+    assert config["worker_class"] == "gthread" and config["threads"] >= 2
+    assert config["timeout"] == 30
+    # Caddy drops an idle upstream connection after 60 s; gunicorn keeps it longer.
+    assert config["keepalive"] > 60
