@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -17,6 +16,7 @@ from audit.models import AuditEvent
 from audit.services import record
 from audit.verify import verify_chain
 from clinic.clinic_task import ClinicTask
+from clinic.mail import send_clinic_mail
 from clinic.models import Clinic
 from clinic.selectors import admin_emails
 from clinic.watch import mark
@@ -151,5 +151,10 @@ def email_admins_chain_broken(*, clinic_id: str, event_id: str) -> str:
             "now": timezone.now(),
         },
     )
-    send_mail(f"{clinic.name}: the audit trail failed its check", body, None, admins)
+    send_clinic_mail(
+        clinic=clinic,
+        subject=f"{clinic.name}: the audit trail failed its check",
+        body=body,
+        to=admins,
+    )
     return "sent"

@@ -132,6 +132,8 @@ MIDDLEWARE = [
     "config.health.HealthCheckMiddleware",
     # /metrics likewise, to the operator's network only (config/operators.py).
     "config.metrics.MetricsMiddleware",
+    # Before anything reads REMOTE_ADDR: the client's address behind PROXY_COUNT proxies.
+    "clinic.proxy.ClientAddressMiddleware",
     "clinic.middleware.RequestIdMiddleware",
     # The request id on every log line, one line per request, its latency in /metrics.
     "config.observe.ObserveRequestMiddleware",
@@ -342,6 +344,25 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # --- e-mail ----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 globals().update(EMAIL_CONFIG)
+# Or SMTP in parts, as compose's .env gives them; EMAIL_HOST set means SMTP, whatever
+# EMAIL_URL says. The password comes from the file named by EMAIL_HOST_PASSWORD_FILE (a docker
+# secret) or EMAIL_HOST_PASSWORD, never from a URL in the environment.
+if env.str("EMAIL_HOST", default=""):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env.str("EMAIL_HOST")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+    # Port 465 speaks TLS from the first byte; any other port is asked for STARTTLS unless
+    # EMAIL_USE_TLS=0 (a relay on the clinic's own network, Mailpit in development).
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=EMAIL_PORT == 465)
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=not EMAIL_USE_SSL)
+    if EMAIL_USE_SSL and EMAIL_USE_TLS:
+        raise ImproperlyConfigured("Set one of EMAIL_USE_TLS (STARTTLS) and EMAIL_USE_SSL.")
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+# A mail server that stops answering must not hold a worker for ever (Django waits without end).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# The address every e-mail leaves from; a clinic's e-mails carry the clinic's name with it and
+# the clinic's reply-to address (clinic/mail.py). The mail server must accept it as sender.
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clinic Photos <no-reply@localhost>")
 
 # --- authentication: e-mail + password, then TOTP, lockout by axes ---------------------------
@@ -369,7 +390,11 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 # Our login view calls authenticate(username=<e-mail>): axes must read that key, not "email".
 AXES_USERNAME_FORM_FIELD = "username"
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0) or None
+# Reverse proxies in front of the app (docker-compose: Caddy, so 1). The client's address is
+# then taken from X-Forwarded-For (clinic/proxy.py), and axes counts failures by that address
+# too: without django-ipware installed, axes ignores its own AXES_IPWARE_* settings.
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "clinic.proxy.client_ip"
 
 OTP_TOTP_ISSUER = env.str("OTP_ISSUER", default="Clinic Photos")
 OTP_TOTP_THROTTLE_FACTOR = 1
