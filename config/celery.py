@@ -19,6 +19,9 @@ app = Celery("clinic")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# One beat only: the beat takes a lock in Redis before it sends anything (config/beat.py).
+from config import beat  # noqa: E402, F401
+
 # The counter of tasks that ended in an error, by task (clinic/watch.py).
 TASK_FAILURES = "celery.task_failures"
 

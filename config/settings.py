@@ -219,6 +219,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis, celery, cache ------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# How long the beat's lock in Redis outlives its last renewal (config/beat.py): a second beat
+# standing by takes over this long after the first has gone.
+BEAT_LOCK_SECONDS = env.int("BEAT_LOCK_SECONDS", default=60)
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
