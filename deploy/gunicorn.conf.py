@@ -3,7 +3,6 @@ off), its logs like the app's (JSON lines under LOG_FORMAT=json, link tokens red
 one directory where its processes add up the request latencies /metrics reports."""
 
 import copy
-import multiprocessing
 import os
 import tempfile
 from pathlib import Path
@@ -22,10 +21,12 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
 from django.conf import settings  # noqa: E402 - after the settings module is named
 
 bind = "0.0.0.0:8000"
-# Processes: two per core and one more (gunicorn's own advice): a request waits on PostgreSQL
-# or S3 for part of its time, so a core has another worker to run meanwhile. WEB_CONCURRENCY
-# overrides (a container given fewer cores than the host has).
-workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
+# Processes: WEB_CONCURRENCY (compose: 3), never the host's core count, which a container
+# sees whole however few cores it is given (a 32-core host would start 65 workers, and with
+# their threads more database connections than PostgreSQL's 100). For a machine of its own,
+# gunicorn's advice is two per core and one more: a request waits on PostgreSQL or S3 for part
+# of its time, so a core has another worker to run meanwhile.
+workers = int(os.environ.get("WEB_CONCURRENCY") or 3)
 
 # Threaded workers, not sync ones. A sync worker serves one request at a time in its only
 # thread, and the master kills any worker silent for `timeout` seconds: an evidence export of
