@@ -57,8 +57,9 @@ class ClinicMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.clinic = None
-        request.membership = None
+        # What clinic.http.ClinicRequest declares for the views, added here.
+        request.clinic = None  # type: ignore[attr-defined]
+        request.membership = None  # type: ignore[attr-defined]
         try:
             match = resolve(request.path_info)
         except Resolver404:
@@ -87,8 +88,8 @@ class ClinicMiddleware:
                     details={"path": request.path_info[:300], "reason": "not a member"},
                 )
                 return page_not_found(request, Http404("No such clinic"))
-            request.clinic = clinic
-            request.membership = membership
+            request.clinic = clinic  # type: ignore[attr-defined]
+            request.membership = membership  # type: ignore[attr-defined]
             response = self.get_response(request)
             object_ids = {k: str(v) for k, v in match.kwargs.items() if k.endswith("_id")}
             if response.status_code == 404 and object_ids:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest
+from clinic.http import ClinicRequest
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class SettingsSection:
     name: str
     template: str
     order: int
-    context: Callable[[HttpRequest], dict[str, Any]]
+    context: Callable[[ClinicRequest], dict[str, Any]]
 
 
 _sections: dict[str, SettingsSection] = {}
@@ -28,7 +28,7 @@ def register(section: SettingsSection) -> None:
     _sections[section.name] = section
 
 
-def sections_for(request: HttpRequest) -> tuple[list[str], dict[str, Any]]:
+def sections_for(request: ClinicRequest) -> tuple[list[str], dict[str, Any]]:
     """The sections' templates in order, and their merged context."""
     templates: list[str] = []
     context: dict[str, Any] = {}

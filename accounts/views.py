@@ -32,6 +32,7 @@ from accounts.forms import (
 )
 from accounts.middleware import SESSION_LOGIN_AT
 from clinic import selectors
+from clinic.http import ClinicRequest
 from clinic.models import AuthenticatorDevice, BackupCode, BackupCodes, User
 from clinic.permissions import PERMISSIONS, ROLE_PERMISSIONS, require
 from clinic.tokens import lifetime_text
@@ -187,7 +188,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
             services.record_for_user_clinics(
                 user=request.user, action="auth.login", request=request, details={"method": method}
             )
-            if method == "backup_code":
+            if isinstance(device, BackupCodes):
                 left = device.codes.count()
                 messages.warning(request, f"You used a backup code; {left} left. Each works once.")
             return redirect(_safe_next(request) or "home")
@@ -242,7 +243,7 @@ def account(request: HttpRequest) -> HttpResponse:
         )
         for name in ACCOUNT_ACTIONS
     }
-    form = account_forms.get(action)
+    form = account_forms.get(action) if action else None
     if form is not None and not form.is_valid():
         if form.locked_out:
             user = request.user
@@ -260,7 +261,9 @@ def account(request: HttpRequest) -> HttpResponse:
             )
     elif action == "password":
         services.password_change(
-            user=request.user, new_password=form.cleaned_data["new_password"], request=request
+            user=request.user,
+            new_password=account_forms["password"].cleaned_data["new_password"],
+            request=request,
         )
         logout(request)
         messages.success(
@@ -300,10 +303,10 @@ def account(request: HttpRequest) -> HttpResponse:
 def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
     """An invited person joins: a new account with a password, or an existing one signed in.
     (The clinic in this public link is not ``clinic_slug``: that name marks staff-only URLs.)"""
-    clinic = selectors.clinic_by_slug(clinic)
-    invitation = selectors.invitation_by_token(clinic=clinic, token=token) if clinic else None
+    found = selectors.clinic_by_slug(clinic)
+    invitation = selectors.invitation_by_token(clinic=found, token=token) if found else None
     try:
-        services.check_invitation_usable(invitation)
+        invitation = services.check_invitation_usable(invitation)
     except services.InvitationUnusable as problem:
         return render(
             request,
@@ -317,13 +320,14 @@ def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResp
     if request.method == "POST":
         try:
             if existing is not None:
-                if not signed_in_as_invitee or not request.user.is_verified():
+                # signed_in_as_invitee holds only for a signed-in User, which mypy cannot follow.
+                if not signed_in_as_invitee or not request.user.is_verified():  # type: ignore[union-attr]
                     raise services.InvitationUnusable(
                         "Sign in as " + invitation.email + " first, then open the link again."
                     )
                 services.invitation_accept(invitation=invitation, user=existing, request=request)
-                messages.success(request, f"You have joined {clinic.name}.")
-                return redirect("dashboard", clinic_slug=clinic.slug)
+                messages.success(request, f"You have joined {invitation.clinic.name}.")
+                return redirect("dashboard", clinic_slug=invitation.clinic.slug)
             if form.is_valid():
                 user = services.invitation_accept(
                     invitation=invitation,
@@ -336,7 +340,8 @@ def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResp
                 request.session[SESSION_LOGIN_AT] = timezone.now().timestamp()
                 messages.success(
                     request,
-                    f"Welcome to {clinic.name}. Now protect your account with two-factor sign-in.",
+                    f"Welcome to {invitation.clinic.name}. "
+                    "Now protect your account with two-factor sign-in.",
                 )
                 return redirect("two_factor_setup")
         except ValidationError as error:
@@ -350,7 +355,7 @@ def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResp
         "clinic/accept_invitation.html",
         {
             "invitation": invitation,
-            "clinic": clinic,
+            "clinic": invitation.clinic,
             "form": form,
             "existing": existing,
             "signed_in_as_invitee": signed_in_as_invitee,
@@ -359,7 +364,7 @@ def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResp
 
 
 @require("staff.manage")
-def staff_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def staff_list(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -393,7 +398,7 @@ def staff_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
 
 
 @require("staff.manage")
-def staff_detail(request: HttpRequest, clinic_slug: str, membership_id) -> HttpResponse:
+def staff_detail(request: ClinicRequest, clinic_slug: str, membership_id) -> HttpResponse:
     membership = selectors.membership_in(clinic=request.clinic, membership_id=membership_id)
     if membership is None:
         raise Http404("No such member")
@@ -435,7 +440,7 @@ def staff_detail(request: HttpRequest, clinic_slug: str, membership_id) -> HttpR
 
 
 @require("clinic.settings")
-def clinic_settings(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def clinic_settings(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     """The clinic's name and logo."""
     form = ClinicSettingsForm(
         request.POST or None, request.FILES or None, initial={"name": request.clinic.name}

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 
 from audit.models import AuditEvent
 from audit.services import record
+from clinic.http import ClinicRequest
 from clinic.permissions import PERMISSIONS, role_can
 
 # Lists of what a page showed (patients on a search page, photos in a grid) are cut here: an
@@ -71,7 +72,7 @@ def require_audited(permission: str) -> Callable:
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: ClinicRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             membership = getattr(request, "membership", None)
             if membership is None or not role_can(membership.role, permission):
                 record(

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest
-
+from clinic.http import ClinicRequest
 from photos.models import Photo
 
 
@@ -21,7 +20,7 @@ class ViewerSection:
     name: str
     template: str
     order: int
-    context: Callable[[HttpRequest, Photo], dict[str, Any]]
+    context: Callable[[ClinicRequest, Photo], dict[str, Any]]
 
 
 _sections: dict[str, ViewerSection] = {}
@@ -32,7 +31,7 @@ def register(section: ViewerSection) -> None:
     _sections[section.name] = section
 
 
-def sections_for(request: HttpRequest, photo: Photo) -> tuple[list[str], dict[str, Any]]:
+def sections_for(request: ClinicRequest, photo: Photo) -> tuple[list[str], dict[str, Any]]:
     """The sections' templates in order, and their merged context."""
     templates: list[str] = []
     context: dict[str, Any] = {}

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from audit.access import record_access
+from clinic.http import ClinicRequest
 from clinic.permissions import require
 from patients.selectors import episodes_of
 from patients.views import patient_or_404
@@ -27,7 +28,7 @@ from vault.storage import BlobUnreadable, StorageUnavailable
 NO_STORE = "private, no-store, max-age=0"
 
 
-def _photo_or_404(request: HttpRequest, photo_id) -> Photo:
+def _photo_or_404(request: ClinicRequest, photo_id) -> Photo:
     photo = selectors.photo_get(clinic=request.clinic, photo_id=photo_id)
     if photo is None:
         raise Http404("No such photo")
@@ -48,7 +49,7 @@ def photo_urls(clinic_slug: str, photo: Photo) -> dict[str, str]:
 
 
 @require("photos.upload")
-def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def photo_upload(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """Choose, drop or capture photos; each file is checked by content and stored encrypted."""
     patient = patient_or_404(request, patient_id)
     form = PhotoDetailsForm(request.POST or None, patient=patient)
@@ -70,7 +71,8 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
     problem = ""
     if not form.is_valid():
         problem = "Check the photo details: " + "; ".join(
-            f"{form.fields[f].label or f}: {' '.join(e)}" if f in form.fields else " ".join(e)
+            # An ErrorList yields its messages as str.
+            f"{form.fields[f].label or f}: {' '.join(e)}" if f in form.fields else " ".join(e)  # type: ignore[arg-type]
             for f, e in form.errors.items()
         )
     else:
@@ -105,14 +107,15 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
         else:
             for index in range(len(files)):
                 own = {k: v[index] for k, v in columns.items() if v[index]}
-                per_file.append(dataclasses.replace(details, **own))
+                # own holds only stage, area and view, as the form's choices.
+                per_file.append(dataclasses.replace(details, **own))  # type: ignore[arg-type]
     if not problem:
         for upload, details in zip(files, per_file, strict=True):
             name = display_name(upload.name or "")
             try:
                 services.upload_size_check(
                     filename=upload.name or "",
-                    size=upload.size,
+                    size=upload.size,  # type: ignore[arg-type]  # an upload knows its size
                     over_limit=getattr(upload, "over_limit", False),
                 )
                 received = {
@@ -160,7 +163,7 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
     )
 
 
-def _replaced_photo(request: HttpRequest, patient, value: str, file_count: int) -> Photo | None:
+def _replaced_photo(request: ClinicRequest, patient, value: str, file_count: int) -> Photo | None:
     try:
         photo_id = uuid.UUID(value[:40])
     except ValueError:
@@ -172,7 +175,7 @@ def _replaced_photo(request: HttpRequest, patient, value: str, file_count: int) 
 
 
 @require("photos.upload")
-def photo_capture(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def photo_capture(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """Guided capture: the treatment's views one after another, each with the ghost of its
     earlier photo, each uploaded the moment it is taken with its facts filled in."""
     patient = patient_or_404(request, patient_id)
@@ -244,7 +247,7 @@ def photo_capture(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRes
 
 
 @require("photos.sequences")
-def capture_sequences(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def capture_sequences(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     """The clinic's guided capture: which views each treatment type takes."""
     if request.method == "POST":
         try:
@@ -268,7 +271,7 @@ def capture_sequences(request: HttpRequest, clinic_slug: str) -> HttpResponse:
 
 
 @require("photos.view")
-def photo_status(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResponse:
+def photo_status(request: ClinicRequest, clinic_slug: str, patient_id) -> JsonResponse:
     """Processing state of the patient's photos, for the page to update without a reload."""
     patient = patient_or_404(request, patient_id)
     ids = []
@@ -291,7 +294,7 @@ def photo_status(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResp
 
 
 @require("photos.view")
-def photo_ghost(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResponse:
+def photo_ghost(request: ClinicRequest, clinic_slug: str, patient_id) -> JsonResponse:
     """The earlier photo of the same area and view, to line a new one up against."""
     patient = patient_or_404(request, patient_id)
     photo = selectors.ghost_for(
@@ -314,7 +317,7 @@ def photo_ghost(request: HttpRequest, clinic_slug: str, patient_id) -> JsonRespo
 
 
 @require("photos.upload")
-def photo_correct(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def photo_correct(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     """Correct a photo's stage, area or view; audited, the original untouched."""
     photo = _photo_or_404(request, photo_id)
     if request.method != "POST":
@@ -336,7 +339,7 @@ def photo_correct(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespo
 
 
 @require("photos.view")
-def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def photo_detail(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     """The viewer: one photo large, with its details and previous/next of the same patient."""
     photo = _photo_or_404(request, photo_id)
     filters = selectors.clean_filters(request.GET)
@@ -379,7 +382,7 @@ def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
     )
 
 
-def _serve(request: HttpRequest, photo_id, rendition: str) -> HttpResponse:
+def _serve(request: ClinicRequest, photo_id, rendition: str) -> HttpResponse:
     photo = selectors.photo_to_serve(clinic=request.clinic, photo_id=photo_id, rendition=rendition)
     if photo is None:
         raise Http404("No such photo")
@@ -425,22 +428,22 @@ def _download_name(photo: Photo) -> str:
 
 
 @require("photos.view")
-def photo_thumb(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def photo_thumb(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     return _serve(request, photo_id, "thumb")
 
 
 @require("photos.view")
-def photo_display(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def photo_display(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     return _serve(request, photo_id, "display")
 
 
 @require("photos.download_original")
-def photo_original(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def photo_original(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     return _serve(request, photo_id, "original")
 
 
 @require("photos.upload")
-def photo_delete(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def photo_delete(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     photo = _photo_or_404(request, photo_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
