@@ -14,6 +14,7 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.views.defaults import page_not_found
 
+from audit.http import AuditedRequest
 from audit.services import record
 from clinic import selectors
 from clinic.tenancy import clinic_context
@@ -56,8 +57,9 @@ class ClinicMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        # What clinic.http.ClinicRequest declares for the views, added here.
+    # After AuditContextMiddleware (settings.MIDDLEWARE): the request carries its audit context.
+    def __call__(self, request: AuditedRequest) -> HttpResponse:
+        # What audit.http.ClinicRequest declares for the views, added here.
         request.clinic = None  # type: ignore[attr-defined]
         request.membership = None  # type: ignore[attr-defined]
         try:
@@ -84,7 +86,7 @@ class ClinicMiddleware:
                 record(
                     clinic=clinic,
                     action="access.denied",
-                    request=request,
+                    context=request.audit,
                     details={"path": request.path_info[:300], "reason": "not a member"},
                 )
                 return page_not_found(request, Http404("No such clinic"))
@@ -98,7 +100,7 @@ class ClinicMiddleware:
                 record(
                     clinic=clinic,
                     action="access.denied",
-                    request=request,
+                    context=request.audit,
                     details={
                         "path": request.path_info[:300],
                         "reason": "not found in this clinic",

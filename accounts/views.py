@@ -31,8 +31,8 @@ from accounts.forms import (
     TokenForm,
 )
 from accounts.middleware import SESSION_LOGIN_AT
+from audit.http import AuditedRequest, ClinicRequest
 from clinic import selectors
-from clinic.http import ClinicRequest
 from clinic.models import AuthenticatorDevice, BackupCode, BackupCodes, User
 from clinic.permissions import PERMISSIONS, ROLE_PERMISSIONS, require
 from clinic.tokens import lifetime_text
@@ -75,7 +75,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "clinic/choose_clinic.html", {"memberships": memberships})
 
 
-def login_view(request: HttpRequest) -> HttpResponse:
+def login_view(request: AuditedRequest) -> HttpResponse:
     """Step one: e-mail and password. Axes locks out repeated failures per address and IP."""
     form = LoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -84,7 +84,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if getattr(request, "axes_locked_out", False):
             known = User.objects.filter(email=email).first()
             services.record_for_user_clinics(
-                user=known, action="auth.locked_out", request=request, email=email
+                user=known, action="auth.locked_out", context=request.audit, email=email
             )
             return render(request, "registration/locked_out.html", status=429)
         if user is None:
@@ -92,7 +92,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             services.record_for_user_clinics(
                 user=known,
                 action="auth.login_failed",
-                request=request,
+                context=request.audit,
                 email=email,
                 details={"email": email},
             )
@@ -112,16 +112,18 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def logout_view(request: HttpRequest) -> HttpResponse:
+def logout_view(request: AuditedRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        services.record_for_user_clinics(user=request.user, action="auth.logout", request=request)
+        services.record_for_user_clinics(
+            user=request.user, action="auth.logout", context=request.audit
+        )
     logout(request)
     messages.info(request, "You are signed out.")
     return redirect("login")
 
 
 @never_cache
-def two_factor_setup(request: HttpRequest) -> HttpResponse:
+def two_factor_setup(request: AuditedRequest) -> HttpResponse:
     """First sign-in: scan the QR code (drawn on this server) and confirm one code."""
     if not request.user.is_authenticated:
         return redirect("login")
@@ -131,17 +133,22 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     form = EnrolForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device.verify_token(form.cleaned_data["token"]):
-            codes = services.two_factor_confirm(user=request.user, device=device, request=request)
+            codes = services.two_factor_confirm(
+                user=request.user, device=device, context=request.audit
+            )
             otp_login(request, device)
             services.record_for_user_clinics(
-                user=request.user, action="auth.login", request=request, details={"method": "totp"}
+                user=request.user,
+                action="auth.login",
+                context=request.audit,
+                details={"method": "totp"},
             )
             request.session[SESSION_NEW_BACKUP_CODES] = codes
             return redirect("backup_codes")
         services.record_for_user_clinics(
             user=request.user,
             action="auth.2fa_failed",
-            request=request,
+            context=request.audit,
             details={"stage": "enrolment"},
         )
         form.add_error(
@@ -169,7 +176,7 @@ def _b32(device: AuthenticatorDevice) -> str:
 
 
 @never_cache
-def two_factor_verify(request: HttpRequest) -> HttpResponse:
+def two_factor_verify(request: AuditedRequest) -> HttpResponse:
     """Step two on every sign-in: a TOTP code (never the same one twice) or a backup code."""
     if not request.user.is_authenticated:
         return redirect("login")
@@ -186,7 +193,10 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
             request.session[SESSION_TOTP_FAILURES] = 0
             method = "backup_code" if isinstance(device, BackupCodes) else "totp"
             services.record_for_user_clinics(
-                user=request.user, action="auth.login", request=request, details={"method": method}
+                user=request.user,
+                action="auth.login",
+                context=request.audit,
+                details={"method": method},
             )
             if isinstance(device, BackupCodes):
                 left = device.codes.count()
@@ -197,7 +207,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         services.record_for_user_clinics(
             user=request.user,
             action="auth.2fa_failed",
-            request=request,
+            context=request.audit,
             details={"failures": failures},
         )
         if failures >= MAX_TOTP_FAILURES:
@@ -232,7 +242,7 @@ ACCOUNT_ACTIONS = ("password", "backup_codes", "reset_2fa")
 
 
 @never_cache
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuditedRequest) -> HttpResponse:
     """Your own account: password, authenticator, backup codes."""
     if not request.user.is_authenticated or not request.user.is_verified():
         return redirect("login")
@@ -248,7 +258,7 @@ def account(request: HttpRequest) -> HttpResponse:
         if form.locked_out:
             user = request.user
             services.record_for_user_clinics(
-                user=user, action="auth.locked_out", request=request, email=user.email
+                user=user, action="auth.locked_out", context=request.audit, email=user.email
             )
             logout(request)
             return render(request, "registration/locked_out.html", status=429)
@@ -256,14 +266,14 @@ def account(request: HttpRequest) -> HttpResponse:
             services.record_for_user_clinics(
                 user=request.user,
                 action="auth.reauth_failed",
-                request=request,
+                context=request.audit,
                 details={"for": action, "wrong": form.failure},
             )
     elif action == "password":
         services.password_change(
             user=request.user,
             new_password=account_forms["password"].cleaned_data["new_password"],
-            request=request,
+            context=request.audit,
         )
         logout(request)
         messages.success(
@@ -275,7 +285,7 @@ def account(request: HttpRequest) -> HttpResponse:
         request.session[SESSION_NEW_BACKUP_CODES] = services.backup_codes_issue(user=request.user)
         return redirect("backup_codes")
     elif action == "reset_2fa":
-        services.two_factor_reset(user=request.user, request=request)
+        services.two_factor_reset(user=request.user, context=request.audit)
         logout(request)
         messages.info(
             request,
@@ -300,7 +310,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
+def accept_invitation(request: AuditedRequest, clinic: str, token: str) -> HttpResponse:
     """An invited person joins: a new account with a password, or an existing one signed in.
     (The clinic in this public link is not ``clinic_slug``: that name marks staff-only URLs.)"""
     found = selectors.clinic_by_slug(clinic)
@@ -325,7 +335,9 @@ def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResp
                     raise services.InvitationUnusable(
                         "Sign in as " + invitation.email + " first, then open the link again."
                     )
-                services.invitation_accept(invitation=invitation, user=existing, request=request)
+                services.invitation_accept(
+                    invitation=invitation, user=existing, context=request.audit
+                )
                 messages.success(request, f"You have joined {invitation.clinic.name}.")
                 return redirect("dashboard", clinic_slug=invitation.clinic.slug)
             if form.is_valid():
@@ -334,7 +346,7 @@ def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResp
                     user=None,
                     full_name=form.cleaned_data["full_name"],
                     password=form.cleaned_data["password"],
-                    request=request,
+                    context=request.audit,
                 )
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 request.session[SESSION_LOGIN_AT] = timezone.now().timestamp()
@@ -373,7 +385,7 @@ def staff_list(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
                 invited_by=request.user,
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             form.add_error("email", error.messages)
@@ -412,7 +424,7 @@ def staff_detail(request: ClinicRequest, clinic_slug: str, membership_id) -> Htt
                     membership=membership,
                     role=form.cleaned_data["role"],
                     by=request.user,
-                    request=request,
+                    context=request.audit,
                 )
                 messages.success(
                     request, f"{membership.user} is now {membership.get_role_display()}."
@@ -420,13 +432,19 @@ def staff_detail(request: ClinicRequest, clinic_slug: str, membership_id) -> Htt
                 return redirect("staff_list", clinic_slug=clinic_slug)
             if action == "deactivate":
                 services.staff_deactivate(
-                    clinic=request.clinic, membership=membership, by=request.user, request=request
+                    clinic=request.clinic,
+                    membership=membership,
+                    by=request.user,
+                    context=request.audit,
                 )
                 messages.success(request, f"{membership.user} can no longer open this clinic.")
                 return redirect("staff_list", clinic_slug=clinic_slug)
             if action == "reset_2fa" and membership.is_active:
                 services.staff_reset_two_factor(
-                    clinic=request.clinic, membership=membership, by=request.user, request=request
+                    clinic=request.clinic,
+                    membership=membership,
+                    by=request.user,
+                    context=request.audit,
                 )
                 messages.success(
                     request,
@@ -454,7 +472,7 @@ def clinic_settings(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 logo=upload.read() if upload else None,
                 remove_logo=form.cleaned_data["remove_logo"],
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             form.add_error("logo" if upload else None, error.messages)

@@ -14,11 +14,11 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 
+from audit.http import AuditedRequest, ClinicRequest
 from audit.models import AuditEvent
 from audit.services import record
-from clinic.http import ClinicRequest
 from clinic.permissions import PERMISSIONS, role_can
 
 # Lists of what a page showed (patients on a search page, photos in a grid) are cut here: an
@@ -27,7 +27,7 @@ MAX_LISTED = 200
 
 
 def record_access(
-    request: HttpRequest,
+    request: AuditedRequest,
     action: str,
     *,
     target: models.Model | None = None,
@@ -51,7 +51,7 @@ def record_access(
     return record(
         clinic=clinic,
         action=action,
-        request=request,
+        context=request.audit,
         target=target,
         patient=patient,
         details=details,
@@ -78,7 +78,7 @@ def require_audited(permission: str) -> Callable:
                 record(
                     clinic=request.clinic,
                     action="access.forbidden",
-                    request=request,
+                    context=request.audit,
                     details={
                         "path": request.path_info[:300],
                         "permission": permission,

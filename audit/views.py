@@ -18,10 +18,11 @@ from audit import queries
 from audit.access import record_access, require_audited
 from audit.actions import action_label
 from audit.forms import LogFilterForm
+from audit.http import ClinicRequest
 from audit.queries import LogFilter, LogRow
 from clinic import selectors as clinic_selectors
-from clinic.http import ClinicRequest
 from clinic.models import Clinic
+from clinic.responses import file_response
 from clinic.tenancy import clinic_context
 
 PERMISSION = "audit.view"
@@ -236,12 +237,9 @@ def audit_export(request: ClinicRequest, clinic_slug: str) -> HttpResponse | Str
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     # Everything before the export's own event: the file is the log as it stood when asked.
-    response = StreamingHttpResponse(
+    return file_response(
         _csv_lines(request.clinic, filters, before=exported.seq),
-        content_type="text/csv; charset=utf-8",
+        "text/csv; charset=utf-8",
+        filename=f"audit-{request.clinic.slug}-{stamp}.csv",
+        attachment=True,
     )
-    response["Content-Disposition"] = (
-        f'attachment; filename="audit-{request.clinic.slug}-{stamp}.csv"'
-    )
-    response["Cache-Control"] = "private, no-store"
-    return response

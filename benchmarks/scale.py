@@ -110,7 +110,7 @@ def _photo_grid(clinic, patient) -> tuple[float, int]:
     from django.test import RequestFactory
     from django.test.utils import CaptureQueriesContext
 
-    from clinic.http import ClinicRequest
+    from audit.http import ClinicRequest
     from clinic.models import Membership
     from clinic.tenancy import clinic_context
     from photos.panels import PHOTOS_PANEL

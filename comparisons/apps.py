@@ -19,5 +19,5 @@ class ComparisonsConfig(AppConfig):
 
         register(COMPARISONS_PANEL)
         register_part(COMPARISONS_PART)
-        on_withdrawal(shares_revoke_on_withdrawal)
-        register_source(shares_ledger)
+        on_withdrawal("comparison shares", shares_revoke_on_withdrawal)
+        register_source("comparison shares", shares_ledger)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clinic.http import ClinicRequest
+from audit.http import ClinicRequest
 from comparisons import selectors
 from patients.models import Patient
 from patients.panels import PatientPanel

@@ -14,10 +14,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from audit.access import record_access
-from clinic.http import ClinicRequest
+from audit.http import AuditedRequest, ClinicRequest
 from clinic.models import Clinic
 from clinic.permissions import require
 from clinic.public import public_page
+from clinic.responses import NO_STORE, file_response
 from clinic.tokens import lifetime_text
 from comparisons import selectors, services
 from comparisons.models import Comparison, ComparisonShare
@@ -28,7 +29,6 @@ from patients.views import patient_or_404
 from photos import selectors as photo_selectors
 from vault.storage import BlobUnreadable, StorageUnavailable
 
-NO_STORE = "private, no-store, max-age=0"
 # Presentation shows the newest pairs; each needs its alignment, found as the page loads.
 MAX_PRESENTED = 8
 SESSION_SHARE = "comparison_share"
@@ -108,7 +108,7 @@ def comparison_new(request: ClinicRequest, clinic_slug: str, patient_id) -> Http
             before=found[0],
             after=found[1],
             by=request.user,
-            request=request,
+            context=request.audit,
         )
     except services.ComparisonRefused as refusal:
         return render(
@@ -177,7 +177,7 @@ def comparison_render(request: ClinicRequest, clinic_slug: str, comparison_id) -
             by=request.user,
             transform=transform,
             show_full_name=request.POST.get("full_name") == "1",
-            request=request,
+            context=request.audit,
         )
     except (ValueError, services.ComparisonRefused) as refusal:
         text = (
@@ -209,7 +209,7 @@ def _serve(request: ClinicRequest, comparison_id, which: str) -> HttpResponse:
             comparison=comparison,
             which=which,
             by=request.user,
-            request=request,
+            context=request.audit,
         )
     except BlobUnreadable as error:
         raise Http404("This comparison cannot be shown") from error
@@ -219,16 +219,10 @@ def _serve(request: ClinicRequest, comparison_id, which: str) -> HttpResponse:
 
 
 def _file_response(data: bytes, which: str, comparison: Comparison) -> HttpResponse:
-    content_type = "image/jpeg" if which == "image" else "application/pdf"
-    response = HttpResponse(data, content_type=content_type)
-    response["Cache-Control"] = NO_STORE
-    response["X-Content-Type-Options"] = "nosniff"
+    if which == "image":
+        return file_response(data, "image/jpeg")
     name = f"comparison-{comparison.rendered_at:%Y%m%d}-{str(comparison.pk)[:8]}"
-    if which == "pdf":
-        response["Content-Disposition"] = f'inline; filename="{name}.pdf"'
-    else:
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return file_response(data, "application/pdf", filename=f"{name}.pdf")
 
 
 @require("comparisons.create")
@@ -248,7 +242,7 @@ def comparison_share(request: ClinicRequest, clinic_slug: str, comparison_id) ->
         return HttpResponseNotAllowed(["POST"])
     try:
         services.share_send(
-            clinic=request.clinic, comparison=comparison, by=request.user, request=request
+            clinic=request.clinic, comparison=comparison, by=request.user, context=request.audit
         )
     except services.ComparisonRefused as refusal:
         messages.error(request, str(refusal))
@@ -269,7 +263,9 @@ def share_revoke(request: ClinicRequest, clinic_slug: str, share_id) -> HttpResp
         raise Http404("No such share")
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    services.share_revoke(clinic=request.clinic, share=share, by=request.user, request=request)
+    services.share_revoke(
+        clinic=request.clinic, share=share, by=request.user, context=request.audit
+    )
     messages.success(request, "The link is revoked: it no longer opens.")
     return redirect("comparison_detail", clinic_slug=clinic_slug, comparison_id=share.comparison_id)
 
@@ -281,7 +277,11 @@ def present(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpRespons
     patient = patient_or_404(request, patient_id)
     pairs = selectors.suggestions_for(clinic=request.clinic, patient=patient)[:MAX_PRESENTED]
     services.presentation_opened(
-        clinic=request.clinic, patient=patient, by=request.user, pairs=len(pairs), request=request
+        clinic=request.clinic,
+        patient=patient,
+        by=request.user,
+        pairs=len(pairs),
+        context=request.audit,
     )
     slides = [
         {
@@ -293,8 +293,8 @@ def present(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpRespons
             ),
             # Which pair this is, so two areas are not confused; nothing about the patient.
             "title": f"{s.before.get_area_display()}, {s.before.get_view_display().lower()}",
-            "before_label": services.photo_label(s.before),
-            "after_label": services.photo_label(s.after),
+            "before_label": selectors.photo_label(s.before),
+            "after_label": selectors.photo_label(s.after),
             # The wipe lays the after on the before as a comparison would.
             "alignment": services.pair_alignment(
                 clinic=request.clinic, before=s.before, after=s.after
@@ -344,7 +344,7 @@ def _session_share(request: HttpRequest, clinic):
 
 
 @public_page()
-def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
+def shared(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     """Step one: confirm the date of birth. Then: the comparison, with a wipe slider and the
     PDF."""
     try:
@@ -357,7 +357,9 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
         if request.method == "POST" and form.is_valid():
             try:
                 confirmed = services.share_confirm_identity(
-                    share=share, date_of_birth=form.cleaned_data["date_of_birth"], request=request
+                    share=share,
+                    date_of_birth=form.cleaned_data["date_of_birth"],
+                    context=request.audit,
                 )
             except LinkUnusable as problem:
                 return problem_page(request, clinic, str(problem), problem.status)
@@ -375,18 +377,18 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     try:
-        services.share_viewed(share=share, what="page", request=request)
+        services.share_viewed(share=share, what="page", context=request.audit)
     except LinkUnusable as problem:
         return problem_page(request, clinic, str(problem), problem.status)
     return render(request, "comparisons/public/shared.html", context)
 
 
-def _shared_file(request: HttpRequest, clinic, which: str) -> HttpResponse:
+def _shared_file(request: AuditedRequest, clinic, which: str) -> HttpResponse:
     try:
         share = _session_share(request, clinic)
         if not request.session.get(SESSION_SHARE_OK):
             raise LinkUnusable("Please confirm your date of birth first.", 403)
-        data = services.share_viewed(share=share, what=which, request=request)
+        data = services.share_viewed(share=share, what=which, context=request.audit)
     except LinkUnusable as problem:
         return problem_page(request, clinic, str(problem), problem.status)
     except BlobUnreadable as error:
@@ -396,10 +398,10 @@ def _shared_file(request: HttpRequest, clinic, which: str) -> HttpResponse:
 
 
 @public_page()
-def shared_image(request: HttpRequest, clinic: Clinic) -> HttpResponse:
+def shared_image(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     return _shared_file(request, clinic, "image")
 
 
 @public_page()
-def shared_pdf(request: HttpRequest, clinic: Clinic) -> HttpResponse:
+def shared_pdf(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     return _shared_file(request, clinic, "pdf")

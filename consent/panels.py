@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clinic.http import ClinicRequest
+from audit.http import ClinicRequest
 from consent import selectors
 from consent.models import MARKETING_USES, ConsentUse
 from patients.models import Patient

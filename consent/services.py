@@ -13,13 +13,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from audit.services import client_ip, record
+from audit.context import AuditContext
+from audit.services import record
 from clinic.images import ImageRejected, checked_image
 from clinic.models import Clinic, User
 from clinic.tenancy import service_write
@@ -46,7 +46,6 @@ from vault import storage
 
 MAX_SIGNATURE_BYTES = 300_000
 MAX_SIGNATURE_PIXELS = 4_000_000
-USER_AGENT_MAX = 300
 
 
 class ConsentMissing(Exception):
@@ -82,7 +81,7 @@ def template_new_version(
     uses_offered: list[str],
     uses_required: list[str],
     use_texts: dict[str, str],
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> ConsentTemplate:
     """Save an edited form as a new version; earlier versions (and what was signed) stay."""
     if not uses_offered:
@@ -104,7 +103,7 @@ def template_new_version(
         clinic=clinic,
         action="consent.template_versioned",
         actor=by,
-        request=request,
+        context=context,
         target=template,
         details={"version": template.version},
     )
@@ -126,7 +125,7 @@ def withdrawal_link_create(*, clinic: Clinic, patient: Patient) -> str:
 
 
 def request_send(
-    *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, patient: Patient, by: User, context: AuditContext | None = None
 ) -> ConsentRequest:
     """Ask the patient to sign the current form; earlier open links stop working. The e-mail
     leaves from the worker after commit (``request_email``). Not for an archived patient."""
@@ -151,7 +150,7 @@ def request_send(
                 clinic=clinic,
                 action="consent.requests_superseded",
                 actor=by,
-                request=request,
+                context=context,
                 patient=patient,
                 details={"requests": superseded_ids},
             )
@@ -168,7 +167,7 @@ def request_send(
             clinic=clinic,
             action="consent.requested",
             actor=by,
-            request=request,
+            context=context,
             target=consent_request,
             patient=patient,
             details={"template_version": template.version},
@@ -218,7 +217,7 @@ def request_email(*, clinic_id, request_id) -> str:
 
 
 def request_confirm_identity(
-    *, consent_request: ConsentRequest, date_of_birth: date, request: HttpRequest | None = None
+    *, consent_request: ConsentRequest, date_of_birth: date, context: AuditContext | None = None
 ) -> bool:
     """The patient confirms their date of birth, so a forwarded e-mail is not enough.
     Five wrong answers lock the link (LinkUnusable)."""
@@ -227,7 +226,7 @@ def request_confirm_identity(
         date_of_birth=date_of_birth,
         opened_action="consent.opened",
         failed_action="consent.identity_failed",
-        request=request,
+        context=context,
     )
 
 
@@ -290,7 +289,7 @@ class Signature:
 
 
 def consent_sign(
-    *, consent_request: ConsentRequest, signature: Signature, request: HttpRequest | None = None
+    *, consent_request: ConsentRequest, signature: Signature, context: AuditContext | None = None
 ) -> ConsentRecord:
     """Record the patient's signature with its evidence and consume the link, atomically.
     The signed copy is owed in the same transaction (an outbox job)."""
@@ -332,10 +331,8 @@ def consent_sign(
             signature=signature_blob,
             signature_method=signature.method,
             signed_at=now,
-            ip=client_ip(request),
-            user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[
-                :USER_AGENT_MAX
-            ],
+            ip=context.ip if context else None,
+            user_agent=(context.user_agent if context else ""),
             text_shown=text,
             text_sha256=hashlib.sha256(text.encode()).hexdigest(),
             uses_granted=granted,
@@ -347,7 +344,7 @@ def consent_sign(
         record(
             clinic=locked.clinic_id,
             action="consent.signed",
-            request=request,
+            context=context,
             target=consent_record,
             patient=locked.patient_id,
             by_patient=True,
@@ -377,7 +374,7 @@ def consent_withdraw(
     channel: str,
     by: User | None = None,
     note: str = "",
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> ConsentWithdrawal:
     """Withdraw uses with immediate effect: marketing items of those uses leave the library,
     the patient is sent a confirmation and the clinic's admins are told (outbox jobs)."""
@@ -399,10 +396,8 @@ def consent_withdraw(
             channel=channel,
             recorded_by=by,
             note=note.strip()[:300],
-            ip=client_ip(request),
-            user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[
-                :USER_AGENT_MAX
-            ],
+            ip=context.ip if context else None,
+            user_agent=(context.user_agent if context else ""),
         )
         with service_write("withdrawn consent removes marketing items, audited below"):
             removed = MarketingItem.objects.filter(
@@ -412,14 +407,16 @@ def consent_withdraw(
             clinic=clinic,
             action="consent.withdrawn",
             actor=by,
-            request=request,
+            context=context,
             target=withdrawal,
             patient=patient,
             by_patient=by is None,
             details={"uses": chosen, "channel": channel, "marketing_items_removed": removed},
         )
+        # Rooms above act on it here, in this transaction (consent/hooks.py lists them: the
+        # patient's open comparison links are revoked).
         hooks.withdrawn(
-            clinic=clinic, patient=patient, uses=chosen, withdrawal=withdrawal, request=request
+            clinic=clinic, patient=patient, uses=chosen, withdrawal=withdrawal, context=context
         )
         ids = {"clinic_id": str(clinic.id), "withdrawal_id": str(withdrawal.pk)}
         confirm_withdrawal_to_patient.delay_on_commit(**ids)
@@ -444,7 +441,7 @@ def withdrawal_undo(
     clinic: Clinic,
     patient: Patient,
     withdrawal_id,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> ConsentRestoration:
     """The patient undoes the withdrawal they just made by link: a new consent event giving
     those uses back, never an edit of the withdrawal. Only for uses other than the clinical
@@ -478,15 +475,13 @@ def withdrawal_undo(
             withdrawal=withdrawal,
             uses=list(withdrawal.uses),
             restored_at=now,
-            ip=client_ip(request),
-            user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[
-                :USER_AGENT_MAX
-            ],
+            ip=context.ip if context else None,
+            user_agent=(context.user_agent if context else ""),
         )
         record(
             clinic=clinic,
             action="consent.withdrawal_undone",
-            request=request,
+            context=context,
             target=restoration,
             patient=patient,
             by_patient=True,
@@ -499,7 +494,7 @@ def withdrawal_undo(
 
 
 def marketing_add(
-    *, clinic: Clinic, photo: Photo, use: str, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, photo: Photo, use: str, by: User, context: AuditContext | None = None
 ) -> MarketingItem:
     """Put a photo in the marketing library for one use, only with the patient's consent."""
     if use not in MARKETING_USES:
@@ -524,7 +519,7 @@ def marketing_add(
                 clinic=clinic,
                 action="marketing.added",
                 actor=by,
-                request=request,
+                context=context,
                 target=item,
                 patient=photo.patient_id,
                 details={"use": use},
@@ -534,7 +529,7 @@ def marketing_add(
 
 @transaction.atomic
 def marketing_remove(
-    *, clinic: Clinic, item: MarketingItem, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, item: MarketingItem, by: User, context: AuditContext | None = None
 ) -> MarketingItem:
     if item.removed_at is None:
         item.removed_at = timezone.now()
@@ -544,7 +539,7 @@ def marketing_remove(
             clinic=clinic,
             action="marketing.removed",
             actor=by,
-            request=request,
+            context=context,
             target=item,
             patient=item.photo.patient_id,
             details={"use": item.use},

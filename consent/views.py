@@ -12,11 +12,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from audit.access import listed, record_access
+from audit.http import AuditedRequest, ClinicRequest
 from audit.services import record as audit
-from clinic.http import ClinicRequest
 from clinic.models import Clinic
 from clinic.permissions import require
 from clinic.public import public_page, staff_of_another_clinic
+from clinic.responses import file_response
 from clinic.tokens import lifetime_text
 from consent import ledger, selectors, services
 from consent.forms import (
@@ -59,7 +60,7 @@ def sign_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResponse
 
 
 @public_page()
-def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
+def sign(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     """Step one: confirm the date of birth. Step two: read, choose, type name, draw, sign."""
     request_id = request.session.get(SESSION_REQUEST)
     if not request_id:
@@ -85,7 +86,7 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                 confirmed = services.request_confirm_identity(
                     consent_request=consent_request,
                     date_of_birth=identity.cleaned_data["date_of_birth"],
-                    request=request,
+                    context=request.audit,
                 )
             except LinkUnusable as problem:
                 return problem_page(request, clinic, str(problem), problem.status)
@@ -113,7 +114,7 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                 method="typed" if typed else "drawn",
             )
             record = services.consent_sign(
-                consent_request=consent_request, signature=signature, request=request
+                consent_request=consent_request, signature=signature, context=request.audit
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -131,7 +132,7 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
 
 
 @public_page()
-def signed(request: HttpRequest, clinic: Clinic) -> HttpResponse:
+def signed(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     """Thank-you page with the choices made; the PDF copy arrives by e-mail."""
     record_id = request.session.get(SESSION_SIGNED)
     if not record_id:
@@ -175,7 +176,7 @@ def withdraw_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResp
 
 
 @public_page()
-def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
+def withdraw(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     """One page: each active use with its own button, and 'withdraw all'. One click each."""
     link_id = request.session.get(SESSION_WITHDRAW)
     link = selectors.withdrawal_link_get(clinic=clinic, link_id=link_id)
@@ -187,78 +188,18 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             400,
         )
     patient = link.patient
-    labels = dict(ConsentUse.choices)
     if request.method == "POST" and request.POST.get("undo"):
-        try:
-            restoration = services.withdrawal_undo(
-                clinic=clinic,
-                patient=patient,
-                withdrawal_id=request.session.get(SESSION_UNDO),
-                request=request,
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(
-                request,
-                "Undone: you agree again to "
-                + ", ".join(labels[u] for u in restoration.uses)
-                + ". Both the withdrawal and the undo are kept in your consent history.",
-            )
-        request.session.pop(SESSION_UNDO, None)
+        _withdraw_undo(request, clinic, patient)
         return redirect("consent_withdraw", clinic=clinic.slug)
     if request.method == "POST":
-        use = request.POST.get("use", "")
-        everything = use == "all"
-        uses = list(selectors.active_uses(clinic=clinic, patient=patient)) if everything else [use]
-        if services.withdrawal_needs_confirmation(uses, everything=everything) and (
-            request.POST.get("confirmed") != "1"
-        ):
-            # Asked once: what it means for their care, then one more tap.
-            active = selectors.active_uses(clinic=clinic, patient=patient)
-            chosen = [labels[u] for u in ConsentUse.values if u in set(uses) & active]
-            if chosen:
-                return render(
-                    request,
-                    "consent/public/withdraw_confirm.html",
-                    {
-                        "public_clinic": clinic,
-                        "use": use,
-                        "chosen": chosen,
-                        "everything": everything,
-                    },
-                )
-        try:
-            withdrawal = services.consent_withdraw(
-                clinic=clinic,
-                patient=patient,
-                uses=uses,
-                channel=WithdrawalChannel.LINK,
-                request=request,
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(
-                request,
-                "Withdrawn: "
-                + ", ".join(labels[u] for u in withdrawal.uses)
-                + ". This takes effect now; a "
-                "confirmation is on its way by e-mail.",
-            )
-            if services.withdrawal_needs_confirmation(withdrawal.uses, everything=everything):
-                request.session.pop(SESSION_UNDO, None)
-            else:
-                # Offered on the next view of this page only: it lasts until the page is left.
-                request.session[SESSION_UNDO] = str(withdrawal.pk)
-                request.session[SESSION_UNDO_SHOW] = True
-        return redirect("consent_withdraw", clinic=clinic.slug)
+        return _withdraw_use(request, clinic, patient)
     undo = None
     if request.session.pop(SESSION_UNDO_SHOW, False) and request.session.get(SESSION_UNDO):
         undo = selectors.withdrawal_get(
             clinic=clinic, patient=patient, withdrawal_id=request.session[SESSION_UNDO]
         )
     active = selectors.active_uses(clinic=clinic, patient=patient)
+    labels = dict(ConsentUse.choices)
     record_access(request, "consent.withdrawal_page_viewed", target=link, patient=patient)
     return render(
         request,
@@ -271,6 +212,72 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             "ledger": ledger.ledger_for(clinic=clinic, patient=patient),
         },
     )
+
+
+def _withdraw_undo(request: AuditedRequest, clinic: Clinic, patient) -> None:
+    """The patient's undo of the withdrawal they just made, from the same page."""
+    labels = dict(ConsentUse.choices)
+    try:
+        restoration = services.withdrawal_undo(
+            clinic=clinic,
+            patient=patient,
+            withdrawal_id=request.session.get(SESSION_UNDO),
+            context=request.audit,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            "Undone: you agree again to "
+            + ", ".join(labels[u] for u in restoration.uses)
+            + ". Both the withdrawal and the undo are kept in your consent history.",
+        )
+    request.session.pop(SESSION_UNDO, None)
+
+
+def _withdraw_use(request: AuditedRequest, clinic: Clinic, patient) -> HttpResponse:
+    """One use (or all) withdrawn with one click; a use whose loss matters for the patient's
+    care is explained first and needs one more tap."""
+    labels = dict(ConsentUse.choices)
+    use = request.POST.get("use", "")
+    everything = use == "all"
+    uses = list(selectors.active_uses(clinic=clinic, patient=patient)) if everything else [use]
+    if services.withdrawal_needs_confirmation(uses, everything=everything) and (
+        request.POST.get("confirmed") != "1"
+    ):
+        active = selectors.active_uses(clinic=clinic, patient=patient)
+        chosen = [labels[u] for u in ConsentUse.values if u in set(uses) & active]
+        if chosen:
+            return render(
+                request,
+                "consent/public/withdraw_confirm.html",
+                {"public_clinic": clinic, "use": use, "chosen": chosen, "everything": everything},
+            )
+    try:
+        withdrawal = services.consent_withdraw(
+            clinic=clinic,
+            patient=patient,
+            uses=uses,
+            channel=WithdrawalChannel.LINK,
+            context=request.audit,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            "Withdrawn: "
+            + ", ".join(labels[u] for u in withdrawal.uses)
+            + ". This takes effect now; a confirmation is on its way by e-mail.",
+        )
+        if services.withdrawal_needs_confirmation(withdrawal.uses, everything=everything):
+            request.session.pop(SESSION_UNDO, None)
+        else:
+            # Offered on the next view of this page only: it lasts until the page is left.
+            request.session[SESSION_UNDO] = str(withdrawal.pk)
+            request.session[SESSION_UNDO_SHOW] = True
+    return redirect("consent_withdraw", clinic=clinic.slug)
 
 
 # --- staff --------------------------------------------------------------------------------------
@@ -294,7 +301,7 @@ def request_consent(request: ClinicRequest, clinic_slug: str, patient_id) -> Htt
         return HttpResponseNotAllowed(["POST"])
     try:
         services.request_send(
-            clinic=request.clinic, patient=patient, by=request.user, request=request
+            clinic=request.clinic, patient=patient, by=request.user, context=request.audit
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages), extra_tags=CONSENT_NOTICE)
@@ -324,7 +331,7 @@ def record_withdrawal(request: ClinicRequest, clinic_slug: str, patient_id) -> H
                 channel=form.cleaned_data["channel"],
                 by=request.user,
                 note=form.cleaned_data["note"],
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -376,18 +383,18 @@ def _record_blob(request: ClinicRequest, record_id, which: str) -> HttpResponse:
     audit(
         clinic=request.clinic,
         action=f"consent.{which}_viewed",
-        request=request,
+        context=request.audit,
         target=record,
         patient=record.patient_id,
     )
-    content_type = "image/png" if which == "signature" else "application/pdf"
-    response = HttpResponse(data, content_type=content_type)
-    response["Cache-Control"] = "private, no-store"
-    if which == "pdf":
-        response["Content-Disposition"] = (
-            f'attachment; filename="consent-{record.signed_at:%Y-%m-%d}.pdf"'
-        )
-    return response
+    if which == "signature":
+        return file_response(data, "image/png")
+    return file_response(
+        data,
+        "application/pdf",
+        filename=f"consent-{record.signed_at:%Y-%m-%d}.pdf",
+        attachment=True,
+    )
 
 
 @require("patients.view")
@@ -422,7 +429,7 @@ def consent_templates(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
                 uses_offered=form.cleaned_data["offered"],
                 uses_required=form.cleaned_data["required"],
                 use_texts=form.use_texts(),
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -481,7 +488,7 @@ def marketing_add(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpRes
                 photo=photo,
                 use=form.cleaned_data["use"],
                 by=request.user,
-                request=request,
+                context=request.audit,
             )
         except services.ConsentMissing as missing:
             messages.error(request, str(missing))
@@ -501,6 +508,8 @@ def marketing_remove(request: ClinicRequest, clinic_slug: str, item_id) -> HttpR
         raise Http404("No such item")
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    services.marketing_remove(clinic=request.clinic, item=item, by=request.user, request=request)
+    services.marketing_remove(
+        clinic=request.clinic, item=item, by=request.user, context=request.audit
+    )
     messages.success(request, "Removed from the marketing library.")
     return redirect("marketing_library", clinic_slug=clinic_slug)

@@ -16,4 +16,4 @@ class ExportsConfig(AppConfig):
 
         register(EXPORTS_PANEL)
         register_settings_section(SIGNING_KEY_SECTION)
-        register_source(exports_ledger)
+        register_source("exports", exports_ledger)

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.settings_sections import SettingsSection
-from clinic.http import ClinicRequest
+from audit.http import ClinicRequest
 from exports import selectors, services, signing
 from exports.forms import ExportForm
 from patients.models import Patient

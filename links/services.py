@@ -9,9 +9,9 @@ from datetime import date
 from typing import TypeVar
 
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.context import AuditContext
 from audit.services import record
 from links.models import PatientLink
 
@@ -52,7 +52,7 @@ def confirm_date_of_birth(
     date_of_birth: date,
     opened_action: str,
     failed_action: str,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> bool:
     """Check the patient's date of birth against the record behind ``link``, audited either
     way. LinkUnusable when the link cannot be used, and once the fifth wrong answer has
@@ -72,7 +72,7 @@ def confirm_date_of_birth(
             record(
                 clinic=locked.clinic_id,
                 action=opened_action,
-                request=request,
+                context=context,
                 target=locked,
                 patient=locked.patient_id,
                 by_patient=True,
@@ -87,7 +87,7 @@ def confirm_date_of_birth(
         record(
             clinic=locked.clinic_id,
             action=failed_action,
-            request=request,
+            context=context,
             target=locked,
             patient=locked.patient_id,
             by_patient=True,

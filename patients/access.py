@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from audit.actions import action_label
+from audit.http import ClinicRequest
 from audit.queries import RECENT_ACCESSES, recent_accesses, register_patient_names
-from clinic.http import ClinicRequest
 from patients.models import Patient
 from patients.panels import PatientPanel
 from patients.panels import register as register_panel

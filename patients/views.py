@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from audit.access import listed, record_access
-from clinic.http import ClinicRequest
+from audit.http import ClinicRequest
 from clinic.models import TREATING_ROLES
 from clinic.permissions import require
 from patients import selectors, services
@@ -81,7 +81,7 @@ def patient_create(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             patient = services.patient_create(
-                clinic=request.clinic, by=request.user, request=request, **form.cleaned_data
+                clinic=request.clinic, by=request.user, context=request.audit, **form.cleaned_data
             )
         except ValidationError as error:
             _apply_service_errors(form, error)
@@ -95,7 +95,7 @@ def patient_create(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
 def patient_detail(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     services.patient_viewed(
-        clinic=request.clinic, patient=patient, by=request.user, request=request
+        clinic=request.clinic, patient=patient, by=request.user, context=request.audit
     )
     episodes = list(selectors.episodes_of(clinic=request.clinic, patient=patient))
     context = {
@@ -122,7 +122,7 @@ def patient_edit(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpRe
                 clinic=request.clinic,
                 patient=patient,
                 by=request.user,
-                request=request,
+                context=request.audit,
                 **form.cleaned_data,
             )
         except ValidationError as error:
@@ -143,12 +143,12 @@ def patient_archive(request: ClinicRequest, clinic_slug: str, patient_id) -> Htt
         return HttpResponseNotAllowed(["POST"])
     if request.POST.get("restore"):
         services.patient_restore(
-            clinic=request.clinic, patient=patient, by=request.user, request=request
+            clinic=request.clinic, patient=patient, by=request.user, context=request.audit
         )
         messages.success(request, f"{patient.full_name} is back in the patient list.")
     else:
         services.patient_archive(
-            clinic=request.clinic, patient=patient, by=request.user, request=request
+            clinic=request.clinic, patient=patient, by=request.user, context=request.audit
         )
         messages.success(request, f"{patient.full_name} archived. Their record is kept.")
     return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=patient.pk)
@@ -167,7 +167,7 @@ def episode_create(request: ClinicRequest, clinic_slug: str, patient_id) -> Http
                 clinic=request.clinic,
                 patient=patient,
                 by=request.user,
-                request=request,
+                context=request.audit,
                 **form.cleaned_data,
             )
         except ValidationError as error:
@@ -211,7 +211,7 @@ def episode_edit(request: ClinicRequest, clinic_slug: str, episode_id) -> HttpRe
                 clinic=request.clinic,
                 episode=episode,
                 by=request.user,
-                request=request,
+                context=request.audit,
                 **form.cleaned_data,
             )
         except ValidationError as error:

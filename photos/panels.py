@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
-from clinic.http import ClinicRequest
+from audit.http import ClinicRequest
 from patients.models import Patient, TreatmentEpisode
 from patients.panels import PatientPanel
 from patients.vocab import FacialArea
@@ -70,7 +70,12 @@ def photos_panel_context(request: ClinicRequest, patient: Patient) -> dict[str, 
     photos = list(shown)
     # One event for the grid's thumbnails; their requests carry its grant (photos.services).
     grants = services.thumbnails_shown(
-        clinic=request.clinic, patient=patient, photos=photos, by=request.user, request=request
+        clinic=request.clinic,
+        patient=patient,
+        photos=photos,
+        by=request.user,
+        context=request.audit,
+        session_key=request.session.session_key,
     )
     filter_query = urlencode({k: v for k, v in filters.items() if v})
     _cards(request, photos, grants, filter_query)

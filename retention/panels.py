@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from clinic.http import ClinicRequest
+from audit.http import ClinicRequest
 from patients.models import Patient
 from patients.panels import PatientPanel
 from retention import selectors

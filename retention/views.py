@@ -12,8 +12,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.http import ClinicRequest
 from audit.services import record
-from clinic.http import ClinicRequest
 from clinic.permissions import require
 from patients.views import patient_or_404
 from retention import erasure, selectors, services
@@ -39,7 +39,7 @@ def retention(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.policy_update(
-                clinic=request.clinic, by=request.user, request=request, **form.cleaned_data
+                clinic=request.clinic, by=request.user, context=request.audit, **form.cleaned_data
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -48,7 +48,7 @@ def retention(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
             return redirect("retention", clinic_slug=clinic_slug)
     due = selectors.patients_due(clinic=request.clinic)
     services.due_listed(
-        clinic=request.clinic, due=due[:DUE_SHOWN], by=request.user, request=request
+        clinic=request.clinic, due=due[:DUE_SHOWN], by=request.user, context=request.audit
     )
     return render(
         request,
@@ -80,7 +80,7 @@ def hold_place(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResp
             patient=patient,
             by=request.user,
             reason=form.cleaned_data["reason"],
-            request=request,
+            context=request.audit,
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
@@ -99,7 +99,7 @@ def hold_lift(request: ClinicRequest, clinic_slug: str, hold_id) -> HttpResponse
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     try:
-        services.hold_lift(clinic=request.clinic, hold=hold, by=request.user, request=request)
+        services.hold_lift(clinic=request.clinic, hold=hold, by=request.user, context=request.audit)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -124,7 +124,7 @@ def patient_erase(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpR
                 by=request.user,
                 confirmed=True,
                 early_reason=form.cleaned_data.get("early_reason", ""),
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -135,7 +135,7 @@ def patient_erase(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpR
     record(
         clinic=request.clinic,
         action="patient.erasure_previewed",
-        request=request,
+        context=request.audit,
         target=patient,
         patient=patient,
     )
@@ -170,7 +170,7 @@ def patient_erase_marketing(request: ClinicRequest, clinic_slug: str, patient_id
             patient=patient,
             by=request.user,
             channel=form.cleaned_data["channel"],
-            request=request,
+            context=request.audit,
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
@@ -192,7 +192,7 @@ def erasure_detail(request: ClinicRequest, clinic_slug: str, erasure_id) -> Http
     record(
         clinic=request.clinic,
         action="erasure.viewed",
-        request=request,
+        context=request.audit,
         target=tombstone,
         patient=tombstone.patient_id,
     )

@@ -20,9 +20,10 @@ from django.test import override_settings
 from django.utils import timezone
 
 from clinic import outbox
-from clinic.clinic_task import ClinicTask, app
+from clinic.clinic_task import ClinicTask
 from clinic.models import Job, JobState, Role
 from clinic.tenancy import clinic_context
+from config.celery import app
 from consent.models import ConsentUse, MarketingItem
 from consent.selectors import active_uses
 from patients.models import Patient
