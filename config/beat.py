@@ -3,8 +3,9 @@ verification, ...); two beats would send each of them twice. Compose runs one, a
 enforces it: at start it takes a lock in Redis (``SET NX`` with an expiry) and keeps renewing
 it; a second beat finds the lock held, says so, and stands by, taking over once the first has
 gone (its lock expires ``BEAT_LOCK_SECONDS`` after its last renewal). A beat that finds its
-lock lost (Redis emptied, a long pause) stops at once rather than run beside another; its
-container's restart policy brings it back as the one standing by.
+lock gone (Redis restarted without its data) takes it again; one that finds another beat
+holding it (after a long pause) stops at once rather than run beside it, and its container's
+restart policy brings it back as the one standing by.
 
 Without Redis (the embedded default, tasks run in-process) there is no beat to guard."""
 
@@ -48,9 +49,18 @@ def _keep(client: redis.Redis, token: str, seconds: int) -> None:
         except redis.RedisError:
             logger.warning("could not renew the beat lock (Redis unreachable); trying again")
             continue
-        if not held:
-            logger.critical("the beat lock was lost: stopping so that only one beat runs")
-            os._exit(1)
+        if held:
+            continue
+        # Gone (Redis restarted empty, or flushed): taken again if no other beat was quicker.
+        try:
+            retaken = acquire(client, token, seconds)
+        except redis.RedisError:
+            continue
+        if retaken:
+            logger.warning("the beat lock was gone from Redis: this beat holds it again")
+            continue
+        logger.critical("another beat holds the beat lock now: stopping so that only one runs")
+        os._exit(1)
 
 
 @beat_init.connect

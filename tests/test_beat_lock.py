@@ -90,6 +90,20 @@ def test_a_beat_that_loses_its_lock_stops(tmp_path, lock):
         lock.set(LOCK_KEY, "someone-else", ex=30)
         assert wait_until(lambda: beat.process.poll() is not None, timeout=15)
         assert beat.process.returncode == 1
-        assert beat.says("the beat lock was lost")
+        assert beat.says("another beat holds the beat lock now")
+    finally:
+        beat.stop()
+
+
+def test_a_beat_whose_lock_vanishes_with_a_redis_restart_takes_it_again(tmp_path, lock):
+    """Redis restarted without its data (as `make load`'s faults do): the beat keeps running,
+    and so the outbox sweep keeps resending what the restart lost."""
+    beat = Beat(tmp_path, "only")
+    try:
+        assert wait_until(lambda: beat.says("this beat holds the beat lock"), timeout=60)
+        lock.delete(LOCK_KEY)
+        assert wait_until(lambda: beat.says("this beat holds it again"), timeout=15)
+        assert beat.process.poll() is None
+        assert f":{beat.process.pid}:" in lock.get(LOCK_KEY).decode()
     finally:
         beat.stop()
