@@ -244,13 +244,19 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL it when the test process dies, so that a killed run
-    leaves no server holding its ports and memory (Linux prctl PR_SET_PDEATHSIG)."""
+def _prctl():
     import ctypes
-    import signal
 
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+_PRCTL = _prctl()  # looked up here, not in a forked child (the loader's lock may be held there)
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: SIGKILL the child when the test process dies, so that a killed run leaves no
+    server holding its ports and memory (Linux prctl PR_SET_PDEATHSIG)."""
+    _PRCTL(1, 9)
 
 
 S3_REGION = "eu-west-2"
