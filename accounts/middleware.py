@@ -83,7 +83,7 @@ class ClinicMiddleware:
                 record(
                     clinic=clinic,
                     action="access.denied",
-                    request=request,
+                    context=request.audit,
                     details={"path": request.path_info[:300], "reason": "not a member"},
                 )
                 return page_not_found(request, Http404("No such clinic"))
@@ -97,7 +97,7 @@ class ClinicMiddleware:
                 record(
                     clinic=clinic,
                     action="access.denied",
-                    request=request,
+                    context=request.audit,
                     details={
                         "path": request.path_info[:300],
                         "reason": "not found in this clinic",

@@ -9,12 +9,12 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django_otp import devices_for_user
 
+from audit.context import AuditContext
 from audit.services import record, record_sign_in_probe
 from clinic import otp_secrets, selectors
 from clinic.images import ImageRejected, checked_image
@@ -49,7 +49,7 @@ def clinic_create(*, name: str, slug: str, admin: User) -> Clinic:
 
 
 def staff_invite(
-    *, clinic: Clinic, email: str, role: str, invited_by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, email: str, role: str, invited_by: User, context: AuditContext | None = None
 ) -> Invitation:
     """Invite someone by e-mail; an earlier open invitation for the same address is revoked.
     The e-mail leaves from the worker after commit (``invitation_email``)."""
@@ -77,7 +77,7 @@ def staff_invite(
             clinic=clinic,
             action="staff.invited",
             actor=invited_by,
-            request=request,
+            context=context,
             target=invitation,
             details={"email": email, "role": role},
         )
@@ -145,7 +145,7 @@ def invitation_accept(
     user: User | None,
     full_name: str = "",
     password: str = "",
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> User:
     """Join the clinic: an existing user gains a membership, a new one gets an account."""
     check_invitation_usable(invitation)
@@ -176,7 +176,7 @@ def invitation_accept(
             clinic=clinic,
             action="staff.joined",
             actor=user,
-            request=request,
+            context=context,
             target=membership,
             details={"email": user.email, "role": locked.role},
         )
@@ -189,7 +189,7 @@ def staff_change_role(
     membership: Membership,
     role: str,
     by: User,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> Membership:
     """Give a member another role. A clinic always keeps at least one active admin."""
     if role not in Role.values:
@@ -204,7 +204,7 @@ def staff_change_role(
             clinic=clinic,
             action="staff.role_changed",
             actor=by,
-            request=request,
+            context=context,
             target=membership,
             details={"email": membership.user.email, "from": old, "to": role},
         )
@@ -212,7 +212,7 @@ def staff_change_role(
 
 
 def staff_deactivate(
-    *, clinic: Clinic, membership: Membership, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, membership: Membership, by: User, context: AuditContext | None = None
 ) -> Membership:
     """Remove a member's access to this clinic and end all their sessions at once."""
     with transaction.atomic():
@@ -228,7 +228,7 @@ def staff_deactivate(
             clinic=clinic,
             action="staff.deactivated",
             actor=by,
-            request=request,
+            context=context,
             target=membership,
             details={"email": user.email},
         )
@@ -252,7 +252,7 @@ def record_for_user_clinics(
     *,
     user: User | None,
     action: str,
-    request: HttpRequest | None,
+    context: AuditContext | None,
     details: dict | None = None,
     email: str = "",
 ) -> None:
@@ -263,14 +263,14 @@ def record_for_user_clinics(
         record_sign_in_probe(
             action=action,
             actor=user,
-            request=request,
+            context=context,
             details=details,
             actor_label=email or (user.email if user else ""),
         )
         return
     for membership in memberships:
         record(
-            clinic=membership.clinic, action=action, actor=user, request=request, details=details
+            clinic=membership.clinic, action=action, actor=user, context=context, details=details
         )
 
 
@@ -299,14 +299,14 @@ def totp_device_for_enrolment(user: User) -> AuthenticatorDevice:
 
 @transaction.atomic
 def two_factor_confirm(
-    *, user: User, device: AuthenticatorDevice, request: HttpRequest | None = None
+    *, user: User, device: AuthenticatorDevice, context: AuditContext | None = None
 ) -> list[str]:
     """Make the enrolled device the user's only one and issue fresh backup codes."""
     AuthenticatorDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     codes = backup_codes_issue(user=user)
-    record_for_user_clinics(user=user, action="auth.2fa_enrolled", request=request)
+    record_for_user_clinics(user=user, action="auth.2fa_enrolled", context=context)
     return codes
 
 
@@ -326,17 +326,17 @@ def backup_codes_issue(*, user: User) -> list[str]:
 
 
 @transaction.atomic
-def two_factor_reset(*, user: User, request: HttpRequest | None = None) -> None:
+def two_factor_reset(*, user: User, context: AuditContext | None = None) -> None:
     """Forget the user's authenticator and backup codes; every session of theirs ends."""
     AuthenticatorDevice.objects.filter(user=user).delete()
     BackupCodes.objects.filter(user=user).delete()
     user.renew_security_stamp()
     user.save(update_fields=["security_stamp"])
-    record_for_user_clinics(user=user, action="auth.2fa_reset", request=request)
+    record_for_user_clinics(user=user, action="auth.2fa_reset", context=context)
 
 
 def staff_reset_two_factor(
-    *, clinic: Clinic, membership: Membership, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, membership: Membership, by: User, context: AuditContext | None = None
 ) -> None:
     """An admin resets a lost authenticator, only for someone who works at this clinic alone:
     one clinic's admin must not weaken the sign-in of an account other clinics rely on."""
@@ -351,16 +351,16 @@ def staff_reset_two_factor(
             f"{membership.user} also works at another clinic, so only they can "
             "reset their two-factor sign-in, from their account page."
         )
-    two_factor_reset(user=membership.user, request=request)
+    two_factor_reset(user=membership.user, context=context)
 
 
 @transaction.atomic
-def password_change(*, user: User, new_password: str, request: HttpRequest | None = None) -> None:
+def password_change(*, user: User, new_password: str, context: AuditContext | None = None) -> None:
     """Set a new password; every other session of the user ends."""
     user.set_password(new_password)
     user.renew_security_stamp()
     user.save(update_fields=["password", "security_stamp"])
-    record_for_user_clinics(user=user, action="auth.password_changed", request=request)
+    record_for_user_clinics(user=user, action="auth.password_changed", context=context)
 
 
 # --- branding --------------------------------------------------------------------------------
@@ -403,7 +403,7 @@ def clinic_update_branding(
     name: str,
     logo: bytes | None = None,
     remove_logo: bool = False,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> Clinic:
     """Rename the clinic and set or remove its logo (shown to patients and on PDFs)."""
     name = " ".join(name.split())
@@ -425,7 +425,7 @@ def clinic_update_branding(
             clinic=clinic,
             action="clinic.branding_changed",
             actor=by,
-            request=request,
+            context=context,
             target=clinic,
             details={"changed": changes},
         )

@@ -9,6 +9,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from clinic.hubs import Hub
+
 
 @dataclass(frozen=True)
 class SettingsSection:
@@ -20,19 +22,21 @@ class SettingsSection:
     context: Callable[[HttpRequest], dict[str, Any]]
 
 
-_sections: dict[str, SettingsSection] = {}
+SECTIONS: Hub[SettingsSection] = Hub(
+    "accounts.settings_sections", "sections of the clinic settings page"
+)
 
 
 def register(section: SettingsSection) -> None:
     """Add (or replace, by name) a section; called from an app's ready()."""
-    _sections[section.name] = section
+    SECTIONS.register(section.name, section, order=section.order)
 
 
 def sections_for(request: HttpRequest) -> tuple[list[str], dict[str, Any]]:
     """The sections' templates in order, and their merged context."""
     templates: list[str] = []
     context: dict[str, Any] = {}
-    for section in sorted(_sections.values(), key=lambda s: s.order):
+    for section in SECTIONS.values():
         templates.append(section.template)
         context.update(section.context(request))
     return templates, context

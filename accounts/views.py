@@ -83,7 +83,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if getattr(request, "axes_locked_out", False):
             known = User.objects.filter(email=email).first()
             services.record_for_user_clinics(
-                user=known, action="auth.locked_out", request=request, email=email
+                user=known, action="auth.locked_out", context=request.audit, email=email
             )
             return render(request, "registration/locked_out.html", status=429)
         if user is None:
@@ -91,7 +91,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             services.record_for_user_clinics(
                 user=known,
                 action="auth.login_failed",
-                request=request,
+                context=request.audit,
                 email=email,
                 details={"email": email},
             )
@@ -113,7 +113,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        services.record_for_user_clinics(user=request.user, action="auth.logout", request=request)
+        services.record_for_user_clinics(
+            user=request.user, action="auth.logout", context=request.audit
+        )
     logout(request)
     messages.info(request, "You are signed out.")
     return redirect("login")
@@ -130,17 +132,22 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     form = EnrolForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device.verify_token(form.cleaned_data["token"]):
-            codes = services.two_factor_confirm(user=request.user, device=device, request=request)
+            codes = services.two_factor_confirm(
+                user=request.user, device=device, context=request.audit
+            )
             otp_login(request, device)
             services.record_for_user_clinics(
-                user=request.user, action="auth.login", request=request, details={"method": "totp"}
+                user=request.user,
+                action="auth.login",
+                context=request.audit,
+                details={"method": "totp"},
             )
             request.session[SESSION_NEW_BACKUP_CODES] = codes
             return redirect("backup_codes")
         services.record_for_user_clinics(
             user=request.user,
             action="auth.2fa_failed",
-            request=request,
+            context=request.audit,
             details={"stage": "enrolment"},
         )
         form.add_error(
@@ -185,7 +192,10 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
             request.session[SESSION_TOTP_FAILURES] = 0
             method = "backup_code" if isinstance(device, BackupCodes) else "totp"
             services.record_for_user_clinics(
-                user=request.user, action="auth.login", request=request, details={"method": method}
+                user=request.user,
+                action="auth.login",
+                context=request.audit,
+                details={"method": method},
             )
             if method == "backup_code":
                 left = device.codes.count()
@@ -196,7 +206,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         services.record_for_user_clinics(
             user=request.user,
             action="auth.2fa_failed",
-            request=request,
+            context=request.audit,
             details={"failures": failures},
         )
         if failures >= MAX_TOTP_FAILURES:
@@ -238,7 +248,7 @@ def account(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action") if request.method == "POST" else None
     account_forms = {
         name: (PasswordChangeForm if name == "password" else ReauthForm)(
-            request.POST if action == name else None, request=request, auto_id=f"id_{name}_%s"
+            request.POST if action == name else None, context=request.audit, auto_id=f"id_{name}_%s"
         )
         for name in ACCOUNT_ACTIONS
     }
@@ -247,7 +257,7 @@ def account(request: HttpRequest) -> HttpResponse:
         if form.locked_out:
             user = request.user
             services.record_for_user_clinics(
-                user=user, action="auth.locked_out", request=request, email=user.email
+                user=user, action="auth.locked_out", context=request.audit, email=user.email
             )
             logout(request)
             return render(request, "registration/locked_out.html", status=429)
@@ -255,12 +265,12 @@ def account(request: HttpRequest) -> HttpResponse:
             services.record_for_user_clinics(
                 user=request.user,
                 action="auth.reauth_failed",
-                request=request,
+                context=request.audit,
                 details={"for": action, "wrong": form.failure},
             )
     elif action == "password":
         services.password_change(
-            user=request.user, new_password=form.cleaned_data["new_password"], request=request
+            user=request.user, new_password=form.cleaned_data["new_password"], context=request.audit
         )
         logout(request)
         messages.success(
@@ -272,7 +282,7 @@ def account(request: HttpRequest) -> HttpResponse:
         request.session[SESSION_NEW_BACKUP_CODES] = services.backup_codes_issue(user=request.user)
         return redirect("backup_codes")
     elif action == "reset_2fa":
-        services.two_factor_reset(user=request.user, request=request)
+        services.two_factor_reset(user=request.user, context=request.audit)
         logout(request)
         messages.info(
             request,
@@ -321,7 +331,9 @@ def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResp
                     raise services.InvitationUnusable(
                         "Sign in as " + invitation.email + " first, then open the link again."
                     )
-                services.invitation_accept(invitation=invitation, user=existing, request=request)
+                services.invitation_accept(
+                    invitation=invitation, user=existing, context=request.audit
+                )
                 messages.success(request, f"You have joined {clinic.name}.")
                 return redirect("dashboard", clinic_slug=clinic.slug)
             if form.is_valid():
@@ -330,7 +342,7 @@ def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResp
                     user=None,
                     full_name=form.cleaned_data["full_name"],
                     password=form.cleaned_data["password"],
-                    request=request,
+                    context=request.audit,
                 )
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 request.session[SESSION_LOGIN_AT] = timezone.now().timestamp()
@@ -368,7 +380,7 @@ def staff_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
                 invited_by=request.user,
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             form.add_error("email", error.messages)
@@ -407,7 +419,7 @@ def staff_detail(request: HttpRequest, clinic_slug: str, membership_id) -> HttpR
                     membership=membership,
                     role=form.cleaned_data["role"],
                     by=request.user,
-                    request=request,
+                    context=request.audit,
                 )
                 messages.success(
                     request, f"{membership.user} is now {membership.get_role_display()}."
@@ -415,13 +427,19 @@ def staff_detail(request: HttpRequest, clinic_slug: str, membership_id) -> HttpR
                 return redirect("staff_list", clinic_slug=clinic_slug)
             if action == "deactivate":
                 services.staff_deactivate(
-                    clinic=request.clinic, membership=membership, by=request.user, request=request
+                    clinic=request.clinic,
+                    membership=membership,
+                    by=request.user,
+                    context=request.audit,
                 )
                 messages.success(request, f"{membership.user} can no longer open this clinic.")
                 return redirect("staff_list", clinic_slug=clinic_slug)
             if action == "reset_2fa" and membership.is_active:
                 services.staff_reset_two_factor(
-                    clinic=request.clinic, membership=membership, by=request.user, request=request
+                    clinic=request.clinic,
+                    membership=membership,
+                    by=request.user,
+                    context=request.audit,
                 )
                 messages.success(
                     request,
@@ -449,7 +467,7 @@ def clinic_settings(request: HttpRequest, clinic_slug: str) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 logo=upload.read() if upload else None,
                 remove_logo=form.cleaned_data["remove_logo"],
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             form.add_error("logo" if upload else None, error.messages)

@@ -50,7 +50,7 @@ def record_access(
     return record(
         clinic=clinic,
         action=action,
-        request=request,
+        context=request.audit,
         target=target,
         patient=patient,
         details=details,
@@ -77,7 +77,7 @@ def require_audited(permission: str) -> Callable:
                 record(
                     clinic=request.clinic,
                     action="access.forbidden",
-                    request=request,
+                    context=request.audit,
                     details={
                         "path": request.path_info[:300],
                         "permission": permission,

@@ -19,6 +19,7 @@ from typing import Any
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from clinic.hubs import Hub
 from clinic.models import Clinic, User
 
 PAGE_SIZE = 50
@@ -29,30 +30,32 @@ RECENT_ACCESSES = 10
 
 PatientNames = Callable[[Clinic, set[uuid.UUID]], dict[uuid.UUID, str]]
 PatientFinder = Callable[[Clinic, str, int], list[tuple[uuid.UUID, str]]]
-_patient_names: list[PatientNames] = []
-_patient_finder: list[PatientFinder] = []
+PATIENT_NAMES: Hub[tuple[PatientNames, PatientFinder]] = Hub(
+    "audit.patient_names", "patients' names for the audit log (one entry: the patients room's)"
+)
 
 
 def register_patient_names(names: PatientNames, finder: PatientFinder) -> None:
     """Called by the patients app when it starts: ``names(clinic, ids)`` gives the current
     name of each id (missing when there is none), ``finder(clinic, text, limit)`` the
     patients a typed name or date of birth matches."""
-    _patient_names[:] = [names]
-    _patient_finder[:] = [finder]
+    PATIENT_NAMES.register("patients", (names, finder))
 
 
 def patient_names(clinic: Clinic, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The current name of each patient id, in one query (empty when nothing is registered)."""
-    if not ids or not _patient_names:
+    registered = PATIENT_NAMES.values()
+    if not ids or not registered:
         return {}
-    return _patient_names[0](clinic, ids)
+    return registered[0][0](clinic, ids)
 
 
 def patients_matching(clinic: Clinic, text: str, limit: int = 10) -> list[tuple[uuid.UUID, str]]:
     """Patients a typed name matches, for the log's patient filter."""
-    if not text.strip() or not _patient_finder:
+    registered = PATIENT_NAMES.values()
+    if not text.strip() or not registered:
         return []
-    return _patient_finder[0](clinic, text, limit)
+    return registered[0][1](clinic, text, limit)
 
 
 def staff_names(ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:

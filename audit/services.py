@@ -8,21 +8,15 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from audit import sealing
+from audit.context import AuditContext
 from audit.models import GENESIS_HASH, HASH_FORMAT, AuditEvent
 from clinic.tenancy import clinic_context, current_clinic_id
 
-USER_AGENT_MAX = 300
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    """The client's address as the web server saw it (a proxy must set REMOTE_ADDR right)."""
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
+# What the trail records of an event made outside any request (a worker, a command).
+NO_CONTEXT = AuditContext()
 
 
 WRITE_LOCKING_SQLITE_MODES = {"IMMEDIATE", "EXCLUSIVE"}
@@ -76,7 +70,7 @@ def record(
     clinic: Any | None,
     action: str,
     actor: Any | None = None,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
     target: models.Model | None = None,
     patient: Any | None = None,
     details: dict[str, Any] | None = None,
@@ -96,10 +90,10 @@ def record(
     patient_id = uuid.UUID(str(getattr(patient, "pk", patient))) if patient else None
     details = details or {}
     _refuse_clear_personal(patient_id=patient_id, details=details, actor_label=actor_label)
-    if actor is None and request is not None and request.user.is_authenticated:
-        actor = request.user
-    ip = client_ip(request)
-    user_agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX] if request else ""
+    context = context or NO_CONTEXT
+    if actor is None:
+        actor = context.member
+    ip, user_agent = context.ip, context.user_agent
     personal = dict(personal or {})
     if by_patient:
         actor, actor_label = None, sealing.PATIENT_LABEL
@@ -130,7 +124,7 @@ def record(
             patient_id=patient_id,
             ip=ip,
             user_agent=user_agent,
-            request_id=getattr(request, "request_id", "") if request is not None else "",
+            request_id=context.request_id,
             details=details,
             hash_format=HASH_FORMAT,
             prev_hash=last["hash"] if last else GENESIS_HASH,
@@ -170,14 +164,14 @@ def _probe_limit_reached(recent, *, ip: str | None, label: str) -> tuple[str, st
 def record_sign_in_probe(
     *,
     action: str,
-    request: HttpRequest | None,
+    context: AuditContext | None,
     actor: Any | None = None,
     actor_label: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEvent | None:
     """Record a sign-in event in the system chain, unless this client or address has already
     had its share of the window: then one ``auth.probes_suppressed`` event, then nothing."""
-    ip = client_ip(request)
+    ip = context.ip if context else None
     label = actor_label or (getattr(actor, "email", "") if actor else "")
     since = timezone.now() - PROBE_WINDOW
     with clinic_context(None):
@@ -191,7 +185,7 @@ def record_sign_in_probe(
                 clinic=None,
                 action=action,
                 actor=actor,
-                request=request,
+                context=context,
                 details=details,
                 actor_label=label,
             )
@@ -208,7 +202,7 @@ def record_sign_in_probe(
         return record(
             clinic=None,
             action=PROBES_SUPPRESSED,
-            request=request,
+            context=context,
             actor_label=label if scope == "address" else "",
             details={
                 "scope": scope,

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -21,6 +21,7 @@ from audit.forms import LogFilterForm
 from audit.queries import LogFilter, LogRow
 from clinic import selectors as clinic_selectors
 from clinic.models import Clinic
+from clinic.responses import file_response
 from clinic.tenancy import clinic_context
 
 PERMISSION = "audit.view"
@@ -231,12 +232,9 @@ def audit_export(request: HttpRequest, clinic_slug: str) -> HttpResponse:
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     # Everything before the export's own event: the file is the log as it stood when asked.
-    response = StreamingHttpResponse(
+    return file_response(
         _csv_lines(request.clinic, filters, before=exported.seq),
-        content_type="text/csv; charset=utf-8",
+        "text/csv; charset=utf-8",
+        filename=f"audit-{request.clinic.slug}-{stamp}.csv",
+        attachment=True,
     )
-    response["Content-Disposition"] = (
-        f'attachment; filename="audit-{request.clinic.slug}-{stamp}.csv"'
-    )
-    response["Cache-Control"] = "private, no-store"
-    return response

@@ -1,6 +1,7 @@
-"""The one entry for pages a patient opens without an account (consent links today, shared
-comparisons later): it resolves the clinic named in the URL, runs the view inside that
-clinic's context, and sets the headers every such page needs."""
+"""The one entry for pages a patient opens without an account (consent links, shared
+comparisons; the links' start view and problem page are in ``links``): it resolves the clinic
+named in the URL, runs the view inside that clinic's context, and sets the headers every such
+page needs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from clinic import selectors
@@ -47,16 +47,6 @@ def public_page(*, token_in_url: bool = False) -> Callable[[PublicView], PublicV
         return entry
 
     return decorate
-
-
-def public_problem(request: HttpRequest, clinic: Clinic, message: str, status: int) -> HttpResponse:
-    """The clinic's own page for a link that cannot be used, saying why in plain words."""
-    return render(
-        request,
-        "consent/public/problem.html",
-        {"public_clinic": clinic, "problem": message},
-        status=status,
-    )
 
 
 def staff_of_another_clinic(request: HttpRequest, clinic: Clinic) -> bool:

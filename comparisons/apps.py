@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class ComparisonsConfig(AppConfig):
     name = "comparisons"
     # Its floor in the house: it may import only rooms on lower floors (tests/test_layers.py).
-    floor = 8
+    floor = 9
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
@@ -19,5 +19,5 @@ class ComparisonsConfig(AppConfig):
 
         register(COMPARISONS_PANEL)
         register_part(COMPARISONS_PART)
-        on_withdrawal(shares_revoke_on_withdrawal)
-        register_source(shares_ledger)
+        on_withdrawal("comparison shares", shares_revoke_on_withdrawal)
+        register_source("comparison shares", shares_ledger)

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from clinic.tenancy import TenantManager
+from links.models import PatientLink
 
 
 class ComparisonBlobPurpose(models.TextChoices):
@@ -81,34 +82,22 @@ class Comparison(models.Model):
         return self.status == ComparisonStatus.READY
 
 
-class ComparisonShare(models.Model):
-    """An e-mailed link that shows a comparison to its patient. Only the token's hash is
-    stored; it expires, can be revoked, and locks after five wrong dates of birth."""
+class ComparisonShare(PatientLink):
+    """An e-mailed link that shows a comparison to its patient (the link's fields:
+    ``links.PatientLink``); every view is counted."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
     comparison = models.ForeignKey(Comparison, on_delete=models.PROTECT, related_name="shares")
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
-    token_hash = models.CharField(max_length=64, unique=True)
-    sent_to = models.EmailField()
-    sent_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    emailed_at = models.DateTimeField(null=True, blank=True)
-    opened_at = models.DateTimeField(null=True, blank=True)
     last_viewed_at = models.DateTimeField(null=True, blank=True)
     views = models.PositiveIntegerField(default=0)
-    failed_checks = models.PositiveSmallIntegerField(default=0)
-    locked_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=200, blank=True)
 
-    objects = TenantManager()
+    revoked_message = (
+        "This link has been withdrawn and no longer works. Please contact the clinic "
+        "if you would like to see your photos."
+    )
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(PatientLink.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"comparison shared with {self.sent_to}"

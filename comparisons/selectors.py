@@ -4,6 +4,8 @@ the clinic explicitly."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -150,3 +152,61 @@ def shares_ledger(clinic: Clinic, patient: Patient) -> list[LedgerUse]:
             )
         )
     return uses
+
+
+def comparison_to_render(*, clinic_id, comparison_id) -> Comparison | None:
+    """The comparison the worker renders, locked, with what its image and PDF show."""
+    return (
+        Comparison.objects.select_for_update(of=("self",))
+        .select_related(
+            "clinic",
+            "patient",
+            "created_by",
+            "before__episode__practitioner",
+            "after__episode",
+            "before__display",
+            "after__display",
+        )
+        .filter(clinic_id=clinic_id, pk=comparison_id)
+        .first()
+    )
+
+
+def photo_label(photo: Photo) -> str:
+    """What a photo is called on the image and in the room: its stage and local date."""
+    return f"{photo.get_stage_display()} · {timezone.localtime(photo.taken_at):%d %b %Y}"
+
+
+def initials(patient: Patient) -> str:
+    return "".join(
+        f"{part[:1].upper()}." for part in (patient.first_name, patient.last_name) if part
+    )
+
+
+def comparison_pdf_context(
+    comparison: Comparison,
+    *,
+    transform,
+    crop,
+    relative_scale: float,
+    nudged: bool,
+    rendered_at: datetime,
+) -> dict[str, Any]:
+    """What the evidence PDF of a comparison shows (templates/comparisons/pdf.html): the
+    patient named in full only when the practitioner chose to, the photos, their treatments,
+    and how the after was aligned."""
+    patient = comparison.patient
+    before, after = comparison.before, comparison.after
+    return {
+        "clinic": comparison.clinic,
+        "comparison": comparison,
+        "patient_name": patient.full_name if comparison.show_full_name else initials(patient),
+        "before": before,
+        "after": after,
+        "episodes": list(dict.fromkeys([before.episode, after.episode])),
+        "transform": transform,
+        "relative_scale": relative_scale,
+        "crop": crop,
+        "nudged": nudged,
+        "rendered_at": rendered_at,
+    }

@@ -10,16 +10,16 @@ from datetime import date
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.context import AuditContext
 from audit.services import record
 from clinic.models import Clinic, User
 from clinic.tenancy import service_write
 from clinic.tokens import lifetime_text, new_token
-from comparisons import alignment, render
+from comparisons import alignment, render, selectors
 from comparisons.models import (
     Comparison,
     ComparisonBlobPurpose,
@@ -28,7 +28,7 @@ from comparisons.models import (
 )
 from consent import selectors as consent_selectors
 from consent.models import ConsentUse
-from patients.links import link_confirm_date_of_birth
+from links.services import check_usable, confirm_date_of_birth
 from patients.models import Patient
 from photos.models import Photo, PhotoStatus
 from vault import storage
@@ -39,14 +39,6 @@ MIN_RELATIVE_SCALE, MAX_RELATIVE_SCALE = 0.25, 4.0
 
 class ComparisonRefused(Exception):
     """A comparison (or a share) that cannot be made; the message says why, for the person."""
-
-
-class ShareUnusable(Exception):
-    """A share link that cannot be used; the message is for the patient."""
-
-    def __init__(self, message: str, status: int = 410) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 # --- the pair -----------------------------------------------------------------------------------
@@ -135,7 +127,7 @@ def comparison_create(
     before: Photo | None,
     after: Photo | None,
     by: User,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> Comparison:
     """Start a comparison of two ready photos of the patient, with the alignment the images
     propose and the warnings that go with it. Raises ComparisonRefused."""
@@ -164,7 +156,7 @@ def comparison_create(
             clinic=clinic,
             action="comparison.created",
             actor=by,
-            request=request,
+            context=context,
             target=comparison,
             patient=patient,
             details={
@@ -209,7 +201,7 @@ def comparison_render_request(
     by: User,
     transform: dict,
     show_full_name: bool = False,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> Comparison:
     """Keep the transform the practitioner settled on and have the worker render the image
     and PDF for it (the latest request wins)."""
@@ -236,7 +228,7 @@ def comparison_render_request(
             clinic=clinic,
             action="comparison.render_requested",
             actor=by,
-            request=request,
+            context=context,
             target=locked,
             patient=locked.patient_id,
             details={
@@ -261,34 +253,10 @@ def _nudged(comparison: Comparison) -> bool:
     )
 
 
-def photo_label(photo: Photo) -> str:
-    """What a photo is called on the image and in the room: its stage and local date."""
-    return f"{photo.get_stage_display()} · {timezone.localtime(photo.taken_at):%d %b %Y}"
-
-
-def initials(patient: Patient) -> str:
-    return "".join(
-        f"{part[:1].upper()}." for part in (patient.first_name, patient.last_name) if part
-    )
-
-
 def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
     """Render the image and PDF for the latest requested transform and store both encrypted
     (run by the worker in the outbox job's transaction; a stale request does nothing)."""
-    comparison = (
-        Comparison.objects.select_for_update(of=("self",))
-        .select_related(
-            "clinic",
-            "patient",
-            "created_by",
-            "before__episode__practitioner",
-            "after__episode",
-            "before__display",
-            "after__display",
-        )
-        .filter(clinic_id=clinic_id, pk=comparison_id)
-        .first()
-    )
+    comparison = selectors.comparison_to_render(clinic_id=clinic_id, comparison_id=comparison_id)
     if comparison is None or comparison.render_version != version:
         return "skipped"
     if comparison.status == ComparisonStatus.READY:
@@ -298,7 +266,10 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
         before_image, after_image = _decoded(before), _decoded(after)
         transform = alignment.Transform.from_dict(comparison.transform)
         picture = render.aligned_image(
-            before_image, after_image, transform, (photo_label(before), photo_label(after))
+            before_image,
+            after_image,
+            transform,
+            (selectors.photo_label(before), selectors.photo_label(after)),
         )
     except (storage.BlobUnreadable, ValueError) as error:
         comparison.status = ComparisonStatus.FAILED
@@ -307,37 +278,49 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
         return "failed"
     comparison.warnings, comparison.light = assess(comparison, before_image, after_image, transform)
     now = timezone.now()
-    clinic = comparison.clinic
-    context = {
-        "clinic": clinic,
-        "comparison": comparison,
-        "patient_name": comparison.patient.full_name
-        if comparison.show_full_name
-        else initials(comparison.patient),
-        "before": before,
-        "after": after,
-        "episodes": [e for e in dict.fromkeys([before.episode, after.episode])],
-        "transform": transform,
-        "relative_scale": transform.scale * after_image.shape[0] / max(1, before_image.shape[0]),
-        "crop": picture.box,
-        "nudged": _nudged(comparison),
-        "rendered_at": now,
-    }
-    pdf = render.comparison_pdf(
-        context, picture=picture.jpeg, logo=bytes(clinic.logo) if clinic.logo else None
+    context = selectors.comparison_pdf_context(
+        comparison,
+        transform=transform,
+        crop=picture.box,
+        relative_scale=transform.scale * after_image.shape[0] / max(1, before_image.shape[0]),
+        nudged=_nudged(comparison),
+        rendered_at=now,
     )
-    # A re-render's earlier files would otherwise stay readable with no row pointing at them,
-    # out of reach of the patient's erasure: they are shredded once the new ones are saved.
+    logo = comparison.clinic.logo
+    pdf = render.comparison_pdf(context, picture=picture.jpeg, logo=bytes(logo) if logo else None)
+    shredded = _store_renditions(comparison, image=picture.jpeg, pdf=pdf, box=picture.box, at=now)
+    record(
+        clinic=comparison.clinic,
+        action="comparison.rendered",
+        target=comparison,
+        patient=comparison.patient_id,
+        actor_label="worker",
+        details={
+            "transform": comparison.transform,
+            "warnings": [w["code"] for w in comparison.warnings],
+            "before_sha256": before.original_sha256,
+            "after_sha256": after.original_sha256,
+            "superseded_files_shredded": shredded,
+        },
+    )
+    return "rendered"
+
+
+def _store_renditions(comparison: Comparison, *, image: bytes, pdf: bytes, box, at) -> int:
+    """Store the new image and PDF encrypted, mark the comparison ready, and shred the files
+    of an earlier render (with no row pointing at them they would be out of reach of the
+    patient's erasure). Returns how many earlier files were shredded."""
+    clinic_id = comparison.clinic_id
     superseded = [blob for blob in (comparison.image, comparison.pdf) if blob is not None]
     comparison.image = storage.blob_store(
-        clinic_id=clinic.id, purpose=ComparisonBlobPurpose.IMAGE, data=picture.jpeg
+        clinic_id=clinic_id, purpose=ComparisonBlobPurpose.IMAGE, data=image
     )
     comparison.pdf = storage.blob_store(
-        clinic_id=clinic.id, purpose=ComparisonBlobPurpose.PDF, data=pdf
+        clinic_id=clinic_id, purpose=ComparisonBlobPurpose.PDF, data=pdf
     )
     comparison.status = ComparisonStatus.READY
-    comparison.rendered_at = now
-    comparison.rendered_crop = list(picture.box)
+    comparison.rendered_at = at
+    comparison.rendered_crop = list(box)
     comparison.save(
         update_fields=[
             "image",
@@ -351,25 +334,11 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
     )
     for blob in superseded:
         storage.blob_shred(blob)
-    record(
-        clinic=clinic,
-        action="comparison.rendered",
-        target=comparison,
-        patient=comparison.patient_id,
-        actor_label="worker",
-        details={
-            "transform": comparison.transform,
-            "warnings": [w["code"] for w in comparison.warnings],
-            "before_sha256": before.original_sha256,
-            "after_sha256": after.original_sha256,
-            "superseded_files_shredded": len(superseded),
-        },
-    )
-    return "rendered"
+    return len(superseded)
 
 
 def comparison_file_served(
-    *, clinic: Clinic, comparison: Comparison, which: str, by: User, request: HttpRequest
+    *, clinic: Clinic, comparison: Comparison, which: str, by: User, context: AuditContext | None
 ) -> bytes:
     """The rendered image or PDF, decrypted; every view or download is on record."""
     blob = comparison.image if which == "image" else comparison.pdf
@@ -378,7 +347,7 @@ def comparison_file_served(
         clinic=clinic,
         action=f"comparison.{which}_viewed",
         actor=by,
-        request=request,
+        context=context,
         target=comparison,
         patient=comparison.patient_id,
     )
@@ -404,14 +373,14 @@ def pair_alignment(*, clinic: Clinic, before: Photo, after: Photo) -> dict | Non
 
 
 def presentation_opened(
-    *, clinic: Clinic, patient: Patient, by: User, pairs: int, request: HttpRequest
+    *, clinic: Clinic, patient: Patient, by: User, pairs: int, context: AuditContext | None
 ) -> None:
     """Showing photos to the patient in the room is a viewing like any other."""
     record(
         clinic=clinic,
         action="comparison.presented",
         actor=by,
-        request=request,
+        context=context,
         target=patient,
         patient=patient,
         details={"pairs": pairs},
@@ -422,7 +391,7 @@ def presentation_opened(
 
 
 def share_send(
-    *, clinic: Clinic, comparison: Comparison, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, comparison: Comparison, by: User, context: AuditContext | None = None
 ) -> ComparisonShare:
     """E-mail the patient a link to the rendered comparison; refused while the patient has no
     active consent for the clinical record (ComparisonRefused)."""
@@ -456,7 +425,7 @@ def share_send(
             clinic=clinic,
             action="comparison.shared",
             actor=by,
-            request=request,
+            context=context,
             target=share,
             patient=patient,
             details={"comparison": str(comparison.pk)},
@@ -506,7 +475,7 @@ def share_revoke(
     share: ComparisonShare,
     by: User | None,
     reason: str = "revoked by the clinic",
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> ComparisonShare:
     """Stop a share link working at once."""
     if share.revoked_at is None:
@@ -517,7 +486,7 @@ def share_revoke(
             clinic=clinic,
             action="comparison.share_revoked",
             actor=by,
-            request=request,
+            context=context,
             target=share,
             patient=share.patient_id,
             details={"reason": share.revoked_reason},
@@ -525,7 +494,7 @@ def share_revoke(
     return share
 
 
-def shares_revoke_on_withdrawal(*, clinic, patient, uses, withdrawal, request=None) -> None:
+def shares_revoke_on_withdrawal(*, clinic, patient, uses, withdrawal, context=None) -> None:
     """Consent hook: withdrawing the clinical-record use revokes the patient's open shares."""
     from comparisons import selectors
 
@@ -541,7 +510,7 @@ def shares_revoke_on_withdrawal(*, clinic, patient, uses, withdrawal, request=No
     record(
         clinic=clinic,
         action="comparison.shares_revoked",
-        request=request,
+        context=context,
         target=withdrawal,
         patient=patient,
         actor_label="consent withdrawal",
@@ -549,45 +518,22 @@ def shares_revoke_on_withdrawal(*, clinic, patient, uses, withdrawal, request=No
     )
 
 
-def check_share_usable(share: ComparisonShare | None) -> ComparisonShare:
-    """The share behind a link, or ShareUnusable saying why not."""
-    if share is None:
-        raise ShareUnusable(
-            "This link is not valid. Please use the most recent e-mail from the clinic.", 404
-        )
-    if share.revoked_at:
-        raise ShareUnusable(
-            "This link has been withdrawn and no longer works. Please contact the clinic "
-            "if you would like to see your photos."
-        )
-    if share.locked_at:
-        raise ShareUnusable(
-            "This link is locked after too many attempts to confirm the date of birth. "
-            "Please contact the clinic.",
-            403,
-        )
-    if timezone.now() >= share.expires_at:
-        raise ShareUnusable("This link has expired. Please ask the clinic to send a new one.")
-    return share
-
-
 def share_confirm_identity(
-    *, share: ComparisonShare, date_of_birth: date, request: HttpRequest | None = None
+    *, share: ComparisonShare, date_of_birth: date, context: AuditContext | None = None
 ) -> bool:
     """The patient confirms their date of birth, so a forwarded e-mail is not enough. Five
-    wrong answers lock the link (ShareUnusable)."""
-    return link_confirm_date_of_birth(
+    wrong answers lock the link (LinkUnusable)."""
+    return confirm_date_of_birth(
         link=share,
         date_of_birth=date_of_birth,
-        check_usable=check_share_usable,
         opened_action="comparison.share_opened",
         failed_action="comparison.share_identity_failed",
-        request=request,
+        context=context,
     )
 
 
 def share_viewed(
-    *, share: ComparisonShare, what: str, request: HttpRequest | None = None
+    *, share: ComparisonShare, what: str, context: AuditContext | None = None
 ) -> bytes | None:
     """The patient looks at the shared comparison (the page, the image or the PDF): counted
     and on record. Returns the file's bytes for 'image' and 'pdf'."""
@@ -595,14 +541,14 @@ def share_viewed(
         locked = ComparisonShare.objects.select_for_update().get(
             clinic_id=share.clinic_id, pk=share.pk
         )
-        check_share_usable(locked)
+        check_usable(locked, kind=ComparisonShare)
         locked.views += 1
         locked.last_viewed_at = timezone.now()
         locked.save(update_fields=["views", "last_viewed_at"])
         record(
             clinic=locked.clinic_id,
             action=f"comparison.share_{what}_viewed",
-            request=request,
+            context=context,
             target=locked,
             patient=locked.patient_id,
             by_patient=True,

@@ -16,17 +16,18 @@ from django.urls import reverse
 from audit.access import record_access
 from clinic.models import Clinic
 from clinic.permissions import require
-from clinic.public import public_page, public_problem, staff_of_another_clinic
+from clinic.public import public_page
+from clinic.responses import NO_STORE, file_response
 from clinic.tokens import lifetime_text
 from comparisons import selectors, services
-from comparisons.models import Comparison
-from consent.forms import IdentityForm
-from patients.links import MAX_DOB_ATTEMPTS
+from comparisons.models import Comparison, ComparisonShare
+from links.forms import IdentityForm
+from links.services import MAX_DOB_ATTEMPTS, LinkUnusable, check_usable
+from links.views import LinkKind, link_start, problem_page
 from patients.views import patient_or_404
 from photos import selectors as photo_selectors
 from vault.storage import BlobUnreadable, StorageUnavailable
 
-NO_STORE = "private, no-store, max-age=0"
 # Presentation shows the newest pairs; each needs its alignment, found as the page loads.
 MAX_PRESENTED = 8
 SESSION_SHARE = "comparison_share"
@@ -106,7 +107,7 @@ def comparison_new(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
             before=found[0],
             after=found[1],
             by=request.user,
-            request=request,
+            context=request.audit,
         )
     except services.ComparisonRefused as refusal:
         return render(
@@ -175,7 +176,7 @@ def comparison_render(request: HttpRequest, clinic_slug: str, comparison_id) -> 
             by=request.user,
             transform=transform,
             show_full_name=request.POST.get("full_name") == "1",
-            request=request,
+            context=request.audit,
         )
     except (ValueError, services.ComparisonRefused) as refusal:
         text = (
@@ -207,7 +208,7 @@ def _serve(request: HttpRequest, comparison_id, which: str) -> HttpResponse:
             comparison=comparison,
             which=which,
             by=request.user,
-            request=request,
+            context=request.audit,
         )
     except BlobUnreadable as error:
         raise Http404("This comparison cannot be shown") from error
@@ -217,16 +218,10 @@ def _serve(request: HttpRequest, comparison_id, which: str) -> HttpResponse:
 
 
 def _file_response(data: bytes, which: str, comparison: Comparison) -> HttpResponse:
-    content_type = "image/jpeg" if which == "image" else "application/pdf"
-    response = HttpResponse(data, content_type=content_type)
-    response["Cache-Control"] = NO_STORE
-    response["X-Content-Type-Options"] = "nosniff"
+    if which == "image":
+        return file_response(data, "image/jpeg")
     name = f"comparison-{comparison.rendered_at:%Y%m%d}-{str(comparison.pk)[:8]}"
-    if which == "pdf":
-        response["Content-Disposition"] = f'inline; filename="{name}.pdf"'
-    else:
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return file_response(data, "application/pdf", filename=f"{name}.pdf")
 
 
 @require("comparisons.create")
@@ -246,7 +241,7 @@ def comparison_share(request: HttpRequest, clinic_slug: str, comparison_id) -> H
         return HttpResponseNotAllowed(["POST"])
     try:
         services.share_send(
-            clinic=request.clinic, comparison=comparison, by=request.user, request=request
+            clinic=request.clinic, comparison=comparison, by=request.user, context=request.audit
         )
     except services.ComparisonRefused as refusal:
         messages.error(request, str(refusal))
@@ -267,7 +262,9 @@ def share_revoke(request: HttpRequest, clinic_slug: str, share_id) -> HttpRespon
         raise Http404("No such share")
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    services.share_revoke(clinic=request.clinic, share=share, by=request.user, request=request)
+    services.share_revoke(
+        clinic=request.clinic, share=share, by=request.user, context=request.audit
+    )
     messages.success(request, "The link is revoked: it no longer opens.")
     return redirect("comparison_detail", clinic_slug=clinic_slug, comparison_id=share.comparison_id)
 
@@ -279,7 +276,11 @@ def present(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     pairs = selectors.suggestions_for(clinic=request.clinic, patient=patient)[:MAX_PRESENTED]
     services.presentation_opened(
-        clinic=request.clinic, patient=patient, by=request.user, pairs=len(pairs), request=request
+        clinic=request.clinic,
+        patient=patient,
+        by=request.user,
+        pairs=len(pairs),
+        context=request.audit,
     )
     slides = [
         {
@@ -291,8 +292,8 @@ def present(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
             ),
             # Which pair this is, so two areas are not confused; nothing about the patient.
             "title": f"{s.before.get_area_display()}, {s.before.get_view_display().lower()}",
-            "before_label": services.photo_label(s.before),
-            "after_label": services.photo_label(s.after),
+            "before_label": selectors.photo_label(s.before),
+            "after_label": selectors.photo_label(s.after),
             # The wipe lays the after on the before as a comparison would.
             "alignment": services.pair_alignment(
                 clinic=request.clinic, before=s.before, after=s.after
@@ -317,37 +318,28 @@ def _patient_url(clinic_slug: str, patient) -> str:
 # --- the patient's shared comparison -------------------------------------------------------------
 
 
+SHARE_LINK = LinkKind(
+    model=ComparisonShare,
+    session_link=SESSION_SHARE,
+    session_confirmed=SESSION_SHARE_OK,
+    page="comparison_shared",
+)
+
+
 @public_page(token_in_url=True)
 def share_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResponse:
-    """Opening the e-mailed link (GET or HEAD) changes nothing: the token is checked, kept in
-    the session, and the page redirects to a token-free URL."""
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponseNotAllowed(["GET", "HEAD"])
-    share = selectors.share_by_token(clinic=clinic, token=token)
-    if share is None or staff_of_another_clinic(request, clinic):
-        return public_problem(
-            request,
-            clinic,
-            "This link is not valid. Please use the most recent e-mail from the clinic.",
-            404,
-        )
-    try:
-        services.check_share_usable(share)
-    except services.ShareUnusable as problem:
-        return public_problem(request, clinic, str(problem), problem.status)
-    request.session.cycle_key()
-    request.session[SESSION_SHARE] = str(share.pk)
-    request.session[SESSION_SHARE_OK] = False
-    return redirect("comparison_shared", clinic=clinic.slug)
+    """The e-mailed link to a comparison: checked, kept in the session, redirected
+    (links.views)."""
+    return link_start(request, clinic, token, SHARE_LINK)
 
 
 def _session_share(request: HttpRequest, clinic):
     share = selectors.share_get(clinic=clinic, share_id=request.session.get(SESSION_SHARE))
     if share is None:
-        raise services.ShareUnusable(
+        raise LinkUnusable(
             "Please open the link in the clinic's e-mail again to see your photos.", 400
         )
-    return services.check_share_usable(share)
+    return check_usable(share, kind=ComparisonShare)
 
 
 @public_page()
@@ -356,18 +348,20 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     PDF."""
     try:
         share = _session_share(request, clinic)
-    except services.ShareUnusable as problem:
-        return public_problem(request, clinic, str(problem), problem.status)
+    except LinkUnusable as problem:
+        return problem_page(request, clinic, str(problem), problem.status)
     context = {"public_clinic": clinic, "share": share}
     if not request.session.get(SESSION_SHARE_OK):
         form = IdentityForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
                 confirmed = services.share_confirm_identity(
-                    share=share, date_of_birth=form.cleaned_data["date_of_birth"], request=request
+                    share=share,
+                    date_of_birth=form.cleaned_data["date_of_birth"],
+                    context=request.audit,
                 )
-            except services.ShareUnusable as problem:
-                return public_problem(request, clinic, str(problem), problem.status)
+            except LinkUnusable as problem:
+                return problem_page(request, clinic, str(problem), problem.status)
             if confirmed:
                 request.session[SESSION_SHARE_OK] = True
                 return redirect("comparison_shared", clinic=clinic.slug)
@@ -382,9 +376,9 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     try:
-        services.share_viewed(share=share, what="page", request=request)
-    except services.ShareUnusable as problem:
-        return public_problem(request, clinic, str(problem), problem.status)
+        services.share_viewed(share=share, what="page", context=request.audit)
+    except LinkUnusable as problem:
+        return problem_page(request, clinic, str(problem), problem.status)
     return render(request, "comparisons/public/shared.html", context)
 
 
@@ -392,10 +386,10 @@ def _shared_file(request: HttpRequest, clinic, which: str) -> HttpResponse:
     try:
         share = _session_share(request, clinic)
         if not request.session.get(SESSION_SHARE_OK):
-            raise services.ShareUnusable("Please confirm your date of birth first.", 403)
-        data = services.share_viewed(share=share, what=which, request=request)
-    except services.ShareUnusable as problem:
-        return public_problem(request, clinic, str(problem), problem.status)
+            raise LinkUnusable("Please confirm your date of birth first.", 403)
+        data = services.share_viewed(share=share, what=which, context=request.audit)
+    except LinkUnusable as problem:
+        return problem_page(request, clinic, str(problem), problem.status)
     except BlobUnreadable as error:
         raise Http404("This comparison cannot be shown") from error
     return _file_response(data, which, share.comparison)

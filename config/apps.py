@@ -7,7 +7,7 @@ class ShellConfig(AppConfig):
 
     name = "config"
     # Its floor in the house: it may import only rooms on lower floors (tests/test_layers.py).
-    floor = 11
+    floor = 12
     label = "shell"
 
     def ready(self) -> None:

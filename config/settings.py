@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "accounts",
     "vault",
     "patients",
+    "links",
     "photos",
     "consent",
     "exports",
@@ -140,6 +141,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # request.audit: who asks and from where, for the services to record (audit/context.py).
+    "audit.middleware.AuditContextMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class ConsentConfig(AppConfig):
     name = "consent"
     # Its floor in the house: it may import only rooms on lower floors (tests/test_layers.py).
-    floor = 6
+    floor = 7
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

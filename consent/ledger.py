@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from clinic.hubs import Hub
 from clinic.models import Clinic
 from consent.models import ConsentUse, MarketingItem
 from patients.models import Patient
@@ -44,13 +45,14 @@ class LedgerPhoto:
 
 
 LedgerSource = Callable[[Clinic, Patient], list[LedgerUse]]
-_sources: list[LedgerSource] = []
+SOURCES: Hub[LedgerSource] = Hub(
+    "consent.ledger", "where else a patient's photos went, for the patient's ledger"
+)
 
 
-def register_source(source: LedgerSource) -> None:
-    """Add ``source(clinic, patient) -> [LedgerUse]``; called from an app's ready()."""
-    if source not in _sources:
-        _sources.append(source)
+def register_source(name: str, source: LedgerSource) -> None:
+    """Add ``source(clinic, patient) -> [LedgerUse]`` under ``name``; from an app's ready()."""
+    SOURCES.register(name, source)
 
 
 def marketing_uses(clinic: Clinic, patient: Patient) -> list[LedgerUse]:
@@ -72,7 +74,7 @@ def ledger_for(*, clinic: Clinic, patient: Patient) -> list[LedgerPhoto]:
     """The patient's photos that were used beyond their record, each with its uses (newest
     first), photos still in use first."""
     uses = marketing_uses(clinic, patient)
-    for source in _sources:
+    for source in SOURCES.values():
         uses.extend(source(clinic, patient))
     wanted = {photo_id for use in uses for photo_id in use.photo_ids}
     photos = {

@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from clinic.tenancy import TenantManager
+from links.models import PatientLink
 
 
 class ConsentUse(models.TextChoices):
@@ -85,37 +86,35 @@ class ConsentTemplate(models.Model):
         return "\n".join(lines).strip() + "\n"
 
 
-class ConsentRequest(models.Model):
-    """An e-mailed link asking a patient to sign. Only the token's hash is stored."""
+class ConsentRequest(PatientLink):
+    """An e-mailed link asking a patient to sign (the link's fields: ``links.PatientLink``)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.PROTECT, related_name="consent_requests"
     )
     template = models.ForeignKey(ConsentTemplate, on_delete=models.PROTECT, related_name="+")
-    token_hash = models.CharField(max_length=64, unique=True)
-    sent_to = models.EmailField()
-    sent_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    opened_at = models.DateTimeField(null=True, blank=True)
     signed_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    failed_checks = models.PositiveSmallIntegerField(default=0)
-    locked_at = models.DateTimeField(null=True, blank=True)
-    # Set by the worker when the e-mail left; until then the patient page says it is retrying.
-    emailed_at = models.DateTimeField(null=True, blank=True)
 
-    objects = TenantManager()
+    not_found_message = (
+        "This link is not valid. Please use the most recent e-mail "
+        "from the clinic, or ask them to send a new one."
+    )
+    # A request is revoked only when a newer one replaces it.
+    revoked_message = "The clinic has sent you a newer link. Please use the most recent e-mail."
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(PatientLink.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"consent request to {self.sent_to}"
+
+    def used_message(self) -> str | None:
+        if self.signed_at:
+            return (
+                "This form has already been signed, so the link no longer "
+                "works. Your copy was e-mailed to you."
+            )
+        return None
 
     @property
     def state(self) -> str:

@@ -13,13 +13,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from audit.services import client_ip, record
+from audit.context import AuditContext
+from audit.services import record
 from clinic.images import ImageRejected, checked_image
 from clinic.models import Clinic, User
 from clinic.tenancy import service_write
@@ -38,7 +38,7 @@ from consent.models import (
     WithdrawalChannel,
     WithdrawalLink,
 )
-from patients.links import link_confirm_date_of_birth
+from links.services import check_usable, confirm_date_of_birth
 from patients.models import Patient
 from patients.services import patient_activity, patient_require_active
 from photos.models import Photo, PhotoStatus
@@ -46,15 +46,6 @@ from vault import storage
 
 MAX_SIGNATURE_BYTES = 300_000
 MAX_SIGNATURE_PIXELS = 4_000_000
-USER_AGENT_MAX = 300
-
-
-class ConsentLinkUnusable(Exception):
-    """A signing or withdrawal link that cannot be used; the message is for the patient."""
-
-    def __init__(self, message: str, status: int = 410) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class ConsentMissing(Exception):
@@ -90,7 +81,7 @@ def template_new_version(
     uses_offered: list[str],
     uses_required: list[str],
     use_texts: dict[str, str],
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> ConsentTemplate:
     """Save an edited form as a new version; earlier versions (and what was signed) stay."""
     if not uses_offered:
@@ -112,7 +103,7 @@ def template_new_version(
         clinic=clinic,
         action="consent.template_versioned",
         actor=by,
-        request=request,
+        context=context,
         target=template,
         details={"version": template.version},
     )
@@ -134,7 +125,7 @@ def withdrawal_link_create(*, clinic: Clinic, patient: Patient) -> str:
 
 
 def request_send(
-    *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, patient: Patient, by: User, context: AuditContext | None = None
 ) -> ConsentRequest:
     """Ask the patient to sign the current form; earlier open links stop working. The e-mail
     leaves from the worker after commit (``request_email``). Not for an archived patient."""
@@ -159,7 +150,7 @@ def request_send(
                 clinic=clinic,
                 action="consent.requests_superseded",
                 actor=by,
-                request=request,
+                context=context,
                 patient=patient,
                 details={"requests": superseded_ids},
             )
@@ -176,7 +167,7 @@ def request_send(
             clinic=clinic,
             action="consent.requested",
             actor=by,
-            request=request,
+            context=context,
             target=consent_request,
             patient=patient,
             details={"template_version": template.version},
@@ -225,46 +216,17 @@ def request_email(*, clinic_id, request_id) -> str:
     return "sent"
 
 
-def check_request_usable(consent_request: ConsentRequest | None) -> ConsentRequest:
-    """The request behind a signing link, or ConsentLinkUnusable saying why not."""
-    if consent_request is None:
-        raise ConsentLinkUnusable(
-            "This link is not valid. Please use the most recent e-mail "
-            "from the clinic, or ask them to send a new one.",
-            404,
-        )
-    if consent_request.signed_at:
-        raise ConsentLinkUnusable(
-            "This form has already been signed, so the link no longer "
-            "works. Your copy was e-mailed to you."
-        )
-    if consent_request.revoked_at:
-        raise ConsentLinkUnusable(
-            "The clinic has sent you a newer link. Please use the most recent e-mail."
-        )
-    if consent_request.locked_at:
-        raise ConsentLinkUnusable(
-            "This link is locked after too many attempts to confirm the "
-            "date of birth. Please contact the clinic.",
-            403,
-        )
-    if timezone.now() >= consent_request.expires_at:
-        raise ConsentLinkUnusable("This link has expired. Please ask the clinic to send a new one.")
-    return consent_request
-
-
 def request_confirm_identity(
-    *, consent_request: ConsentRequest, date_of_birth: date, request: HttpRequest | None = None
+    *, consent_request: ConsentRequest, date_of_birth: date, context: AuditContext | None = None
 ) -> bool:
     """The patient confirms their date of birth, so a forwarded e-mail is not enough.
-    Five wrong answers lock the link (ConsentLinkUnusable)."""
-    return link_confirm_date_of_birth(
+    Five wrong answers lock the link (LinkUnusable)."""
+    return confirm_date_of_birth(
         link=consent_request,
         date_of_birth=date_of_birth,
-        check_usable=check_request_usable,
         opened_action="consent.opened",
         failed_action="consent.identity_failed",
-        request=request,
+        context=context,
     )
 
 
@@ -326,7 +288,7 @@ class Signature:
 
 
 def consent_sign(
-    *, consent_request: ConsentRequest, signature: Signature, request: HttpRequest | None = None
+    *, consent_request: ConsentRequest, signature: Signature, context: AuditContext | None = None
 ) -> ConsentRecord:
     """Record the patient's signature with its evidence and consume the link, atomically.
     The signed copy is owed in the same transaction (an outbox job)."""
@@ -338,7 +300,7 @@ def consent_sign(
             .select_related("template", "patient")
             .get(pk=consent_request.pk)
         )
-        check_request_usable(locked)
+        check_usable(locked, kind=ConsentRequest)
         template = locked.template
         offered = set(template.uses_offered)
         granted = [u for u in ConsentUse.values if u in set(signature.uses_granted) & offered]
@@ -368,10 +330,8 @@ def consent_sign(
             signature=signature_blob,
             signature_method=signature.method,
             signed_at=now,
-            ip=client_ip(request),
-            user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[
-                :USER_AGENT_MAX
-            ],
+            ip=context.ip if context else None,
+            user_agent=(context.user_agent if context else ""),
             text_shown=text,
             text_sha256=hashlib.sha256(text.encode()).hexdigest(),
             uses_granted=granted,
@@ -383,7 +343,7 @@ def consent_sign(
         record(
             clinic=locked.clinic_id,
             action="consent.signed",
-            request=request,
+            context=context,
             target=consent_record,
             patient=locked.patient_id,
             by_patient=True,
@@ -413,7 +373,7 @@ def consent_withdraw(
     channel: str,
     by: User | None = None,
     note: str = "",
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> ConsentWithdrawal:
     """Withdraw uses with immediate effect: marketing items of those uses leave the library,
     the patient is sent a confirmation and the clinic's admins are told (outbox jobs)."""
@@ -435,10 +395,8 @@ def consent_withdraw(
             channel=channel,
             recorded_by=by,
             note=note.strip()[:300],
-            ip=client_ip(request),
-            user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[
-                :USER_AGENT_MAX
-            ],
+            ip=context.ip if context else None,
+            user_agent=(context.user_agent if context else ""),
         )
         with service_write("withdrawn consent removes marketing items, audited below"):
             removed = MarketingItem.objects.filter(
@@ -448,14 +406,16 @@ def consent_withdraw(
             clinic=clinic,
             action="consent.withdrawn",
             actor=by,
-            request=request,
+            context=context,
             target=withdrawal,
             patient=patient,
             by_patient=by is None,
             details={"uses": chosen, "channel": channel, "marketing_items_removed": removed},
         )
+        # Rooms above act on it here, in this transaction (consent/hooks.py lists them: the
+        # patient's open comparison links are revoked).
         hooks.withdrawn(
-            clinic=clinic, patient=patient, uses=chosen, withdrawal=withdrawal, request=request
+            clinic=clinic, patient=patient, uses=chosen, withdrawal=withdrawal, context=context
         )
         ids = {"clinic_id": str(clinic.id), "withdrawal_id": str(withdrawal.pk)}
         confirm_withdrawal_to_patient.delay_on_commit(**ids)
@@ -480,7 +440,7 @@ def withdrawal_undo(
     clinic: Clinic,
     patient: Patient,
     withdrawal_id,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> ConsentRestoration:
     """The patient undoes the withdrawal they just made by link: a new consent event giving
     those uses back, never an edit of the withdrawal. Only for uses other than the clinical
@@ -514,15 +474,13 @@ def withdrawal_undo(
             withdrawal=withdrawal,
             uses=list(withdrawal.uses),
             restored_at=now,
-            ip=client_ip(request),
-            user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[
-                :USER_AGENT_MAX
-            ],
+            ip=context.ip if context else None,
+            user_agent=(context.user_agent if context else ""),
         )
         record(
             clinic=clinic,
             action="consent.withdrawal_undone",
-            request=request,
+            context=context,
             target=restoration,
             patient=patient,
             by_patient=True,
@@ -535,7 +493,7 @@ def withdrawal_undo(
 
 
 def marketing_add(
-    *, clinic: Clinic, photo: Photo, use: str, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, photo: Photo, use: str, by: User, context: AuditContext | None = None
 ) -> MarketingItem:
     """Put a photo in the marketing library for one use, only with the patient's consent."""
     if use not in MARKETING_USES:
@@ -560,7 +518,7 @@ def marketing_add(
                 clinic=clinic,
                 action="marketing.added",
                 actor=by,
-                request=request,
+                context=context,
                 target=item,
                 patient=photo.patient_id,
                 details={"use": use},
@@ -570,7 +528,7 @@ def marketing_add(
 
 @transaction.atomic
 def marketing_remove(
-    *, clinic: Clinic, item: MarketingItem, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, item: MarketingItem, by: User, context: AuditContext | None = None
 ) -> MarketingItem:
     if item.removed_at is None:
         item.removed_at = timezone.now()
@@ -580,7 +538,7 @@ def marketing_remove(
             clinic=clinic,
             action="marketing.removed",
             actor=by,
-            request=request,
+            context=context,
             target=item,
             patient=item.photo.patient_id,
             details={"use": item.use},

@@ -15,18 +15,20 @@ from audit.access import listed, record_access
 from audit.services import record as audit
 from clinic.models import Clinic
 from clinic.permissions import require
-from clinic.public import public_page, public_problem, staff_of_another_clinic
+from clinic.public import public_page, staff_of_another_clinic
+from clinic.responses import file_response
 from clinic.tokens import lifetime_text
 from consent import ledger, selectors, services
 from consent.forms import (
-    IdentityForm,
     MarketingAddForm,
     SignForm,
     StaffWithdrawalForm,
     TemplateForm,
 )
-from consent.models import MARKETING_USES, ConsentUse, WithdrawalChannel
-from patients.links import MAX_DOB_ATTEMPTS
+from consent.models import MARKETING_USES, ConsentRequest, ConsentUse, WithdrawalChannel
+from links.forms import IdentityForm
+from links.services import MAX_DOB_ATTEMPTS, LinkUnusable, check_usable
+from links.views import LinkKind, link_start, problem_page
 from patients.views import patient_or_404
 from photos import selectors as photo_selectors
 from vault import storage
@@ -42,28 +44,18 @@ SESSION_UNDO_SHOW = "consent_undo_show"
 # --- the patient signs ------------------------------------------------------------------------
 
 
+CONSENT_LINK = LinkKind(
+    model=ConsentRequest,
+    session_link=SESSION_REQUEST,
+    session_confirmed=SESSION_IDENTITY_OK,
+    page="consent_sign",
+)
+
+
 @public_page(token_in_url=True)
 def sign_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResponse:
-    """Opening the e-mailed link (GET or HEAD, by a person or a mail scanner) changes nothing:
-    the token is checked, kept in the session, and the page redirects to a token-free URL."""
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponseNotAllowed(["GET", "HEAD"])
-    consent_request = selectors.request_by_token(clinic=clinic, token=token)
-    if consent_request is None or staff_of_another_clinic(request, clinic):
-        return public_problem(
-            request,
-            clinic,
-            "This link is not valid. Please use the most recent e-mail from the clinic.",
-            404,
-        )
-    try:
-        services.check_request_usable(consent_request)
-    except services.ConsentLinkUnusable as problem:
-        return public_problem(request, clinic, str(problem), problem.status)
-    request.session.cycle_key()
-    request.session[SESSION_REQUEST] = str(consent_request.pk)
-    request.session[SESSION_IDENTITY_OK] = False
-    return redirect("consent_sign", clinic=clinic.slug)
+    """The e-mailed signing link: checked, kept in the session, redirected (links.views)."""
+    return link_start(request, clinic, token, CONSENT_LINK)
 
 
 @public_page()
@@ -71,14 +63,14 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     """Step one: confirm the date of birth. Step two: read, choose, type name, draw, sign."""
     request_id = request.session.get(SESSION_REQUEST)
     if not request_id:
-        return public_problem(
+        return problem_page(
             request, clinic, "Please open the link in the clinic's e-mail again to sign.", 400
         )
     consent_request = selectors.request_get(clinic=clinic, request_id=request_id)
     try:
-        services.check_request_usable(consent_request)
-    except services.ConsentLinkUnusable as problem:
-        return public_problem(request, clinic, str(problem), problem.status)
+        check_usable(consent_request, kind=ConsentRequest)
+    except LinkUnusable as problem:
+        return problem_page(request, clinic, str(problem), problem.status)
     template = consent_request.template
     context = {
         "public_clinic": clinic,
@@ -93,10 +85,10 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                 confirmed = services.request_confirm_identity(
                     consent_request=consent_request,
                     date_of_birth=form.cleaned_data["date_of_birth"],
-                    request=request,
+                    context=request.audit,
                 )
-            except services.ConsentLinkUnusable as problem:
-                return public_problem(request, clinic, str(problem), problem.status)
+            except LinkUnusable as problem:
+                return problem_page(request, clinic, str(problem), problem.status)
             if confirmed:
                 request.session[SESSION_IDENTITY_OK] = True
                 return redirect("consent_sign", clinic=clinic.slug)
@@ -121,12 +113,12 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                 method="typed" if typed else "drawn",
             )
             record = services.consent_sign(
-                consent_request=consent_request, signature=signature, request=request
+                consent_request=consent_request, signature=signature, context=request.audit
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
-        except services.ConsentLinkUnusable as problem:
-            return public_problem(request, clinic, str(problem), problem.status)
+        except LinkUnusable as problem:
+            return problem_page(request, clinic, str(problem), problem.status)
         else:
             request.session.pop(SESSION_REQUEST, None)
             request.session.pop(SESSION_IDENTITY_OK, None)
@@ -143,10 +135,10 @@ def signed(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     """Thank-you page with the choices made; the PDF copy arrives by e-mail."""
     record_id = request.session.get(SESSION_SIGNED)
     if not record_id:
-        return public_problem(request, clinic, "There is nothing to show here.", 404)
+        return problem_page(request, clinic, "There is nothing to show here.", 404)
     record = selectors.record_get(clinic=clinic, record_id=record_id)
     if record is None:
-        return public_problem(request, clinic, "There is nothing to show here.", 404)
+        return problem_page(request, clinic, "There is nothing to show here.", 404)
     labels = dict(ConsentUse.choices)
     record_access(request, "consent.record_viewed", target=record, patient=record.patient_id)
     return render(
@@ -170,7 +162,7 @@ def withdraw_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResp
         return HttpResponseNotAllowed(["GET", "HEAD"])
     link = selectors.withdrawal_link_by_token(clinic=clinic, token=token)
     if link is None or staff_of_another_clinic(request, clinic):
-        return public_problem(
+        return problem_page(
             request,
             clinic,
             "This link is not valid. Please use the link "
@@ -188,85 +180,25 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     link_id = request.session.get(SESSION_WITHDRAW)
     link = selectors.withdrawal_link_get(clinic=clinic, link_id=link_id)
     if link is None:
-        return public_problem(
+        return problem_page(
             request,
             clinic,
             "Please open the withdrawal link in the clinic's e-mail again.",
             400,
         )
     patient = link.patient
-    labels = dict(ConsentUse.choices)
     if request.method == "POST" and request.POST.get("undo"):
-        try:
-            restoration = services.withdrawal_undo(
-                clinic=clinic,
-                patient=patient,
-                withdrawal_id=request.session.get(SESSION_UNDO),
-                request=request,
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(
-                request,
-                "Undone: you agree again to "
-                + ", ".join(labels[u] for u in restoration.uses)
-                + ". Both the withdrawal and the undo are kept in your consent history.",
-            )
-        request.session.pop(SESSION_UNDO, None)
+        _withdraw_undo(request, clinic, patient)
         return redirect("consent_withdraw", clinic=clinic.slug)
     if request.method == "POST":
-        use = request.POST.get("use", "")
-        everything = use == "all"
-        uses = list(selectors.active_uses(clinic=clinic, patient=patient)) if everything else [use]
-        if services.withdrawal_needs_confirmation(uses, everything=everything) and (
-            request.POST.get("confirmed") != "1"
-        ):
-            # Asked once: what it means for their care, then one more tap.
-            active = selectors.active_uses(clinic=clinic, patient=patient)
-            chosen = [labels[u] for u in ConsentUse.values if u in set(uses) & active]
-            if chosen:
-                return render(
-                    request,
-                    "consent/public/withdraw_confirm.html",
-                    {
-                        "public_clinic": clinic,
-                        "use": use,
-                        "chosen": chosen,
-                        "everything": everything,
-                    },
-                )
-        try:
-            withdrawal = services.consent_withdraw(
-                clinic=clinic,
-                patient=patient,
-                uses=uses,
-                channel=WithdrawalChannel.LINK,
-                request=request,
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(
-                request,
-                "Withdrawn: "
-                + ", ".join(labels[u] for u in withdrawal.uses)
-                + ". This takes effect now; a "
-                "confirmation is on its way by e-mail.",
-            )
-            if services.withdrawal_needs_confirmation(withdrawal.uses, everything=everything):
-                request.session.pop(SESSION_UNDO, None)
-            else:
-                # Offered on the next view of this page only: it lasts until the page is left.
-                request.session[SESSION_UNDO] = str(withdrawal.pk)
-                request.session[SESSION_UNDO_SHOW] = True
-        return redirect("consent_withdraw", clinic=clinic.slug)
+        return _withdraw_use(request, clinic, patient)
     undo = None
     if request.session.pop(SESSION_UNDO_SHOW, False) and request.session.get(SESSION_UNDO):
         undo = selectors.withdrawal_get(
             clinic=clinic, patient=patient, withdrawal_id=request.session[SESSION_UNDO]
         )
     active = selectors.active_uses(clinic=clinic, patient=patient)
+    labels = dict(ConsentUse.choices)
     record_access(request, "consent.withdrawal_page_viewed", target=link, patient=patient)
     return render(
         request,
@@ -279,6 +211,72 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
             "ledger": ledger.ledger_for(clinic=clinic, patient=patient),
         },
     )
+
+
+def _withdraw_undo(request: HttpRequest, clinic: Clinic, patient) -> None:
+    """The patient's undo of the withdrawal they just made, from the same page."""
+    labels = dict(ConsentUse.choices)
+    try:
+        restoration = services.withdrawal_undo(
+            clinic=clinic,
+            patient=patient,
+            withdrawal_id=request.session.get(SESSION_UNDO),
+            context=request.audit,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            "Undone: you agree again to "
+            + ", ".join(labels[u] for u in restoration.uses)
+            + ". Both the withdrawal and the undo are kept in your consent history.",
+        )
+    request.session.pop(SESSION_UNDO, None)
+
+
+def _withdraw_use(request: HttpRequest, clinic: Clinic, patient) -> HttpResponse:
+    """One use (or all) withdrawn with one click; a use whose loss matters for the patient's
+    care is explained first and needs one more tap."""
+    labels = dict(ConsentUse.choices)
+    use = request.POST.get("use", "")
+    everything = use == "all"
+    uses = list(selectors.active_uses(clinic=clinic, patient=patient)) if everything else [use]
+    if services.withdrawal_needs_confirmation(uses, everything=everything) and (
+        request.POST.get("confirmed") != "1"
+    ):
+        active = selectors.active_uses(clinic=clinic, patient=patient)
+        chosen = [labels[u] for u in ConsentUse.values if u in set(uses) & active]
+        if chosen:
+            return render(
+                request,
+                "consent/public/withdraw_confirm.html",
+                {"public_clinic": clinic, "use": use, "chosen": chosen, "everything": everything},
+            )
+    try:
+        withdrawal = services.consent_withdraw(
+            clinic=clinic,
+            patient=patient,
+            uses=uses,
+            channel=WithdrawalChannel.LINK,
+            context=request.audit,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            "Withdrawn: "
+            + ", ".join(labels[u] for u in withdrawal.uses)
+            + ". This takes effect now; a confirmation is on its way by e-mail.",
+        )
+        if services.withdrawal_needs_confirmation(withdrawal.uses, everything=everything):
+            request.session.pop(SESSION_UNDO, None)
+        else:
+            # Offered on the next view of this page only: it lasts until the page is left.
+            request.session[SESSION_UNDO] = str(withdrawal.pk)
+            request.session[SESSION_UNDO_SHOW] = True
+    return redirect("consent_withdraw", clinic=clinic.slug)
 
 
 # --- staff --------------------------------------------------------------------------------------
@@ -302,7 +300,7 @@ def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
         return HttpResponseNotAllowed(["POST"])
     try:
         services.request_send(
-            clinic=request.clinic, patient=patient, by=request.user, request=request
+            clinic=request.clinic, patient=patient, by=request.user, context=request.audit
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages), extra_tags=CONSENT_NOTICE)
@@ -332,7 +330,7 @@ def record_withdrawal(request: HttpRequest, clinic_slug: str, patient_id) -> Htt
                 channel=form.cleaned_data["channel"],
                 by=request.user,
                 note=form.cleaned_data["note"],
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -384,18 +382,18 @@ def _record_blob(request: HttpRequest, record_id, which: str) -> HttpResponse:
     audit(
         clinic=request.clinic,
         action=f"consent.{which}_viewed",
-        request=request,
+        context=request.audit,
         target=record,
         patient=record.patient_id,
     )
-    content_type = "image/png" if which == "signature" else "application/pdf"
-    response = HttpResponse(data, content_type=content_type)
-    response["Cache-Control"] = "private, no-store"
-    if which == "pdf":
-        response["Content-Disposition"] = (
-            f'attachment; filename="consent-{record.signed_at:%Y-%m-%d}.pdf"'
-        )
-    return response
+    if which == "signature":
+        return file_response(data, "image/png")
+    return file_response(
+        data,
+        "application/pdf",
+        filename=f"consent-{record.signed_at:%Y-%m-%d}.pdf",
+        attachment=True,
+    )
 
 
 @require("patients.view")
@@ -430,7 +428,7 @@ def consent_templates(request: HttpRequest, clinic_slug: str) -> HttpResponse:
                 uses_offered=form.cleaned_data["offered"],
                 uses_required=form.cleaned_data["required"],
                 use_texts=form.use_texts(),
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -489,7 +487,7 @@ def marketing_add(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespo
                 photo=photo,
                 use=form.cleaned_data["use"],
                 by=request.user,
-                request=request,
+                context=request.audit,
             )
         except services.ConsentMissing as missing:
             messages.error(request, str(missing))
@@ -509,6 +507,8 @@ def marketing_remove(request: HttpRequest, clinic_slug: str, item_id) -> HttpRes
         raise Http404("No such item")
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    services.marketing_remove(clinic=request.clinic, item=item, by=request.user, request=request)
+    services.marketing_remove(
+        clinic=request.clinic, item=item, by=request.user, context=request.audit
+    )
     messages.success(request, "Removed from the marketing library.")
     return redirect("marketing_library", clinic_slug=clinic_slug)

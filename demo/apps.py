@@ -4,5 +4,5 @@ from django.apps import AppConfig
 class DemoConfig(AppConfig):
     name = "demo"
     # Its floor in the house: it may import only rooms on lower floors (tests/test_layers.py).
-    floor = 10
+    floor = 11
     verbose_name = "Demo data"

@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class ExportsConfig(AppConfig):
     name = "exports"
     # Its floor in the house: it may import only rooms on lower floors (tests/test_layers.py).
-    floor = 7
+    floor = 8
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
@@ -16,4 +16,4 @@ class ExportsConfig(AppConfig):
 
         register(EXPORTS_PANEL)
         register_settings_section(SIGNING_KEY_SECTION)
-        register_source(exports_ledger)
+        register_source("exports", exports_ledger)

@@ -15,13 +15,14 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.personal import events_personal
+from clinic.hubs import Hub
 from consent import selectors as consent_selectors
 from consent.models import ConsentRecord, ConsentUse, MarketingItem
 from consent.pdf import render_consent_pdf
 from exports.bundle import BundleFile
 from exports.models import Export, ExportState
 from exports.pdf_child import render_in_child
-from patients.models import TreatmentEpisode
+from patients.models import Patient, TreatmentEpisode
 from patients.selectors import episodes_of
 from photos.models import Photo
 from vault import storage
@@ -47,12 +48,12 @@ class BundlePart:
     data: Callable[[Export], Any] | None = None
 
 
-_parts: dict[str, BundlePart] = {}
+PARTS: Hub[BundlePart] = Hub("exports.parts", "files other rooms add to every evidence bundle")
 
 
 def register_part(part: BundlePart) -> None:
     """Add (or replace, by name) a part of every bundle, e.g. ``comparisons/``."""
-    _parts[part.name] = part
+    PARTS.register(part.name, part)
 
 
 # --- reading the record ----------------------------------------------------------------------
@@ -195,7 +196,7 @@ def files_of(record: Record) -> list[BundleFile]:
                 ids={"consent_id": str(consent.pk)},
             )
         )
-    for part in _parts.values():
+    for part in PARTS.values():
         files.extend(part.files(record.export))
     return files
 
@@ -266,117 +267,128 @@ def subject_data(record: Record) -> bytes:
         "generated_at": _iso(timezone.now()),
         "export_id": str(export.pk),
         "clinic": {"id": str(export.clinic_id), "name": export.clinic.name},
-        "patient": {
-            "id": str(patient.pk),
-            "first_name": patient.first_name,
-            "last_name": patient.last_name,
-            "date_of_birth": patient.date_of_birth.isoformat(),
-            "email": patient.email,
-            "phone": patient.phone,
-            "notes": patient.notes,
-            "created_at": _iso(patient.created_at),
-            "archived_at": _iso(patient.archived_at),
-        },
-        "episodes": [
-            {
-                "id": str(e.pk),
-                "treatment_type": e.treatment_type,
-                "treatment": e.get_treatment_type_display(),
-                "areas": list(e.areas),
-                "performed_on": e.performed_on.isoformat(),
-                "practitioner": e.practitioner.full_name,
-                "product": e.product,
-                "batch_number": e.batch_number,
-                "notes": e.notes,
-            }
-            for e in record.episodes
-        ],
-        "photos": [
-            {
-                "id": str(p.pk),
-                "episode_id": str(p.episode_id),
-                "stage": p.stage,
-                "area": p.area,
-                "view": p.view,
-                "taken_at": _iso(p.taken_at),
-                "taken_by": p.taken_by.full_name,
-                "uploaded_at": _iso(p.uploaded_at),
-                "notes": p.notes,
-                "original_sha256": p.original_sha256,
-                "original_size": p.original_size,
-                "original_mime": p.original_mime,
-                "file": record.paths.get(str(p.pk), ""),
-            }
-            for p in record.photos
-        ],
-        "consents": [
-            {
-                "id": str(c.pk),
-                "signed_at": _iso(c.signed_at),
-                "typed_name": c.typed_name,
-                "signature_method": c.signature_method,
-                "form_version": c.template.version,
-                "text_shown": c.text_shown,
-                "text_sha256": c.text_sha256,
-                "uses_granted": list(c.uses_granted),
-                "uses_refused": list(c.uses_refused),
-                "ip": c.ip,
-                "user_agent": c.user_agent,
-            }
-            for c in record.consents
-        ],
-        "withdrawals": [
-            {
-                "id": str(w.pk),
-                "withdrawn_at": _iso(w.withdrawn_at),
-                "uses": list(w.uses),
-                "channel": w.channel,
-                "note": w.note,
-                "undone_at": _iso(w.undone_by.restored_at) if _undone(w) else None,
-            }
-            for w in record.withdrawals
-        ],
+        "patient": _patient_data(patient),
+        "episodes": [_episode_data(e) for e in record.episodes],
+        "photos": [_photo_data(p, record.paths.get(str(p.pk), "")) for p in record.photos],
+        "consents": [_consent_data(c) for c in record.consents],
+        "withdrawals": [_withdrawal_data(w) for w in record.withdrawals],
         "consent_periods": [
             {"use": label, "from": _iso(p.start), "until": _iso(p.end)}
             for label, periods in record.periods
             for p in periods
         ],
-        "marketing_uses": [
-            {
-                "photo_id": str(m.photo_id),
-                "use": m.use,
-                "use_label": labels.get(m.use, m.use),
-                "added_at": _iso(m.added_at),
-                "removed_at": _iso(m.removed_at),
-                "removed_reason": m.removed_reason,
-            }
-            for m in record.marketing
-        ],
+        "marketing_uses": [_marketing_data(m, labels) for m in record.marketing],
         "shares": [],
-        "exports": [
-            {
-                "id": str(e.pk),
-                "requested_at": _iso(e.requested_at),
-                "recipient": e.recipient,
-                "reason": e.reason,
-                "state": e.state,
-            }
-            for e in record.earlier_exports
-        ],
-        "audit_events": [
-            {
-                "seq": a.seq,
-                "at": _iso(a.created_at),
-                "actor": a.actor_label or "system",
-                "action": a.action,
-                "target_type": a.target_type,
-                "target_id": a.target_id,
-                "hash": a.hash,
-            }
-            for a in record.audit
-        ],
+        "exports": [_export_data(e) for e in record.earlier_exports],
+        "audit_events": [_audit_data(a) for a in record.audit],
     }
-    for part in _parts.values():
+    for part in PARTS.values():
         if part.data is not None:
             data[part.name] = part.data(export)
     return json.dumps(data, indent=2, ensure_ascii=False).encode() + b"\n"
+
+
+def _patient_data(patient: Patient) -> dict[str, Any]:
+    return {
+        "id": str(patient.pk),
+        "first_name": patient.first_name,
+        "last_name": patient.last_name,
+        "date_of_birth": patient.date_of_birth.isoformat(),
+        "email": patient.email,
+        "phone": patient.phone,
+        "notes": patient.notes,
+        "created_at": _iso(patient.created_at),
+        "archived_at": _iso(patient.archived_at),
+    }
+
+
+def _episode_data(e: TreatmentEpisode) -> dict[str, Any]:
+    return {
+        "id": str(e.pk),
+        "treatment_type": e.treatment_type,
+        "treatment": e.get_treatment_type_display(),
+        "areas": list(e.areas),
+        "performed_on": e.performed_on.isoformat(),
+        "practitioner": e.practitioner.full_name,
+        "product": e.product,
+        "batch_number": e.batch_number,
+        "notes": e.notes,
+    }
+
+
+def _photo_data(p: Photo, file: str) -> dict[str, Any]:
+    return {
+        "id": str(p.pk),
+        "episode_id": str(p.episode_id),
+        "stage": p.stage,
+        "area": p.area,
+        "view": p.view,
+        "taken_at": _iso(p.taken_at),
+        "taken_by": p.taken_by.full_name,
+        "uploaded_at": _iso(p.uploaded_at),
+        "notes": p.notes,
+        "original_sha256": p.original_sha256,
+        "original_size": p.original_size,
+        "original_mime": p.original_mime,
+        "file": file,
+    }
+
+
+def _consent_data(c: ConsentRecord) -> dict[str, Any]:
+    return {
+        "id": str(c.pk),
+        "signed_at": _iso(c.signed_at),
+        "typed_name": c.typed_name,
+        "signature_method": c.signature_method,
+        "form_version": c.template.version,
+        "text_shown": c.text_shown,
+        "text_sha256": c.text_sha256,
+        "uses_granted": list(c.uses_granted),
+        "uses_refused": list(c.uses_refused),
+        "ip": c.ip,
+        "user_agent": c.user_agent,
+    }
+
+
+def _withdrawal_data(w: Any) -> dict[str, Any]:
+    return {
+        "id": str(w.pk),
+        "withdrawn_at": _iso(w.withdrawn_at),
+        "uses": list(w.uses),
+        "channel": w.channel,
+        "note": w.note,
+        "undone_at": _iso(w.undone_by.restored_at) if _undone(w) else None,
+    }
+
+
+def _marketing_data(m: Any, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "photo_id": str(m.photo_id),
+        "use": m.use,
+        "use_label": labels.get(m.use, m.use),
+        "added_at": _iso(m.added_at),
+        "removed_at": _iso(m.removed_at),
+        "removed_reason": m.removed_reason,
+    }
+
+
+def _export_data(e: Export) -> dict[str, Any]:
+    return {
+        "id": str(e.pk),
+        "requested_at": _iso(e.requested_at),
+        "recipient": e.recipient,
+        "reason": e.reason,
+        "state": e.state,
+    }
+
+
+def _audit_data(a: Any) -> dict[str, Any]:
+    return {
+        "seq": a.seq,
+        "at": _iso(a.created_at),
+        "actor": a.actor_label or "system",
+        "action": a.action,
+        "target_type": a.target_type,
+        "target_id": a.target_id,
+        "hash": a.hash,
+    }

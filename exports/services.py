@@ -12,10 +12,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from audit.context import AuditContext
 from audit.services import record
 from clinic.models import Clinic, User
 from exports import bundle, contents, signing
@@ -53,7 +53,7 @@ def export_create(
     reason: str,
     by: User | None,
     episode: TreatmentEpisode | None = None,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
     queue: bool = True,
 ) -> Export:
     """Ask for a bundle of ``patient`` (or one ``episode``) for ``recipient``; audited with the
@@ -80,7 +80,7 @@ def export_create(
         action="export.created",
         actor=by,
         actor_label="" if by else SYSTEM_LABEL,
-        request=request,
+        context=context,
         target=export,
         patient=patient,
         details={"reason": reason, "episode": str(episode.pk) if episode else None},
@@ -240,7 +240,7 @@ def export_download(
     *,
     export: Export,
     by: User | None,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
     channel: str = "download",
 ) -> Iterator[bytes]:
     """The archive's bytes for the person taking it, audited naming the recipient. The first
@@ -252,7 +252,7 @@ def export_download(
         action="export.downloaded",
         actor=by,
         actor_label="" if by else SYSTEM_LABEL,
-        request=request,
+        context=context,
         target=export,
         patient=export.patient,
         details={"reason": export.reason, "channel": channel},

@@ -10,19 +10,18 @@ from django.http import (
     HttpResponse,
     HttpResponseNotAllowed,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from audit.access import record_access, require_audited
+from clinic.responses import NO_STORE, file_response
 from exports import selectors, services
 from exports.forms import ExportForm
 from exports.models import Export
 from patients.selectors import episodes_of
 from patients.views import patient_or_404
 
-NO_STORE = "private, no-store, max-age=0"
 PERMISSION = "export.create"
 
 
@@ -58,7 +57,7 @@ def export_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRes
                 reason=form.cleaned_data["reason"],
                 episode=form.cleaned_data["episode"],
                 by=request.user,
-                request=request,
+                context=request.audit,
             )
         except services.ExportRefused as refusal:
             form.add_error(None, refusal.messages)
@@ -116,7 +115,7 @@ def export_download(request: HttpRequest, clinic_slug: str, export_id) -> HttpRe
     if export.is_expired and export.state != "expired":
         services.export_expire(export=export)
     try:
-        chunks = services.export_download(export=export, by=request.user, request=request)
+        chunks = services.export_download(export=export, by=request.user, context=request.audit)
     except services.ExportUnavailable:
         status = 410 if export.is_expired else 409
         return render(
@@ -125,8 +124,10 @@ def export_download(request: HttpRequest, clinic_slug: str, export_id) -> HttpRe
             {"export": export, "patient": export.patient, "urls": _urls(clinic_slug, export)},
             status=status,
         )
-    response = StreamingHttpResponse(chunks, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
-    response["Content-Length"] = str(export.size)
-    response["Cache-Control"] = NO_STORE
-    return response
+    return file_response(
+        chunks,
+        "application/zip",
+        filename=export.filename,
+        attachment=True,
+        length=export.size,
+    )

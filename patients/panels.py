@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from clinic.hubs import Hub
 from clinic.permissions import role_can
 from patients.models import Patient
 
@@ -26,19 +27,19 @@ class PatientPanel:
     permission: str | None = None
 
 
-_panels: dict[str, PatientPanel] = {}
+PANELS: Hub[PatientPanel] = Hub("patients.panels", "sections of the patient page")
 
 
 def register(panel: PatientPanel) -> None:
     """Add (or replace, by name) a section of the patient page; called from an app's ready()."""
-    _panels[panel.name] = panel
+    PANELS.register(panel.name, panel, order=panel.order)
 
 
 def panels_for(request: HttpRequest, patient: Patient) -> tuple[list[str], dict[str, Any]]:
     """The templates of the sections this member may see, in order, and their context."""
     templates: list[str] = []
     context: dict[str, Any] = {}
-    for panel in sorted(_panels.values(), key=lambda p: p.order):
+    for panel in PANELS.values():
         if panel.permission and not role_can(request.membership.role, panel.permission):
             continue
         templates.append(panel.template)

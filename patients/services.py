@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.context import AuditContext
 from audit.services import record
 from clinic.models import Clinic, User
 from clinic.selectors import practitioners_of
@@ -58,7 +58,7 @@ def _changes(obj: Any, data: dict[str, Any], fields: tuple[str, ...]) -> dict[st
 
 @transaction.atomic
 def patient_create(
-    *, clinic: Clinic, by: User, request: HttpRequest | None = None, **data: Any
+    *, clinic: Clinic, by: User, context: AuditContext | None = None, **data: Any
 ) -> Patient:
     """Register a new patient with the clinic."""
     data = _tidy({"email": "", **data})
@@ -70,7 +70,7 @@ def patient_create(
         clinic=clinic,
         action="patient.created",
         actor=by,
-        request=request,
+        context=context,
         target=patient,
         patient=patient,
     )
@@ -79,7 +79,7 @@ def patient_create(
 
 @transaction.atomic
 def patient_update(
-    *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None, **data: Any
+    *, clinic: Clinic, patient: Patient, by: User, context: AuditContext | None = None, **data: Any
 ) -> Patient:
     """Change a patient's details; the audit event names the fields that changed."""
     data = _tidy(data)
@@ -96,7 +96,7 @@ def patient_update(
         clinic=clinic,
         action="patient.updated",
         actor=by,
-        request=request,
+        context=context,
         target=patient,
         patient=patient,
         details={"fields": sorted(changed)},
@@ -122,7 +122,7 @@ def patient_activity(*, patient: Patient) -> None:
 
 @transaction.atomic
 def patient_archive(
-    *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, patient: Patient, by: User, context: AuditContext | None = None
 ) -> Patient:
     """Hide a patient from lists and search; nothing is deleted (retention decides that)."""
     if patient.archived_at is None:
@@ -132,7 +132,7 @@ def patient_archive(
             clinic=clinic,
             action="patient.archived",
             actor=by,
-            request=request,
+            context=context,
             target=patient,
             patient=patient,
         )
@@ -141,7 +141,7 @@ def patient_archive(
 
 @transaction.atomic
 def patient_restore(
-    *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, patient: Patient, by: User, context: AuditContext | None = None
 ) -> Patient:
     """Bring an archived patient back into lists and search."""
     if patient.archived_at is not None:
@@ -151,7 +151,7 @@ def patient_restore(
             clinic=clinic,
             action="patient.restored",
             actor=by,
-            request=request,
+            context=context,
             target=patient,
             patient=patient,
         )
@@ -159,14 +159,14 @@ def patient_restore(
 
 
 def patient_viewed(
-    *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, patient: Patient, by: User, context: AuditContext | None = None
 ) -> None:
     """Viewing a record is an access the trail must show."""
     record(
         clinic=clinic,
         action="patient.viewed",
         actor=by,
-        request=request,
+        context=context,
         target=patient,
         patient=patient,
     )
@@ -183,7 +183,7 @@ def _check_practitioner(clinic: Clinic, practitioner: User | None) -> None:
 
 @transaction.atomic
 def episode_create(
-    *, clinic: Clinic, patient: Patient, by: User, request: HttpRequest | None = None, **data: Any
+    *, clinic: Clinic, patient: Patient, by: User, context: AuditContext | None = None, **data: Any
 ) -> TreatmentEpisode:
     """Record a treatment given to the patient (not for an archived patient)."""
     patient_require_active(patient, to="record a treatment")
@@ -197,7 +197,7 @@ def episode_create(
         clinic=clinic,
         action="episode.created",
         actor=by,
-        request=request,
+        context=context,
         target=episode,
         patient=patient,
         details={"treatment_type": episode.treatment_type, "areas": episode.areas},
@@ -211,7 +211,7 @@ def episode_update(
     clinic: Clinic,
     episode: TreatmentEpisode,
     by: User,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
     **data: Any,
 ) -> TreatmentEpisode:
     """Correct a treatment record; the audit event names the fields that changed."""
@@ -227,7 +227,7 @@ def episode_update(
         clinic=clinic,
         action="episode.updated",
         actor=by,
-        request=request,
+        context=context,
         target=episode,
         patient=episode.patient,
         details={"fields": sorted(changed)},

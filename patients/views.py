@@ -78,7 +78,7 @@ def patient_create(request: HttpRequest, clinic_slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             patient = services.patient_create(
-                clinic=request.clinic, by=request.user, request=request, **form.cleaned_data
+                clinic=request.clinic, by=request.user, context=request.audit, **form.cleaned_data
             )
         except ValidationError as error:
             _apply_service_errors(form, error)
@@ -92,7 +92,7 @@ def patient_create(request: HttpRequest, clinic_slug: str) -> HttpResponse:
 def patient_detail(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     services.patient_viewed(
-        clinic=request.clinic, patient=patient, by=request.user, request=request
+        clinic=request.clinic, patient=patient, by=request.user, context=request.audit
     )
     episodes = list(selectors.episodes_of(clinic=request.clinic, patient=patient))
     context = {
@@ -119,7 +119,7 @@ def patient_edit(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
                 clinic=request.clinic,
                 patient=patient,
                 by=request.user,
-                request=request,
+                context=request.audit,
                 **form.cleaned_data,
             )
         except ValidationError as error:
@@ -140,12 +140,12 @@ def patient_archive(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
         return HttpResponseNotAllowed(["POST"])
     if request.POST.get("restore"):
         services.patient_restore(
-            clinic=request.clinic, patient=patient, by=request.user, request=request
+            clinic=request.clinic, patient=patient, by=request.user, context=request.audit
         )
         messages.success(request, f"{patient.full_name} is back in the patient list.")
     else:
         services.patient_archive(
-            clinic=request.clinic, patient=patient, by=request.user, request=request
+            clinic=request.clinic, patient=patient, by=request.user, context=request.audit
         )
         messages.success(request, f"{patient.full_name} archived. Their record is kept.")
     return redirect("patient_detail", clinic_slug=clinic_slug, patient_id=patient.pk)
@@ -164,7 +164,7 @@ def episode_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
                 clinic=request.clinic,
                 patient=patient,
                 by=request.user,
-                request=request,
+                context=request.audit,
                 **form.cleaned_data,
             )
         except ValidationError as error:
@@ -208,7 +208,7 @@ def episode_edit(request: HttpRequest, clinic_slug: str, episode_id) -> HttpResp
                 clinic=request.clinic,
                 episode=episode,
                 by=request.user,
-                request=request,
+                context=request.audit,
                 **form.cleaned_data,
             )
         except ValidationError as error:

@@ -1,4 +1,6 @@
-"""Clinical vocabulary shared by treatments and photos, in the clinic's own words."""
+"""Clinical vocabulary shared by treatments and photos, in the clinic's own words, in one
+place: treatment types, facial areas, photo stages and views. (``photos.models`` re-exports
+Stage and View for its callers; they are defined here only.)"""
 
 from django.db import models
 
@@ -30,3 +32,19 @@ class FacialArea(models.TextChoices):
     JAWLINE = "jawline", "Jawline"
     NECK = "neck", "Neck"
     FULL_FACE = "full_face", "Full face"
+
+
+class Stage(models.TextChoices):
+    BEFORE = "before", "Before"
+    AFTER = "after", "After"
+    FOLLOW_UP = "follow_up", "Follow-up"
+
+
+class View(models.TextChoices):
+    FRONT = "front", "Front"
+    LEFT_45 = "left_45", "Left 45°"
+    LEFT_90 = "left_90", "Left 90° (profile)"
+    RIGHT_45 = "right_45", "Right 45°"
+    RIGHT_90 = "right_90", "Right 90° (profile)"
+    CHIN_UP = "chin_up", "Chin up"
+    CLOSE_UP = "close_up", "Close-up"

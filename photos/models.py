@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from clinic.tenancy import TenantManager
-from patients.vocab import FacialArea, TreatmentType
+from patients.vocab import FacialArea, Stage, TreatmentType, View
 
 
 class BlobPurpose(models.TextChoices):
@@ -17,22 +17,6 @@ class BlobPurpose(models.TextChoices):
     ORIGINAL = "original", "Original photo"
     DISPLAY = "display", "Display rendition"
     THUMB = "thumb", "Thumbnail"
-
-
-class Stage(models.TextChoices):
-    BEFORE = "before", "Before"
-    AFTER = "after", "After"
-    FOLLOW_UP = "follow_up", "Follow-up"
-
-
-class View(models.TextChoices):
-    FRONT = "front", "Front"
-    LEFT_45 = "left_45", "Left 45°"
-    LEFT_90 = "left_90", "Left 90° (profile)"
-    RIGHT_45 = "right_45", "Right 45°"
-    RIGHT_90 = "right_90", "Right 90° (profile)"
-    CHIN_UP = "chin_up", "Chin up"
-    CLOSE_UP = "close_up", "Close-up"
 
 
 class PhotoStatus(models.TextChoices):

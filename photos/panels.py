@@ -69,7 +69,12 @@ def photos_panel_context(request: HttpRequest, patient: Patient) -> dict[str, An
     photos = list(photos)
     # One event for the grid's thumbnails; their requests carry its grant (photos.services).
     grants = services.thumbnails_shown(
-        clinic=request.clinic, patient=patient, photos=photos, by=request.user, request=request
+        clinic=request.clinic,
+        patient=patient,
+        photos=photos,
+        by=request.user,
+        context=request.audit,
+        session_key=request.session.session_key,
     )
     filter_query = urlencode({k: v for k, v in filters.items() if v})
     _cards(request, photos, grants, filter_query)

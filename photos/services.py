@@ -11,9 +11,9 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.context import AuditContext
 from audit.services import record
 from clinic import revocation
 from clinic.models import Clinic, User
@@ -98,7 +98,7 @@ def photo_accept(
     details: PhotoDetails,
     filename: str,
     data: bytes,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> Photo:
     """Check one uploaded file by its content, record the original's SHA-256, store it
     encrypted and queue its processing. Raises ImageRejected with a message for the user
@@ -134,7 +134,7 @@ def photo_accept(
             clinic=clinic,
             action="photo.uploaded",
             actor=by,
-            request=request,
+            context=context,
             target=photo,
             patient=patient,
             details={
@@ -257,10 +257,12 @@ def thumbnails_shown(
     patient: Patient,
     photos: list[Photo],
     by: User,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
+    session_key: str | None = None,
 ) -> dict[uuid.UUID, str]:
     """Record that ``by`` was shown the thumbnails of ``photos`` (the ready ones) as one
-    ``photo.thumbnails_viewed`` event listing them; return each photo's thumbnail grant."""
+    ``photo.thumbnails_viewed`` event listing them; return each photo's thumbnail grant (bound
+    to the member's session, ``session_key``, when there is one)."""
     from audit.access import listed
 
     ready = [p for p in photos if p.status == PhotoStatus.READY]
@@ -270,12 +272,10 @@ def thumbnails_shown(
         clinic=clinic,
         action="photo.thumbnails_viewed",
         actor=by,
-        request=request,
+        context=context,
         patient=patient,
         details={"rendition": "thumb", **listed(p.pk for p in ready)},
     )
-    session = getattr(request, "session", None)
-    session_key = session.session_key if session is not None else None
     revocation.started()  # once a page, so a cache restarted since honours no older grant
     return {
         p.pk: thumbnails.make_grant(
@@ -303,7 +303,7 @@ def photo_served(
     photo: Photo,
     rendition: str,
     by: User,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
     grant: str = "",
 ) -> bytes:
     """The decrypted bytes of a rendition (or the original), recorded as an access (unless a
@@ -322,7 +322,7 @@ def photo_served(
         clinic=clinic,
         action=action,
         actor=by,
-        request=request,
+        context=context,
         target=photo,
         patient=photo.patient_id,
         details={"rendition": rendition},
@@ -340,7 +340,7 @@ def photo_retake(
     details: PhotoDetails,
     filename: str,
     data: bytes,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> Photo:
     """A guided-capture retake: the new shot accepted and the earlier shot of the step deleted
     in one transaction, so neither happens without the other (a refused new shot leaves the
@@ -354,17 +354,17 @@ def photo_retake(
         details=details,
         filename=filename,
         data=data,
-        request=request,
+        context=context,
     )
     photo_delete(
-        clinic=clinic, photo=replaced, by=by, reason="Retaken in guided capture", request=request
+        clinic=clinic, photo=replaced, by=by, reason="Retaken in guided capture", context=context
     )
     return photo
 
 
 @transaction.atomic
 def photo_delete(
-    *, clinic: Clinic, photo: Photo, by: User, reason: str, request: HttpRequest | None = None
+    *, clinic: Clinic, photo: Photo, by: User, reason: str, context: AuditContext | None = None
 ) -> Photo:
     """Soft delete with a reason: hidden everywhere at once; the encrypted objects stay until
     the retention rules allow their keys to be destroyed."""
@@ -382,7 +382,7 @@ def photo_delete(
         clinic=clinic,
         action="photo.deleted",
         actor=by,
-        request=request,
+        context=context,
         target=photo,
         patient=photo.patient_id,
         details={"reason": reason[:300]},
@@ -399,7 +399,7 @@ def photo_details_correct(
     stage: str,
     area: str,
     view: str,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> dict[str, list[str]]:
     """Correct what a photo shows (stage, area, view), audited with the old and new values.
     The original and its SHA-256 are untouched: only the facts filed with it change.
@@ -421,7 +421,7 @@ def photo_details_correct(
         clinic=clinic,
         action="photo.details_corrected",
         actor=by,
-        request=request,
+        context=context,
         target=photo,
         patient=photo.patient_id,
         details={"changes": changes, "sha256": photo.original_sha256},
@@ -461,7 +461,7 @@ def sequence_set(
     treatment_type: str,
     views: list[str],
     by: User,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> CaptureSequence:
     """Set the views guided capture takes for a treatment type (in the order given), audited
     with the old and new lists. At least one view; each view once."""
@@ -482,7 +482,7 @@ def sequence_set(
         clinic=clinic,
         action="photos.sequence_changed",
         actor=by,
-        request=request,
+        context=context,
         target=sequence,
         details={"treatment_type": treatment_type, "before": before, "after": chosen},
     )

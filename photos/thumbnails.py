@@ -37,6 +37,7 @@ from django.urls import Resolver404, resolve
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from clinic import revocation
+from clinic.responses import file_response
 from photos.models import Photo
 from vault.models import Blob
 from vault.storage import blob_read_from_memory
@@ -44,7 +45,6 @@ from vault.storage import blob_read_from_memory
 GRANT_SALT = "photos.thumbnail-grant"
 GRANT_SECONDS = 600
 SESSION_TAG_SALT = "photos.thumbnail-session"
-NO_STORE = "private, no-store, max-age=0"
 
 
 def session_tag(session_key: str | None) -> str:
@@ -77,13 +77,8 @@ def read_grant(grant: str) -> tuple[int, str, str, str, float] | None:
 
 
 def image_response(data: bytes, content_type: str = "image/jpeg") -> HttpResponse:
-    """A decrypted photo file as the photo views answer it: never cached, never sniffed, and
-    sandboxed if opened on its own."""
-    response = HttpResponse(data, content_type=content_type)
-    response["Cache-Control"] = NO_STORE
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    """A decrypted photo file as the photo views answer it (``clinic.responses``)."""
+    return file_response(data, content_type)
 
 
 class _Remembered:

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from clinic.hubs import Hub
 from photos.models import Photo
 
 
@@ -24,19 +25,19 @@ class ViewerSection:
     context: Callable[[HttpRequest, Photo], dict[str, Any]]
 
 
-_sections: dict[str, ViewerSection] = {}
+SECTIONS: Hub[ViewerSection] = Hub("photos.viewer", "sections of the photo viewer's side panel")
 
 
 def register(section: ViewerSection) -> None:
     """Add (or replace, by name) a section of the viewer; called from an app's ready()."""
-    _sections[section.name] = section
+    SECTIONS.register(section.name, section, order=section.order)
 
 
 def sections_for(request: HttpRequest, photo: Photo) -> tuple[list[str], dict[str, Any]]:
     """The sections' templates in order, and their merged context."""
     templates: list[str] = []
     context: dict[str, Any] = {}
-    for section in sorted(_sections.values(), key=lambda s: s.order):
+    for section in SECTIONS.values():
         templates.append(section.template)
         context.update(section.context(request, photo))
     return templates, context

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from audit.access import record_access
 from clinic.permissions import require
+from clinic.responses import NO_STORE
 from patients.selectors import episodes_of
 from patients.views import patient_or_404
 from patients.vocab import FacialArea
@@ -23,8 +24,6 @@ from photos.forms import CorrectDetailsForm, DeleteForm, PhotoDetailsForm, per_f
 from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, display_name
 from photos.models import Photo, PhotoStatus, Stage, View
 from vault.storage import BlobUnreadable, StorageUnavailable
-
-NO_STORE = "private, no-store, max-age=0"
 
 
 def _photo_or_404(request: HttpRequest, photo_id) -> Photo:
@@ -60,104 +59,117 @@ def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
             patient=patient,
             details={"page": "add photos"},
         )
-        return render(
-            request,
-            "photos/upload.html",
-            {"patient": patient, "form": form, "max_mb": MAX_UPLOAD_BYTES // 2**20},
-        )
+        return _upload_page(request, patient, form)
     files = request.FILES.getlist("files")
     results: list[dict] = []
-    problem = ""
-    if not form.is_valid():
-        problem = "Check the photo details: " + "; ".join(
-            f"{form.fields[f].label or f}: {' '.join(e)}" if f in form.fields else " ".join(e)
-            for f, e in form.errors.items()
-        )
-    else:
-        try:
-            services.upload_check(patient=patient, file_count=len(files))
-        except services.UploadRefused as refusal:
-            problem = str(refusal)
-    per_file: list[services.PhotoDetails] = []
     replaced = None
+    problem = _upload_problem(request, form, patient, len(files))
     if not problem and request.POST.get("replaces"):
         # A retake in guided capture: the earlier shot of the step goes once this one is in.
         replaced = _replaced_photo(request, patient, request.POST["replaces"], len(files))
         if replaced is None:
             problem = "The photo to retake is not one of this patient's. Nothing was stored."
     if not problem:
-        details = services.PhotoDetails(**form.cleaned_data)
-        # Each file may say what it shows (file_stage/file_area/file_view, in file order);
-        # a missing or empty value is the form's.
         try:
-            columns = {
-                field: per_file_choices(
-                    request.POST.getlist(f"file_{field}"), len(files), field, choices
-                )
-                for field, choices in (
-                    ("stage", Stage.choices),
-                    ("area", FacialArea.choices),
-                    ("view", View.choices),
-                )
-            }
+            per_file = _per_file_details(request, services.PhotoDetails(**form.cleaned_data), files)
         except forms.ValidationError as error:
             problem = " ".join(error.messages) + " Nothing was stored."
         else:
-            for index in range(len(files)):
-                own = {k: v[index] for k, v in columns.items() if v[index]}
-                per_file.append(dataclasses.replace(details, **own))
-    if not problem:
-        for upload, details in zip(files, per_file, strict=True):
-            name = display_name(upload.name or "")
-            try:
-                services.upload_size_check(
-                    filename=upload.name or "",
-                    size=upload.size,
-                    over_limit=getattr(upload, "over_limit", False),
-                )
-                received = {
-                    "clinic": request.clinic,
-                    "patient": patient,
-                    "by": request.user,
-                    "details": details,
-                    "filename": upload.name or "",
-                    "data": upload.read(),
-                    "request": request,
-                }
-                if replaced is None:
-                    photo = services.photo_accept(**received)
-                else:  # a retake: the earlier shot of the step goes with this one's arrival
-                    photo = services.photo_retake(replaced=replaced, **received)
-            except ImageRejected as rejection:
-                results.append({"name": name, "ok": False, "message": str(rejection)})
-            else:
-                results.append(
-                    {
-                        "name": name,
-                        "ok": True,
-                        "photo_id": str(photo.pk),
-                        "message": f"{name} uploaded; preparing thumbnails.",
-                        **photo_urls(clinic_slug, photo),
-                    }
-                )
+            results = [
+                _store_upload(request, clinic_slug, patient, upload, details, replaced)
+                for upload, details in zip(files, per_file, strict=True)
+            ]
     accepted = sum(r["ok"] for r in results)
     if _wants_json(request):
         status = 400 if problem or not accepted else 200
         return JsonResponse({"problem": problem, "results": results}, status=status)
     if problem:
         messages.error(request, problem)
-        return render(
-            request,
-            "photos/upload.html",
-            {"patient": patient, "form": form, "max_mb": MAX_UPLOAD_BYTES // 2**20},
-            status=400,
-        )
+        return _upload_page(request, patient, form, status=400)
     for result in results:
         (messages.success if result["ok"] else messages.error)(request, result["message"])
     return redirect(
         reverse("patient_detail", kwargs={"clinic_slug": clinic_slug, "patient_id": patient.pk})
         + "#photos"
     )
+
+
+def _upload_page(request: HttpRequest, patient, form, status: int = 200) -> HttpResponse:
+    return render(
+        request,
+        "photos/upload.html",
+        {"patient": patient, "form": form, "max_mb": MAX_UPLOAD_BYTES // 2**20},
+        status=status,
+    )
+
+
+def _upload_problem(request: HttpRequest, form, patient, file_count: int) -> str:
+    """Why nothing of this upload may be stored (the details, the count), or ""."""
+    if not form.is_valid():
+        return "Check the photo details: " + "; ".join(
+            f"{form.fields[f].label or f}: {' '.join(e)}" if f in form.fields else " ".join(e)
+            for f, e in form.errors.items()
+        )
+    try:
+        services.upload_check(patient=patient, file_count=file_count)
+    except services.UploadRefused as refusal:
+        return str(refusal)
+    return ""
+
+
+def _per_file_details(
+    request: HttpRequest, details: services.PhotoDetails, files: list
+) -> list[services.PhotoDetails]:
+    """Each file may say what it shows (file_stage/file_area/file_view, in file order); a
+    missing or empty value is the form's. ValidationError for a value that is not a choice."""
+    columns = {
+        field: per_file_choices(request.POST.getlist(f"file_{field}"), len(files), field, choices)
+        for field, choices in (
+            ("stage", Stage.choices),
+            ("area", FacialArea.choices),
+            ("view", View.choices),
+        )
+    }
+    return [
+        dataclasses.replace(details, **{k: v[index] for k, v in columns.items() if v[index]})
+        for index in range(len(files))
+    ]
+
+
+def _store_upload(
+    request: HttpRequest, clinic_slug: str, patient, upload, details, replaced: Photo | None
+) -> dict:
+    """One file checked and stored (or, for a retake, put in the earlier shot's place); the
+    result the page or the upload script shows for it."""
+    name = display_name(upload.name or "")
+    try:
+        services.upload_size_check(
+            filename=upload.name or "",
+            size=upload.size,
+            over_limit=getattr(upload, "over_limit", False),
+        )
+        received = {
+            "clinic": request.clinic,
+            "patient": patient,
+            "by": request.user,
+            "details": details,
+            "filename": upload.name or "",
+            "data": upload.read(),
+            "request": request,
+        }
+        if replaced is None:
+            photo = services.photo_accept(**received)
+        else:  # a retake: the earlier shot of the step goes with this one's arrival
+            photo = services.photo_retake(replaced=replaced, **received)
+    except ImageRejected as rejection:
+        return {"name": name, "ok": False, "message": str(rejection)}
+    return {
+        "name": name,
+        "ok": True,
+        "photo_id": str(photo.pk),
+        "message": f"{name} uploaded; preparing thumbnails.",
+        **photo_urls(clinic_slug, photo),
+    }
 
 
 def _replaced_photo(request: HttpRequest, patient, value: str, file_count: int) -> Photo | None:
@@ -253,7 +265,7 @@ def capture_sequences(request: HttpRequest, clinic_slug: str) -> HttpResponse:
                 treatment_type=request.POST.get("treatment_type", ""),
                 views=request.POST.getlist("views"),
                 by=request.user,
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages) + " Nothing changed.")
@@ -324,7 +336,11 @@ def photo_correct(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespo
         messages.error(request, "Choose a stage, area and view from the lists; nothing changed.")
         return redirect("photo_detail", clinic_slug=clinic_slug, photo_id=photo.pk)
     changes = services.photo_details_correct(
-        clinic=request.clinic, photo=photo, by=request.user, request=request, **form.cleaned_data
+        clinic=request.clinic,
+        photo=photo,
+        by=request.user,
+        context=request.audit,
+        **form.cleaned_data,
     )
     if changes:
         messages.success(
@@ -391,7 +407,7 @@ def _serve(request: HttpRequest, photo_id, rendition: str) -> HttpResponse:
             photo=photo,
             rendition=rendition,
             by=request.user,
-            request=request,
+            context=request.audit,
             grant=request.GET.get("grant", "") if rendition == "thumb" else "",
         )
     except BlobUnreadable as error:
@@ -453,7 +469,7 @@ def photo_delete(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
         photo=photo,
         by=request.user,
         reason=form.cleaned_data["reason"],
-        request=request,
+        context=request.audit,
     )
     messages.success(
         request, "Photo deleted. It no longer appears anywhere; the audit trail keeps the reason."

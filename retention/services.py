@@ -9,9 +9,9 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.context import AuditContext
 from audit.personal import forget_patient, legacy_clear_events
 from audit.services import record
 from clinic.models import Clinic, Job, User
@@ -47,7 +47,7 @@ def policy_update(
     by: User,
     adult_years: int,
     minor_until_age: int,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> RetentionPolicy:
     """Set how long the clinic keeps records (audited with the old and new values)."""
     low, high = ADULT_YEARS_RANGE
@@ -72,7 +72,7 @@ def policy_update(
         clinic=clinic,
         action="retention.rules_changed",
         actor=by,
-        request=request,
+        context=context,
         target=policy,
         details={
             "adult_years": [before.adult_years, adult_years],
@@ -92,7 +92,7 @@ def hold_place(
     patient: Patient,
     by: User,
     reason: str,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> LegalHold:
     """Keep the patient's record whatever the rules say (a complaint or claim is open). The
     reason stays on the hold; the audit event names the hold."""
@@ -111,7 +111,7 @@ def hold_place(
         clinic=clinic,
         action="retention.hold_placed",
         actor=by,
-        request=request,
+        context=context,
         target=hold,
         patient=patient,
     )
@@ -120,7 +120,7 @@ def hold_place(
 
 @transaction.atomic
 def hold_lift(
-    *, clinic: Clinic, hold: LegalHold, by: User, request: HttpRequest | None = None
+    *, clinic: Clinic, hold: LegalHold, by: User, context: AuditContext | None = None
 ) -> LegalHold:
     """End a legal hold: the record is kept by the clinic's rules again."""
     locked = LegalHold.objects.select_for_update().get(clinic=clinic, pk=hold.pk)
@@ -132,7 +132,7 @@ def hold_lift(
         clinic=clinic,
         action="retention.hold_lifted",
         actor=by,
-        request=request,
+        context=context,
         target=locked,
         patient=locked.patient_id,
         details={"placed_at": locked.placed_at.isoformat()},
@@ -149,7 +149,7 @@ def due_listed(
     due: list[selectors.RecordRetention],
     by: User | None = None,
     actor_label: str = "",
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> None:
     """Reading the due list shows patients' names: an access on record (ids only)."""
     record(
@@ -157,7 +157,7 @@ def due_listed(
         action="retention.due_listed",
         actor=by,
         actor_label=actor_label,
-        request=request,
+        context=context,
         details={"count": len(due), "patients": [str(r.patient.pk) for r in due[:500]]},
     )
 
@@ -238,7 +238,7 @@ def patient_erase(
     by: User | None,
     confirmed: bool,
     early_reason: str = "",
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
     today: date | None = None,
 ) -> Erasure:
     """Erase a patient on an admin's confirmation: destroy the data keys of every object of
@@ -293,7 +293,7 @@ def patient_erase(
             action="patient.erased",
             actor=by,
             actor_label="" if by else COMMAND_LABEL,
-            request=request,
+            context=context,
             target=erasure,
             patient=patient.pk,
             details={
@@ -339,7 +339,7 @@ def patient_erase_marketing(
     patient: Patient,
     by: User,
     channel: str,
-    request: HttpRequest | None = None,
+    context: AuditContext | None = None,
 ) -> dict[str, int]:
     """The lighter erasure: withdraw every marketing use the patient has given and take every
     photo of theirs out of the marketing library. The clinical record stays (a legal hold does
@@ -358,7 +358,7 @@ def patient_erase_marketing(
                 channel=channel,
                 by=by,
                 note="marketing erasure",
-                request=request,
+                context=context,
             )
             withdrawn = withdrawal.uses
         now = timezone.now()
@@ -370,7 +370,7 @@ def patient_erase_marketing(
             clinic=clinic,
             action="patient.marketing_erased",
             actor=by,
-            request=request,
+            context=context,
             target=patient,
             patient=patient,
             details={"uses_withdrawn": withdrawn, "marketing_items_removed": removed},

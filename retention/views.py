@@ -38,7 +38,7 @@ def retention(request: HttpRequest, clinic_slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.policy_update(
-                clinic=request.clinic, by=request.user, request=request, **form.cleaned_data
+                clinic=request.clinic, by=request.user, context=request.audit, **form.cleaned_data
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -47,7 +47,7 @@ def retention(request: HttpRequest, clinic_slug: str) -> HttpResponse:
             return redirect("retention", clinic_slug=clinic_slug)
     due = selectors.patients_due(clinic=request.clinic)
     services.due_listed(
-        clinic=request.clinic, due=due[:DUE_SHOWN], by=request.user, request=request
+        clinic=request.clinic, due=due[:DUE_SHOWN], by=request.user, context=request.audit
     )
     return render(
         request,
@@ -79,7 +79,7 @@ def hold_place(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRespon
             patient=patient,
             by=request.user,
             reason=form.cleaned_data["reason"],
-            request=request,
+            context=request.audit,
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
@@ -98,7 +98,7 @@ def hold_lift(request: HttpRequest, clinic_slug: str, hold_id) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     try:
-        services.hold_lift(clinic=request.clinic, hold=hold, by=request.user, request=request)
+        services.hold_lift(clinic=request.clinic, hold=hold, by=request.user, context=request.audit)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -123,7 +123,7 @@ def patient_erase(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRes
                 by=request.user,
                 confirmed=True,
                 early_reason=form.cleaned_data.get("early_reason", ""),
-                request=request,
+                context=request.audit,
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -134,7 +134,7 @@ def patient_erase(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRes
     record(
         clinic=request.clinic,
         action="patient.erasure_previewed",
-        request=request,
+        context=request.audit,
         target=patient,
         patient=patient,
     )
@@ -169,7 +169,7 @@ def patient_erase_marketing(request: HttpRequest, clinic_slug: str, patient_id) 
             patient=patient,
             by=request.user,
             channel=form.cleaned_data["channel"],
-            request=request,
+            context=request.audit,
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
@@ -191,7 +191,7 @@ def erasure_detail(request: HttpRequest, clinic_slug: str, erasure_id) -> HttpRe
     record(
         clinic=request.clinic,
         action="erasure.viewed",
-        request=request,
+        context=request.audit,
         target=tombstone,
         patient=tombstone.patient_id,
     )
