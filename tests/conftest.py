@@ -311,7 +311,7 @@ class S3Server:
         self.process: subprocess.Popen | None = None
         self.started = False  # once: later starts keep its ports and objects
         self.started_in: float | None = None  # seconds from exec to a write that succeeded
-        self.client = self.s3_client(*self.admin)
+        self.client = None  # boto3, signed with the admin identity, once started
 
     @property
     def endpoint(self) -> str:
@@ -382,6 +382,7 @@ class S3Server:
             if error is None:
                 self.started_in = time.monotonic() - began
                 self.started = True
+                self.client = self.s3_client(*self.admin)  # on the ports it got
                 return
             exited = self.process.poll() is not None
             log = self.log_path.read_text(errors="replace").splitlines()[-15:]
