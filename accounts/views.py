@@ -248,7 +248,7 @@ def account(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action") if request.method == "POST" else None
     account_forms = {
         name: (PasswordChangeForm if name == "password" else ReauthForm)(
-            request.POST if action == name else None, context=request.audit, auto_id=f"id_{name}_%s"
+            request.POST if action == name else None, request=request, auto_id=f"id_{name}_%s"
         )
         for name in ACCOUNT_ACTIONS
     }

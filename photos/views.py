@@ -155,7 +155,7 @@ def _store_upload(
             "details": details,
             "filename": upload.name or "",
             "data": upload.read(),
-            "request": request,
+            "context": request.audit,
         }
         if replaced is None:
             photo = services.photo_accept(**received)
