@@ -30,12 +30,17 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	  $(PYTHON) -m venv $(VENV); }
 	@$(PIP) install --require-hashes --no-deps -r requirements-dev.lock
 	@$(PIP) install --no-deps --no-build-isolation -e .
-	@$(PY) -m pip check --disable-pip-version-check
+	@$(PY) -m pip check --disable-pip-version-check || { echo "The lock files do not hold \
+	  everything pyproject.toml asks for: run \`make lock\` and commit both lock files."; exit 1; }
 	@touch $@
 
 # After editing pyproject.toml: `make lock` (keeps the other pins); `make lock LOCK_ARGS=--upgrade`
 # moves every dependency to its newest allowed version. Commit both files.
-lock: $(VENV)/.installed
+# It needs only uv (from the dev lock), not a complete install: after a dependency is added to
+# pyproject.toml the install's pip check fails until the locks are made again.
+lock:
+	@test -x $(VENV)/bin/uv || { test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	  $(PIP) install --require-hashes --no-deps -r requirements-dev.lock; }
 	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements.lock
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) $(LOCK_ARGS) \
 	  -o requirements-dev.lock

@@ -22,7 +22,17 @@ clinic_a_objects = test_cross_clinic.clinic_a_objects
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("clinic", "patients", "photos", "consent", "audit", "exports", "comparisons")
+APPS = (
+    "clinic",
+    "accounts",
+    "links",
+    "patients",
+    "photos",
+    "consent",
+    "audit",
+    "exports",
+    "comparisons",
+)
 
 # Every query parameter a view reads. The test below keeps this list in step with the code.
 GET_PARAMETERS = (
