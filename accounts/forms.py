@@ -163,3 +163,10 @@ class ClinicSettingsForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
     )
     remove_logo = forms.BooleanField(required=False, label="Remove the current logo")
+    reply_to_email = forms.EmailField(
+        required=False,
+        label="Reply-to e-mail",
+        help_text="Where replies to the clinic's e-mails go. They are sent in the clinic's "
+        "name; without this address, a patient's reply reaches no one.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )

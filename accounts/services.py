@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
-from django.db import transaction
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 from django_otp import devices_for_user
 
 from audit.context import AuditContext
 from audit.services import record, record_sign_in_probe
 from clinic import otp_secrets, selectors
 from clinic.images import ImageRejected, checked_image
+from clinic.mail import send_clinic_mail
 from clinic.models import (
     AuthenticatorDevice,
     BackupCode,
@@ -48,11 +51,80 @@ def clinic_create(*, name: str, slug: str, admin: User) -> Clinic:
     return clinic
 
 
+# A clinic's slug is in every one of its URLs: lower-case letters and digits, joined by hyphens.
+CLINIC_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+CLINIC_SLUG_MAX = Clinic._meta.get_field("slug").max_length
+CLINIC_NAME_MAX = Clinic._meta.get_field("name").max_length
+
+
+def clinic_create_with_invitation(
+    *, name: str, admin_email: str, operator: str, slug: str = "", reply_to_email: str = ""
+) -> Invitation:
+    """A new clinic with no staff yet and an invitation for its first admin, e-mailed after
+    commit; ``operator`` names who made it in the clinic's audit trail. A clinic with the same
+    slug or name, or a bad address, raises ValidationError and nothing is written."""
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError("The clinic needs a name.")
+    if len(name) > CLINIC_NAME_MAX:
+        raise ValidationError(f"The clinic's name is longer than {CLINIC_NAME_MAX} characters.")
+    slug = slug.strip().lower() or slugify(name)[:CLINIC_SLUG_MAX].strip("-")
+    if not CLINIC_SLUG.fullmatch(slug) or len(slug) > CLINIC_SLUG_MAX:
+        raise ValidationError(
+            f"{slug!r} cannot be a clinic's slug: use lower-case letters, digits and single "
+            f"hyphens, at most {CLINIC_SLUG_MAX} characters (it is part of every address)."
+        )
+    admin_email = admin_email.strip().lower()
+    reply_to_email = reply_to_email.strip().lower()
+    for what, address in (("admin's", admin_email), ("reply-to", reply_to_email)):
+        if address or what == "admin's":
+            try:
+                validate_email(address)
+            except ValidationError:
+                raise ValidationError(
+                    f"{address!r} is not an e-mail address (the {what} address)."
+                ) from None
+    if (existing := Clinic.objects.filter(slug=slug).first()) is not None:
+        raise ValidationError(f"A clinic with the slug {slug} exists already: {existing.name}.")
+    if (existing := Clinic.objects.filter(name__iexact=name).first()) is not None:
+        raise ValidationError(
+            f"A clinic named {existing.name} exists already (slug {existing.slug})."
+        )
+    try:
+        with transaction.atomic():
+            clinic = Clinic.objects.create(name=name, slug=slug, reply_to_email=reply_to_email)
+            with clinic_context(clinic.id):
+                record(
+                    clinic=clinic,
+                    action="clinic.created",
+                    actor_label=operator,
+                    target=clinic,
+                    details={"name": name, "admin": admin_email},
+                )
+                return staff_invite(
+                    clinic=clinic,
+                    email=admin_email,
+                    role=Role.ADMIN,
+                    invited_by=None,
+                    operator=operator,
+                )
+    except IntegrityError:
+        # Made by someone else between the check and the insert.
+        raise ValidationError(f"A clinic with the slug {slug} exists already.") from None
+
+
 def staff_invite(
-    *, clinic: Clinic, email: str, role: str, invited_by: User, context: AuditContext | None = None
+    *,
+    clinic: Clinic,
+    email: str,
+    role: str,
+    invited_by: User | None,
+    operator: str = "",
+    context: AuditContext | None = None,
 ) -> Invitation:
     """Invite someone by e-mail; an earlier open invitation for the same address is revoked.
-    The e-mail leaves from the worker after commit (``invitation_email``)."""
+    The e-mail leaves from the worker after commit (``invitation_email``). ``invited_by`` is
+    None only for a new clinic's first admin, invited by ``operator``."""
     from accounts.tasks import send_invitation
 
     email = email.strip().lower()
@@ -77,6 +149,7 @@ def staff_invite(
             clinic=clinic,
             action="staff.invited",
             actor=invited_by,
+            actor_label=operator,
             context=context,
             target=invitation,
             details={"email": email, "role": role},
@@ -112,7 +185,12 @@ def invitation_email(*, clinic_id, invitation_id) -> str:
     )
     invitation.emailed_at = timezone.now()
     invitation.save(update_fields=["token_hash", "emailed_at"])
-    send_mail(f"You're invited to join {clinic.name}", body, None, [invitation.email])
+    send_clinic_mail(
+        clinic=clinic,
+        subject=f"You're invited to join {clinic.name}",
+        body=body,
+        to=[invitation.email],
+    )
     return "sent"
 
 
@@ -403,12 +481,17 @@ def clinic_update_branding(
     name: str,
     logo: bytes | None = None,
     remove_logo: bool = False,
+    reply_to_email: str | None = None,
     context: AuditContext | None = None,
 ) -> Clinic:
-    """Rename the clinic and set or remove its logo (shown to patients and on PDFs)."""
+    """Rename the clinic, set or remove its logo (shown to patients and on PDFs) and set the
+    address its e-mails' answers go to (``reply_to_email``; None leaves it, "" removes it)."""
     name = " ".join(name.split())
     if not name:
         raise ValidationError("The clinic needs a name.")
+    if reply_to_email:
+        reply_to_email = reply_to_email.strip().lower()
+        validate_email(reply_to_email)
     changes = []
     if name != clinic.name:
         clinic.name = name
@@ -419,8 +502,11 @@ def clinic_update_branding(
     elif remove_logo and clinic.logo:
         clinic.logo = None
         changes.append("logo removed")
+    if reply_to_email is not None and reply_to_email != clinic.reply_to_email:
+        clinic.reply_to_email = reply_to_email
+        changes.append("reply-to e-mail")
     if changes:
-        clinic.save(update_fields=["name", "logo"])
+        clinic.save(update_fields=["name", "logo", "reply_to_email"])
         record(
             clinic=clinic,
             action="clinic.branding_changed",

@@ -454,9 +454,11 @@ def staff_detail(request: HttpRequest, clinic_slug: str, membership_id) -> HttpR
 
 @require("clinic.settings")
 def clinic_settings(request: HttpRequest, clinic_slug: str) -> HttpResponse:
-    """The clinic's name and logo."""
+    """The clinic's name, logo and reply-to address."""
     form = ClinicSettingsForm(
-        request.POST or None, request.FILES or None, initial={"name": request.clinic.name}
+        request.POST or None,
+        request.FILES or None,
+        initial={"name": request.clinic.name, "reply_to_email": request.clinic.reply_to_email},
     )
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["logo"]
@@ -467,6 +469,7 @@ def clinic_settings(request: HttpRequest, clinic_slug: str) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 logo=upload.read() if upload else None,
                 remove_logo=form.cleaned_data["remove_logo"],
+                reply_to_email=form.cleaned_data["reply_to_email"],
                 context=request.audit,
             )
         except ValidationError as error:

@@ -1,13 +1,13 @@
 """Scheduled care of the audit chains, so tampering is noticed without anyone asking: the
 nightly verification of every chain (the system chain too), the daily checkpoints, and the
-e-mail to a clinic's admins when its chain fails either."""
+e-mail to a clinic's admins when its chain fails either. Each run leaves a mark per chain
+(clinic/watch.py: when, and whether it passed) for the operator's /metrics."""
 
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
-from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -16,12 +16,17 @@ from audit.models import AuditEvent
 from audit.services import record
 from audit.verify import verify_chain
 from clinic.clinic_task import ClinicTask
+from clinic.mail import send_clinic_mail
 from clinic.models import Clinic
 from clinic.selectors import admin_emails
+from clinic.watch import mark
 
 logger = logging.getLogger(__name__)
 
 VERIFICATION_FAILED = "audit.verification_failed"
+# The marks each chain's last verification and checkpoint leave (clinic/watch.py).
+VERIFIED = "audit.verification"
+CHECKPOINTED = "audit.checkpoint"
 
 
 def _report_broken(*, clinic_id, problems: list[str], found_by: str) -> None:
@@ -51,6 +56,7 @@ def verify_clinic_chain(*, clinic_id: str) -> dict:
     """Verify one clinic's chain and hold it against its latest checkpoint; on failure,
     record it and e-mail the clinic's admins."""
     report = verify_chain(clinic_id)
+    mark(VERIFIED, checkpoints.chain_name(clinic_id), ok=report.ok)
     if report.tampered:
         _report_broken(clinic_id=clinic_id, problems=report.problems(), found_by="verification")
     elif report.store_error:
@@ -64,6 +70,7 @@ def verify_system_chain() -> dict:
     """Verify the system chain (sign-in events of unknown addresses). It belongs to no
     clinic, so a failure is logged at error level for the operator."""
     report = verify_chain(None)
+    mark(VERIFIED, checkpoints.chain_name(None), ok=report.ok)
     if not report.ok:
         logger.error("The system audit chain is broken: %s", "; ".join(report.problems()))
     return _result(report)
@@ -83,6 +90,7 @@ def _checkpoint(clinic_id) -> dict:
     try:
         written = checkpoints.write(clinic_id)
     except checkpoints.CheckpointRefused as refusal:
+        mark(CHECKPOINTED, checkpoints.chain_name(clinic_id), ok=False)
         if clinic_id is None:
             logger.error("No checkpoint for the system audit chain: %s", refusal)
         else:
@@ -92,6 +100,8 @@ def _checkpoint(clinic_id) -> dict:
             "written": False,
             "refused": str(refusal),
         }
+    # A store that cannot be reached raised above and leaves no mark: the last one ages.
+    mark(CHECKPOINTED, checkpoints.chain_name(clinic_id), ok=True)
     return {
         "chain": checkpoints.chain_name(clinic_id),
         "written": written is not None,
@@ -141,5 +151,10 @@ def email_admins_chain_broken(*, clinic_id: str, event_id: str) -> str:
             "now": timezone.now(),
         },
     )
-    send_mail(f"{clinic.name}: the audit trail failed its check", body, None, admins)
+    send_clinic_mail(
+        clinic=clinic,
+        subject=f"{clinic.name}: the audit trail failed its check",
+        body=body,
+        to=admins,
+    )
     return "sent"

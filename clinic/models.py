@@ -84,6 +84,9 @@ class Clinic(models.Model):
     name = models.CharField(max_length=150)
     # The clinic's logo for patient-facing pages and PDFs: a PNG we re-encoded, at most 512 px.
     logo = models.BinaryField(null=True, blank=True, editable=False)
+    # Where answers to the clinic's e-mails go (their Reply-To, clinic/mail.py); they are sent
+    # in the clinic's name from the app's own address, which the mail server may send for.
+    reply_to_email = models.EmailField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -135,7 +138,10 @@ class Invitation(models.Model):
     email = models.EmailField()
     role = models.CharField(max_length=20, choices=Role.choices)
     token_hash = models.CharField(max_length=64, unique=True)
-    invited_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # None for a new clinic's first admin, invited by the operator (`manage.py create_clinic`).
+    invited_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)

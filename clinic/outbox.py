@@ -20,14 +20,16 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
+from clinic import watch
 from clinic.models import Clinic, Job, JobState
 from clinic.tenancy import clinic_context, service_write
 
@@ -40,6 +42,8 @@ BOOKKEEPING = "outbox bookkeeping"
 
 RETRY_MAX_SECONDS = 600
 SWEEP_BATCH = 500
+# The counter (clinic/watch.py) of failed runs, by task: /metrics shows it.
+FAILURES = "outbox.failures"
 
 
 class CountedFailure(Exception):
@@ -100,6 +104,36 @@ def resend_due(*, older_than: timedelta | None = None) -> int:
     if sent:
         logger.info("outbox sweep sent %d job(s) again", sent)
     return sent
+
+
+@dataclass(frozen=True)
+class PendingSummary:
+    """The outbox of every clinic at a glance: jobs owed, those whose last run failed, and
+    when the oldest still owed was recorded (None when nothing is owed)."""
+
+    pending: int
+    failing: int
+    oldest_created_at: datetime | None
+
+
+def pending_summary() -> PendingSummary:
+    """Pending jobs across clinics, for /metrics. Row-level security shows the app role one
+    clinic at a time, so this is one aggregate query per clinic, in its context, as the
+    sweep reads them (the index on clinic, state and due time answers each)."""
+    pending = failing = 0
+    oldest: datetime | None = None
+    for clinic_id in Clinic.objects.values_list("id", flat=True):
+        with clinic_context(clinic_id):
+            row = Job.objects.filter(clinic_id=clinic_id, state=JobState.PENDING).aggregate(
+                pending=Count("pk"),
+                failing=Count("pk", filter=~Q(last_error="")),
+                oldest=Min("created_at"),
+            )
+        pending += row["pending"]
+        failing += row["failing"]
+        if row["oldest"] is not None and (oldest is None or row["oldest"] < oldest):
+            oldest = row["oldest"]
+    return PendingSummary(pending=pending, failing=failing, oldest_created_at=oldest)
 
 
 PRUNE_BATCH = 5000
@@ -181,6 +215,7 @@ def run(task: Task, *, job_id, clinic_id, body: Callable[[Job], Any]) -> Any:
                 # The sweep leaves it to the retry below unless that is lost too.
                 due_at=timezone.now() + timedelta(seconds=countdown),
             )
+        watch.count(FAILURES, task.name)
         logger.error(
             "job %s (%s) failed on attempt %d, retrying in %d s: %s",
             job_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from clinic.models import TREATING_ROLES, Clinic, Invitation, Membership, Role, User
+from clinic.models import TREATING_ROLES, Clinic, Invitation, Job, Membership, Role, User
 from clinic.tenancy import clinic_context, user_context
 from clinic.tokens import token_hash
 
@@ -64,6 +64,20 @@ def pending_invitations(*, clinic: Clinic) -> QuerySet[Invitation]:
     return Invitation.objects.filter(
         clinic=clinic, accepted_at__isnull=True, revoked_at__isnull=True
     ).order_by("-created_at")
+
+
+def invitation_delivery(*, clinic: Clinic, invitation: Invitation) -> tuple[bool, str]:
+    """Whether the invitation's e-mail has left, and if not, why its last try failed ("" when
+    it was not tried yet): the outbox job's error."""
+    with clinic_context(clinic.id):
+        if Invitation.objects.filter(pk=invitation.pk, emailed_at__isnull=False).exists():
+            return True, ""
+        job = (
+            Job.objects.filter(clinic=clinic, kwargs__invitation_id=str(invitation.pk))
+            .order_by("-created_at")
+            .first()
+        )
+        return False, job.last_error if job else ""
 
 
 def invitation_by_token(*, clinic: Clinic, token: str) -> Invitation | None:

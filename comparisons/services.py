@@ -8,7 +8,6 @@ import math
 from datetime import date
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -16,6 +15,7 @@ from django.utils import timezone
 
 from audit.context import AuditContext
 from audit.services import record
+from clinic.mail import send_clinic_mail
 from clinic.models import Clinic, User
 from clinic.tenancy import service_write
 from clinic.tokens import lifetime_text, new_token
@@ -464,7 +464,12 @@ def share_email(*, clinic_id, share_id) -> str:
     )
     share.emailed_at = timezone.now()
     share.save(update_fields=["token_hash", "emailed_at"])
-    send_mail(f"{clinic.name}: your before and after photos", body, None, [share.sent_to])
+    send_clinic_mail(
+        clinic=clinic,
+        subject=f"{clinic.name}: your before and after photos",
+        body=body,
+        to=[share.sent_to],
+    )
     return "sent"
 
 

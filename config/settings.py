@@ -8,6 +8,7 @@ secrets.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -129,7 +130,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: /healthz answers whatever the Host header and without the HTTPS redirect.
     "config.health.HealthCheckMiddleware",
+    # /metrics likewise, to the operator's network only (config/operators.py).
+    "config.metrics.MetricsMiddleware",
+    # Before anything reads REMOTE_ADDR: the client's address behind PROXY_COUNT proxies.
+    "clinic.proxy.ClientAddressMiddleware",
     "clinic.middleware.RequestIdMiddleware",
+    # The request id on every log line, one line per request, its latency in /metrics.
+    "config.observe.ObserveRequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "clinic.middleware.RefuseBadInputMiddleware",
@@ -212,6 +219,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis, celery, cache ------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# How long the beat's lock in Redis outlives its last renewal (config/beat.py): a second beat
+# standing by takes over this long after the first has gone.
+BEAT_LOCK_SECONDS = env.int("BEAT_LOCK_SECONDS", default=60)
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
@@ -337,6 +347,25 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # --- e-mail ----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 globals().update(EMAIL_CONFIG)
+# Or SMTP in parts, as compose's .env gives them; EMAIL_HOST set means SMTP, whatever
+# EMAIL_URL says. The password comes from the file named by EMAIL_HOST_PASSWORD_FILE (a docker
+# secret) or EMAIL_HOST_PASSWORD, never from a URL in the environment.
+if env.str("EMAIL_HOST", default=""):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env.str("EMAIL_HOST")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+    # Port 465 speaks TLS from the first byte; any other port is asked for STARTTLS unless
+    # EMAIL_USE_TLS=0 (a relay on the clinic's own network, Mailpit in development).
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=EMAIL_PORT == 465)
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=not EMAIL_USE_SSL)
+    if EMAIL_USE_SSL and EMAIL_USE_TLS:
+        raise ImproperlyConfigured("Set one of EMAIL_USE_TLS (STARTTLS) and EMAIL_USE_SSL.")
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+# A mail server that stops answering must not hold a worker for ever (Django waits without end).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# The address every e-mail leaves from; a clinic's e-mails carry the clinic's name with it and
+# the clinic's reply-to address (clinic/mail.py). The mail server must accept it as sender.
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clinic Photos <no-reply@localhost>")
 
 # --- authentication: e-mail + password, then TOTP, lockout by axes ---------------------------
@@ -364,7 +393,11 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 # Our login view calls authenticate(username=<e-mail>): axes must read that key, not "email".
 AXES_USERNAME_FORM_FIELD = "username"
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0) or None
+# Reverse proxies in front of the app (docker-compose: Caddy, so 1). The client's address is
+# then taken from X-Forwarded-For (clinic/proxy.py), and axes counts failures by that address
+# too: without django-ipware installed, axes ignores its own AXES_IPWARE_* settings.
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "clinic.proxy.client_ip"
 
 OTP_TOTP_ISSUER = env.str("OTP_ISSUER", default="Clinic Photos")
 OTP_TOTP_THROTTLE_FACTOR = 1
@@ -428,14 +461,42 @@ TIME_ZONE = env.str("TIME_ZONE", default="Europe/London")
 USE_I18N = True
 USE_TZ = True
 
+# --- what operators watch (docs/operations.md: "Watching it run") ---------------------------
+# One JSON object per line (time, level, logger, message, request_id, task_id, ...) for a log
+# collector, or the plain messages `make run` has always printed.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_tokens": {"()": "config.logging.RedactTokensFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
+    "filters": {
+        "redact_tokens": {"()": "config.logging.RedactTokensFilter"},
+        "context": {"()": "config.logging.ContextFilter"},
+    },
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        # The message alone, as the console has always shown it under `make run`.
+        "text": {"format": "%(message)s"},
+    },
+    # gunicorn's loggers use this handler too (deploy/gunicorn.conf.py).
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact_tokens", "context"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
-        "django.server": {"level": "WARNING"},
+        # Django's own console handler (on under DEBUG) would print its lines a second time,
+        # and not in LOG_FORMAT: they go to the root's handler only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"level": "WARNING", "propagate": True},
+        # One line per request (config/observe.py) for the JSON log; the text console stays as
+        # quiet as before (gunicorn's access log has the lines there).
+        "clinicphotos.access": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
         # WeasyPrint and fontTools narrate every PDF at INFO; only their problems matter.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
@@ -443,3 +504,34 @@ LOGGING = {
         "celery.app.trace": {"level": "WARNING" if CELERY_TASK_ALWAYS_EAGER else "INFO"},
     },
 }
+
+# /metrics and /healthz?full=1 answer only a caller connected from these networks (CIDRs),
+# and only with METRICS_TOKEN as a bearer token when one is set; anyone else gets a 404. The
+# default: this machine, and the private range Docker gives compose networks (172.16.0.0/12),
+# where Prometheus scrapes web:8000 directly.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[]) or [
+    "127.0.0.0/8",
+    "::1/128",
+    "172.16.0.0/12",
+]
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network (e.g. 10.0.0.0/8)."
+        ) from None
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# prometheus_client reads it too: where gunicorn's processes add up their request latencies
+# (deploy/gunicorn.conf.py sets it); empty for one process (runserver, tests).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+
+# Error reports to Sentry, only when a DSN is given; nothing personal leaves (config/sentry.py).
+SENTRY_DSN = env_secret("SENTRY_DSN")
+SENTRY_ENVIRONMENT = env.str(
+    "SENTRY_ENVIRONMENT", default="production" if PRODUCTION else "development"
+)
+if SENTRY_DSN:
+    from config.sentry import init_sentry
+
+    init_sentry(SENTRY_DSN, environment=SENTRY_ENVIRONMENT)

@@ -11,7 +11,6 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -21,6 +20,7 @@ from PIL import Image
 from audit.context import AuditContext
 from audit.services import record
 from clinic.images import ImageRejected, checked_image
+from clinic.mail import send_clinic_mail
 from clinic.models import Clinic, User
 from clinic.tenancy import service_write
 from clinic.tokens import new_token
@@ -207,11 +207,11 @@ def request_email(*, clinic_id, request_id) -> str:
     )
     consent_request.emailed_at = timezone.now()
     consent_request.save(update_fields=["token_hash", "emailed_at"])
-    send_mail(
-        f"{clinic.name}: your consent to clinical photographs",
-        body,
-        None,
-        [consent_request.sent_to],
+    send_clinic_mail(
+        clinic=clinic,
+        subject=f"{clinic.name}: your consent to clinical photographs",
+        body=body,
+        to=[consent_request.sent_to],
     )
     return "sent"
 

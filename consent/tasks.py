@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.core.mail import EmailMessage, send_mail
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from clinic.clinic_task import ClinicTask
+from clinic.mail import clinic_email, send_clinic_mail
 from clinic.selectors import admin_emails
 from consent import selectors, services
 from consent.models import ConsentBlobPurpose, ConsentRecord, ConsentUse, ConsentWithdrawal
@@ -51,8 +51,11 @@ def send_consent_copy(*, clinic_id: str, record_id: str) -> str:
             ),
         },
     )
-    message = EmailMessage(
-        f"{record.clinic.name}: your signed photo consent", body, to=[record.request.sent_to]
+    message = clinic_email(
+        clinic=record.clinic,
+        subject=f"{record.clinic.name}: your signed photo consent",
+        body=body,
+        to=[record.request.sent_to],
     )
     message.attach(
         f"photo-consent-{record.signed_at:%Y-%m-%d}.pdf",
@@ -95,7 +98,12 @@ def confirm_withdrawal_to_patient(*, clinic_id: str, withdrawal_id: str) -> str:
             else "",
         },
     )
-    send_mail(f"{clinic.name}: your consent withdrawal is recorded", body, None, [patient.email])
+    send_clinic_mail(
+        clinic=clinic,
+        subject=f"{clinic.name}: your consent withdrawal is recorded",
+        body=body,
+        to=[patient.email],
+    )
     return "sent"
 
 
@@ -113,10 +121,10 @@ def notify_admins_of_withdrawal(*, clinic_id: str, withdrawal_id: str) -> str:
         "consent/email/withdrawal_admin.txt",
         {"clinic": clinic, "patient": patient, "withdrawal": withdrawal, "uses": uses},
     )
-    send_mail(
-        " ".join(f"Consent withdrawn: {patient.full_name} ({', '.join(uses)})".split()),
-        body,
-        None,
-        admins,
+    send_clinic_mail(
+        clinic=clinic,
+        subject=" ".join(f"Consent withdrawn: {patient.full_name} ({', '.join(uses)})".split()),
+        body=body,
+        to=admins,
     )
     return "sent"

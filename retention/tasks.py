@@ -7,11 +7,11 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from clinic.clinic_task import ClinicTask
+from clinic.mail import send_clinic_mail
 from clinic.models import Clinic
 from clinic.selectors import admin_emails
 from clinic.tenancy import clinic_context
@@ -50,7 +50,7 @@ def notify_admins_of_due(*, clinic_id: str, due: int, newly_due: int) -> str:
         },
     )
     subject = f"{clinic.name}: {newly_due} record(s) now past the retention period"
-    send_mail(subject, body, None, admins)
+    send_clinic_mail(clinic=clinic, subject=subject, body=body, to=admins)
     return "sent"
 
 

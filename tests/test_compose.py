@@ -27,6 +27,7 @@ COMPOSE_ENV = {
     "S3_ADMIN_SECRET_ACCESS_KEY": "clinic-s3-admin-secret",
     "S3_ACCESS_KEY_ID": "clinic-s3-key",
     "S3_SECRET_ACCESS_KEY": "clinic-s3-secret",
+    "EMAIL_HOST": "smtp.harbour-clinic.example",
 }
 APP_SERVICES = ("web", "worker", "beat")
 
@@ -68,6 +69,7 @@ def test_compose_file_is_valid(tmp_path):
         "DJANGO_SECRET_KEY",
         "MASTER_KEY",
         "AUDIT_CHECKPOINT_KEY",
+        "EMAIL_HOST",
     ],
 )
 def test_compose_refuses_to_start_without_a_secret(tmp_path, missing):
@@ -267,6 +269,66 @@ def test_the_web_healthcheck_asks_healthz_on_loopback():
     # Answered whatever the Host header and SSL redirect: see tests/clinic/test_health.py.
     test = " ".join(spec()["services"]["web"]["healthcheck"]["test"])
     assert "http://127.0.0.1:8000/healthz" in test
+
+
+def test_only_the_tls_proxy_is_published_and_the_app_trusts_exactly_it():
+    services = spec()["services"]
+    proxy = services["proxy"]
+    assert proxy["image"].startswith("caddy:")
+    assert {"80:80", "443:443"} <= set(proxy["ports"])
+    # The same Caddyfile tests/test_https_proxy.py runs with Debian's caddy.
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    assert proxy["environment"]["UPSTREAM"] == "web:8000"
+    assert proxy["depends_on"] == {"web": {"condition": "service_healthy"}}
+    # Published, the app could be reached around the proxy with a made-up X-Forwarded-For.
+    published = [name for name, service in services.items() if "ports" in service]
+    assert sorted(published) == ["mailpit", "proxy"]
+    for name in APP_SERVICES:
+        env = services[name]["environment"]
+        assert env["PROXY_COUNT"] == "1"
+        assert env["SITE_URL"].startswith("${SITE_URL:-https://")
+        assert env["SECURE_SSL_REDIRECT"] == "${SECURE_SSL_REDIRECT:-1}"
+
+
+def test_mailpit_is_for_development_only_and_never_opens_without_a_login(tmp_path):
+    mailpit = spec()["services"]["mailpit"]
+    assert mailpit["profiles"] == ["dev"]
+    assert mailpit["ports"] == ["127.0.0.1:8025:8025"]
+    assert mailpit["environment"]["MP_UI_AUTH"] == "${MAILPIT_UI_AUTH:-}"
+    for name in APP_SERVICES:
+        assert "mailpit" not in services_depended_on(name)
+    # The entrypoint as the container's shell runs it (compose turns $$ into $).
+    shell, flag, script = mailpit["entrypoint"]
+    assert (shell, flag) == ("/bin/sh", "-c") and script.endswith("exec /mailpit")
+    script = script.replace("$$", "$").replace("exec /mailpit", "echo started")
+    refused = subprocess.run(["sh", "-c", script], env={"MP_UI_AUTH": ""}, capture_output=True)
+    assert refused.returncode == 1 and b"MAILPIT_UI_AUTH" in refused.stderr
+    started = subprocess.run(
+        ["sh", "-c", script], env={"MP_UI_AUTH": "clinic:s3cret"}, capture_output=True
+    )
+    assert started.returncode == 0 and started.stdout == b"started\n"
+
+
+def test_the_app_sends_mail_through_the_smtp_server_named_in_env():
+    compose = spec()
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        env = service["environment"]
+        assert "EMAIL_URL" not in env
+        assert env["EMAIL_HOST"].startswith("${EMAIL_HOST:?")
+        assert env["EMAIL_PORT"] == "${EMAIL_PORT:-587}"
+        assert env["EMAIL_USE_TLS"] == "${EMAIL_USE_TLS:-1}"
+        assert env["EMAIL_HOST_USER"] == "${EMAIL_HOST_USER:-}"
+        # The password never sits in .env or the environment: a file, given as a secret.
+        assert env["EMAIL_HOST_PASSWORD_FILE"] == "/run/secrets/smtp_password"
+        assert service["secrets"] == ["smtp_password"]
+    secret = compose["secrets"]["smtp_password"]["file"]
+    assert secret == "${EMAIL_HOST_PASSWORD_FILE:-./deploy/no-smtp-password}"
+    assert (ROOT / "deploy" / "no-smtp-password").read_text() == ""
+
+
+def services_depended_on(name: str) -> set[str]:
+    return set(spec()["services"][name].get("depends_on", {}))
 
 
 # --- the bucket-init step, run against the test S3 server ---------------------------------------

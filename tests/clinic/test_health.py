@@ -1,4 +1,5 @@
-"""/healthz answers the container healthcheck under production settings, whatever the host."""
+"""/healthz answers the container healthcheck under production settings, whatever the host;
+/healthz?full=1 tells the operator which service is down, and nobody else anything."""
 
 import json
 import os
@@ -6,10 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from django.conf import settings
 from django.db import OperationalError
 from django.test import Client, override_settings
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, _free_port, s3_blob_storage
 
 # Production settings as docker-compose runs them, with an in-memory database so the probe's
 # query has something to answer it.
@@ -109,3 +111,62 @@ def test_healthz_says_unavailable_without_details_when_the_database_is_down(monk
 def test_other_methods_and_paths_go_to_the_app():
     assert Client().post("/healthz", HTTP_HOST="127.0.0.1").status_code == 404
     assert Client().get("/healthz/", HTTP_HOST="127.0.0.1").status_code == 404
+
+
+# --- /healthz?full=1: each service apart, for the operator -------------------------------------
+
+OPERATOR = "172.18.0.5"  # Prometheus or the operator's probe, beside web on the compose network
+
+
+def full(remote_addr: str = OPERATOR, **extra):
+    return Client(REMOTE_ADDR=remote_addr).get("/healthz?full=1", **extra)
+
+
+@pytest.mark.django_db
+def test_the_full_health_check_names_each_service_when_all_answer():
+    response = full()
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "redis": "ok", "storage": "ok"}
+    assert response["Cache-Control"] == "no-store"
+
+
+@pytest.mark.django_db
+def test_the_full_health_check_says_redis_is_down_on_a_closed_port():
+    with override_settings(REDIS_URL="redis://127.0.0.1:9/0"):  # the discard port: closed
+        response = full()
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "redis": "down", "storage": "ok"}
+
+
+@pytest.mark.django_db
+def test_the_full_health_check_says_storage_is_down_when_s3_does_not_answer(s3_server):
+    closed = s3_blob_storage(f"http://127.0.0.1:{_free_port()}", s3_server.bucket)
+    with override_settings(STORAGES={**settings.STORAGES, "blobs": closed}):
+        response = full()
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "redis": "ok", "storage": "down"}
+
+
+@pytest.mark.django_db
+def test_without_redis_configured_the_full_check_says_so_and_stays_healthy():
+    with override_settings(REDIS_URL=""):
+        response = full()
+    assert response.status_code == 200
+    assert response.json()["redis"] == "not configured"
+
+
+def test_the_full_health_check_hides_the_database_error_too(monkeypatch):
+    monkeypatch.setattr("config.health.connection", DownDatabase())
+    response = full()
+    assert response.status_code == 503
+    assert response.json()["database"] == "down"
+    assert b"10.0.0.5" not in response.content and b"password" not in response.content
+
+
+@pytest.mark.django_db
+def test_the_full_health_check_is_not_found_outside_the_operators_network():
+    assert full("203.0.113.9").status_code == 404
+    assert full(OPERATOR, HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 404
+    # The plain answer for load balancers stays open to every caller.
+    plain = Client(REMOTE_ADDR="203.0.113.9").get("/healthz")
+    assert plain.status_code == 200 and plain.json() == {"status": "ok"}
