@@ -82,6 +82,7 @@ run: install
 
 test: install node_modules/.installed system-deps services
 	$(TEST_ENV) $(VENV)/bin/ruff check .
+	$(TEST_ENV) $(VENV)/bin/mypy
 	$(TEST_ENV) $(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 	@echo "The embedded tests again on the embedded default: SQLite (WAL, IMMEDIATE), local blobs"
 	var=$$(mktemp -d) && trap 'rm -rf "$$var"' EXIT && \
@@ -100,8 +101,10 @@ FAULTS ?= 0
 load: install services
 	LOAD_SECONDS=$(LOAD_SECONDS) FAULTS=$(FAULTS) $(PY) load/run.py
 
+# mypy reads what to check and how strictly from pyproject.toml (docs/architecture.md, "Type
+# checking"); its cache is var/mypy.
 lint:
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
 format:
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

@@ -81,7 +81,8 @@ class NewAccountForm(forms.Form):
     )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("password") and data.get("password") != data.get("password_again"):
             self.add_error("password_again", "The two passwords differ.")
         return data
@@ -116,7 +117,8 @@ class ReauthForm(forms.Form):
     def clean(self):
         from accounts import services
 
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         password, token = data.get("current_password"), data.get("token")
         if password is None or token is None:
             return data

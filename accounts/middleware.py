@@ -14,6 +14,7 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.views.defaults import page_not_found
 
+from audit.http import AuditedRequest
 from audit.services import record
 from clinic import selectors
 from clinic.tenancy import clinic_context
@@ -56,9 +57,11 @@ class ClinicMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.clinic = None
-        request.membership = None
+    # After AuditContextMiddleware (settings.MIDDLEWARE): the request carries its audit context.
+    def __call__(self, request: AuditedRequest) -> HttpResponse:
+        # What audit.http.ClinicRequest declares for the views, added here.
+        request.clinic = None  # type: ignore[attr-defined]
+        request.membership = None  # type: ignore[attr-defined]
         try:
             match = resolve(request.path_info)
         except Resolver404:
@@ -87,8 +90,8 @@ class ClinicMiddleware:
                     details={"path": request.path_info[:300], "reason": "not a member"},
                 )
                 return page_not_found(request, Http404("No such clinic"))
-            request.clinic = clinic
-            request.membership = membership
+            request.clinic = clinic  # type: ignore[attr-defined]
+            request.membership = membership  # type: ignore[attr-defined]
             response = self.get_response(request)
             object_ids = {k: str(v) for k, v in match.kwargs.items() if k.endswith("_id")}
             if response.status_code == 404 and object_ids:

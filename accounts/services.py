@@ -53,8 +53,9 @@ def clinic_create(*, name: str, slug: str, admin: User) -> Clinic:
 
 # A clinic's slug is in every one of its URLs: lower-case letters and digits, joined by hyphens.
 CLINIC_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-CLINIC_SLUG_MAX = Clinic._meta.get_field("slug").max_length
-CLINIC_NAME_MAX = Clinic._meta.get_field("name").max_length
+# Both are CharFields, which have a max_length (the stubs type it as optional).
+CLINIC_SLUG_MAX: int = Clinic._meta.get_field("slug").max_length  # type: ignore[assignment]
+CLINIC_NAME_MAX: int = Clinic._meta.get_field("name").max_length  # type: ignore[assignment]
 
 
 def clinic_create_with_invitation(

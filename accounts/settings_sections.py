@@ -7,8 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest
-
+from audit.http import ClinicRequest
 from clinic.hubs import Hub
 
 
@@ -19,7 +18,7 @@ class SettingsSection:
     name: str
     template: str
     order: int
-    context: Callable[[HttpRequest], dict[str, Any]]
+    context: Callable[[ClinicRequest], dict[str, Any]]
 
 
 SECTIONS: Hub[SettingsSection] = Hub(
@@ -32,7 +31,7 @@ def register(section: SettingsSection) -> None:
     SECTIONS.register(section.name, section, order=section.order)
 
 
-def sections_for(request: HttpRequest) -> tuple[list[str], dict[str, Any]]:
+def sections_for(request: ClinicRequest) -> tuple[list[str], dict[str, Any]]:
     """The sections' templates in order, and their merged context."""
     templates: list[str] = []
     context: dict[str, Any] = {}

@@ -31,6 +31,7 @@ from accounts.forms import (
     TokenForm,
 )
 from accounts.middleware import SESSION_LOGIN_AT
+from audit.http import AuditedRequest, ClinicRequest
 from clinic import selectors
 from clinic.models import AuthenticatorDevice, BackupCode, BackupCodes, User
 from clinic.permissions import PERMISSIONS, ROLE_PERMISSIONS, require
@@ -74,7 +75,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "clinic/choose_clinic.html", {"memberships": memberships})
 
 
-def login_view(request: HttpRequest) -> HttpResponse:
+def login_view(request: AuditedRequest) -> HttpResponse:
     """Step one: e-mail and password. Axes locks out repeated failures per address and IP."""
     form = LoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -111,7 +112,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def logout_view(request: HttpRequest) -> HttpResponse:
+def logout_view(request: AuditedRequest) -> HttpResponse:
     if request.user.is_authenticated:
         services.record_for_user_clinics(
             user=request.user, action="auth.logout", context=request.audit
@@ -122,7 +123,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-def two_factor_setup(request: HttpRequest) -> HttpResponse:
+def two_factor_setup(request: AuditedRequest) -> HttpResponse:
     """First sign-in: scan the QR code (drawn on this server) and confirm one code."""
     if not request.user.is_authenticated:
         return redirect("login")
@@ -175,7 +176,7 @@ def _b32(device: AuthenticatorDevice) -> str:
 
 
 @never_cache
-def two_factor_verify(request: HttpRequest) -> HttpResponse:
+def two_factor_verify(request: AuditedRequest) -> HttpResponse:
     """Step two on every sign-in: a TOTP code (never the same one twice) or a backup code."""
     if not request.user.is_authenticated:
         return redirect("login")
@@ -197,7 +198,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
                 context=request.audit,
                 details={"method": method},
             )
-            if method == "backup_code":
+            if isinstance(device, BackupCodes):
                 left = device.codes.count()
                 messages.warning(request, f"You used a backup code; {left} left. Each works once.")
             return redirect(_safe_next(request) or "home")
@@ -241,7 +242,7 @@ ACCOUNT_ACTIONS = ("password", "backup_codes", "reset_2fa")
 
 
 @never_cache
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuditedRequest) -> HttpResponse:
     """Your own account: password, authenticator, backup codes."""
     if not request.user.is_authenticated or not request.user.is_verified():
         return redirect("login")
@@ -252,7 +253,7 @@ def account(request: HttpRequest) -> HttpResponse:
         )
         for name in ACCOUNT_ACTIONS
     }
-    form = account_forms.get(action)
+    form = account_forms.get(action) if action else None
     if form is not None and not form.is_valid():
         if form.locked_out:
             user = request.user
@@ -270,7 +271,9 @@ def account(request: HttpRequest) -> HttpResponse:
             )
     elif action == "password":
         services.password_change(
-            user=request.user, new_password=form.cleaned_data["new_password"], context=request.audit
+            user=request.user,
+            new_password=account_forms["password"].cleaned_data["new_password"],
+            context=request.audit,
         )
         logout(request)
         messages.success(
@@ -307,13 +310,13 @@ def account(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResponse:
+def accept_invitation(request: AuditedRequest, clinic: str, token: str) -> HttpResponse:
     """An invited person joins: a new account with a password, or an existing one signed in.
     (The clinic in this public link is not ``clinic_slug``: that name marks staff-only URLs.)"""
-    clinic = selectors.clinic_by_slug(clinic)
-    invitation = selectors.invitation_by_token(clinic=clinic, token=token) if clinic else None
+    found = selectors.clinic_by_slug(clinic)
+    invitation = selectors.invitation_by_token(clinic=found, token=token) if found else None
     try:
-        services.check_invitation_usable(invitation)
+        invitation = services.check_invitation_usable(invitation)
     except services.InvitationUnusable as problem:
         return render(
             request,
@@ -327,15 +330,16 @@ def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResp
     if request.method == "POST":
         try:
             if existing is not None:
-                if not signed_in_as_invitee or not request.user.is_verified():
+                # signed_in_as_invitee holds only for a signed-in User, which mypy cannot follow.
+                if not signed_in_as_invitee or not request.user.is_verified():  # type: ignore[union-attr]
                     raise services.InvitationUnusable(
                         "Sign in as " + invitation.email + " first, then open the link again."
                     )
                 services.invitation_accept(
                     invitation=invitation, user=existing, context=request.audit
                 )
-                messages.success(request, f"You have joined {clinic.name}.")
-                return redirect("dashboard", clinic_slug=clinic.slug)
+                messages.success(request, f"You have joined {invitation.clinic.name}.")
+                return redirect("dashboard", clinic_slug=invitation.clinic.slug)
             if form.is_valid():
                 user = services.invitation_accept(
                     invitation=invitation,
@@ -348,7 +352,8 @@ def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResp
                 request.session[SESSION_LOGIN_AT] = timezone.now().timestamp()
                 messages.success(
                     request,
-                    f"Welcome to {clinic.name}. Now protect your account with two-factor sign-in.",
+                    f"Welcome to {invitation.clinic.name}. "
+                    "Now protect your account with two-factor sign-in.",
                 )
                 return redirect("two_factor_setup")
         except ValidationError as error:
@@ -362,7 +367,7 @@ def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResp
         "clinic/accept_invitation.html",
         {
             "invitation": invitation,
-            "clinic": clinic,
+            "clinic": invitation.clinic,
             "form": form,
             "existing": existing,
             "signed_in_as_invitee": signed_in_as_invitee,
@@ -371,7 +376,7 @@ def accept_invitation(request: HttpRequest, clinic: str, token: str) -> HttpResp
 
 
 @require("staff.manage")
-def staff_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def staff_list(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -405,7 +410,7 @@ def staff_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
 
 
 @require("staff.manage")
-def staff_detail(request: HttpRequest, clinic_slug: str, membership_id) -> HttpResponse:
+def staff_detail(request: ClinicRequest, clinic_slug: str, membership_id) -> HttpResponse:
     membership = selectors.membership_in(clinic=request.clinic, membership_id=membership_id)
     if membership is None:
         raise Http404("No such member")
@@ -453,7 +458,7 @@ def staff_detail(request: HttpRequest, clinic_slug: str, membership_id) -> HttpR
 
 
 @require("clinic.settings")
-def clinic_settings(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def clinic_settings(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     """The clinic's name, logo and reply-to address."""
     form = ClinicSettingsForm(
         request.POST or None,

@@ -14,8 +14,9 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 
+from audit.http import AuditedRequest, ClinicRequest
 from audit.models import AuditEvent
 from audit.services import record
 from clinic.permissions import PERMISSIONS, role_can
@@ -26,7 +27,7 @@ MAX_LISTED = 200
 
 
 def record_access(
-    request: HttpRequest,
+    request: AuditedRequest,
     action: str,
     *,
     target: models.Model | None = None,
@@ -71,7 +72,7 @@ def require_audited(permission: str) -> Callable:
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: ClinicRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             membership = getattr(request, "membership", None)
             if membership is None or not role_can(membership.role, permission):
                 record(

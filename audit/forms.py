@@ -29,14 +29,16 @@ class LogFilterForm(forms.Form):
 
     def __init__(self, *args, staff: list[tuple[uuid.UUID, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["actor"].choices = [("", "Anyone")] + [(str(pk), n) for pk, n in staff]
-        self.fields["action"].choices = [("", "Any action")] + [
+        # self.fields holds plain Fields to the type checker; these two are ChoiceFields.
+        self.fields["actor"].choices = [("", "Anyone")] + [(str(pk), n) for pk, n in staff]  # type: ignore[attr-defined]
+        self.fields["action"].choices = [("", "Any action")] + [  # type: ignore[attr-defined]
             (group, sorted(((a, label) for a, label in actions.items()), key=lambda c: c[1]))
             for group, actions in ACTION_GROUPS.items()
         ]
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.errors.pop("patient", None):
             # A hidden field (from a link): its problem is said where it can be seen.
             self.add_error(None, "That link's patient is not valid; type the patient's name.")

@@ -79,7 +79,8 @@ def wrap(clinic_id, patient_id, key: bytes) -> bytes:
 
 
 def unwrap(record: PatientKey, masters: list[str] | None = None) -> bytes:
-    wrapped = bytes(record.wrapped_key)
+    # Callers pass only keys not destroyed (wrapped_key is None once erased).
+    wrapped = bytes(record.wrapped_key)  # type: ignore[arg-type]
     nonce, body = wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:]
     aad = _wrap_aad(record.clinic_id, record.patient_id)
     for master in masters or _masters():

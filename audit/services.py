@@ -107,7 +107,8 @@ def record(
     with scope:
         _lock_chain(clinic_id)
         last = (
-            AuditEvent.objects.filter(clinic_id=clinic_id)
+            # None is the system chain; django-stubs#3472 refuses None for an _id lookup.
+            AuditEvent.objects.filter(clinic_id=clinic_id)  # type: ignore[misc]
             .order_by("-seq")
             .values("seq", "hash")
             .first()
@@ -130,8 +131,12 @@ def record(
             prev_hash=last["hash"] if last else GENESIS_HASH,
         )
         if personal:
+            # Both ids are set: personal detail without them was refused above.
             event.personal = sealing.seal_for_event(
-                clinic_id=clinic_id, patient_id=patient_id, event_id=event.id, personal=personal
+                clinic_id=clinic_id,  # type: ignore[arg-type]
+                patient_id=patient_id,  # type: ignore[arg-type]
+                event_id=event.id,
+                personal=personal,
             )
         event.hash = event.compute_hash()
         event.save(force_insert=True)

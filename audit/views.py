@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from audit import queries
 from audit.access import record_access, require_audited
 from audit.actions import action_label
 from audit.forms import LogFilterForm
+from audit.http import ClinicRequest
 from audit.queries import LogFilter, LogRow
 from clinic import selectors as clinic_selectors
 from clinic.models import Clinic
@@ -42,7 +43,7 @@ def _keyset(value: str | None) -> int | None:
     return number if 0 < number < 2**62 else None
 
 
-def _parse(request: HttpRequest) -> tuple[LogFilterForm, LogFilter | None, list]:
+def _parse(request: ClinicRequest) -> tuple[LogFilterForm, LogFilter | None, list]:
     """The filter form, the filter it gives (None while it has errors or the typed patient
     is ambiguous) and the patients a typed name matched."""
     form = LogFilterForm(request.GET or None, staff=_staff(request.clinic))
@@ -80,7 +81,7 @@ def details_text(details: dict) -> str:
 
 
 @require_audited(PERMISSION)
-def audit_log(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def audit_log(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     """The log, newest first, a page at a time."""
     form, filters, matches = _parse(request)
     before, after = _keyset(request.GET.get("before")), _keyset(request.GET.get("after"))
@@ -114,8 +115,12 @@ def audit_log(request: HttpRequest, clinic_slug: str) -> HttpResponse:
             "page": page,
             "rows": [_display(row) for row in page.rows] if page else [],
             "patient_name": patient_name,
-            "older_url": f"?{_query(filters, before=page.older)}" if page and page.older else "",
-            "newer_url": f"?{_query(filters, after=page.newer)}" if page and page.newer else "",
+            "older_url": f"?{_query(filters, before=page.older)}"
+            if filters and page and page.older
+            else "",
+            "newer_url": f"?{_query(filters, after=page.newer)}"
+            if filters and page and page.newer
+            else "",
             "export_query": _query(filters) if filters else "",
             "without_patient": _query(
                 LogFilter(
@@ -217,7 +222,7 @@ def _csv_lines(clinic: Clinic, filters: LogFilter, before: int) -> Iterator[str]
 
 
 @require_audited(PERMISSION)
-def audit_export(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def audit_export(request: ClinicRequest, clinic_slug: str) -> HttpResponse | StreamingHttpResponse:
     """The filtered log as CSV, streamed; the export is itself an event."""
     form, filters, _ = _parse(request)
     if filters is None:

@@ -132,7 +132,8 @@ def main() -> None:
     decoded = [alignment.decode(d) for d in displays]
     transform = alignment.propose(*decoded).transform
     labels = ("Before · 10 Jan 2026", "After · 24 Jan 2026")
-    picture = render.aligned_image(*decoded, transform, labels)
+    before, after = decoded
+    picture = render.aligned_image(before, after, transform, labels)
     context = pdf_context(picture, transform)
     bare = BARE_HTML.format(*(data_url(d) for d in displays))
 
@@ -143,7 +144,8 @@ def main() -> None:
         return alignment.propose(*(alignment.decode(o) for o in originals), max_side=None)
 
     def image():
-        return render.aligned_image(*(alignment.decode(d) for d in displays), transform, labels)
+        before, after = (alignment.decode(d) for d in displays)
+        return render.aligned_image(before, after, transform, labels)
 
     figures = median_ms(
         {

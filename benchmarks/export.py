@@ -150,6 +150,7 @@ def export(var_dir: str) -> None:
         export.refresh_from_db()
     # VmHWM, not getrusage: a child's ru_maxrss starts from its parent's at fork (Linux keeps
     # it across exec), which made the bench's own memory look like the export's.
+    assert export.size is not None  # built
     peak_kb = pdf_child.peak_rss_kb()
     pdf_child_kb = pdf_child.last_peak_rss_kb
     print(

@@ -260,7 +260,7 @@ def audit_figures() -> dict[str, float]:
     events loaded with COPY by the superuser, measured as the app role (RLS forced)."""
     import subprocess
 
-    from audit_log import load
+    from benchmarks.audit_log import load
 
     name = throwaway_database("clinicphotos_audit_bench", owner="clinic_owner", what="audit log")
     if name is None:

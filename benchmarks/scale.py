@@ -33,6 +33,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -109,6 +110,7 @@ def _photo_grid(clinic, patient) -> tuple[float, int]:
     from django.test import RequestFactory
     from django.test.utils import CaptureQueriesContext
 
+    from audit.http import ClinicRequest
     from clinic.models import Membership
     from clinic.tenancy import clinic_context
     from photos.panels import PHOTOS_PANEL
@@ -117,7 +119,8 @@ def _photo_grid(clinic, patient) -> tuple[float, int]:
         membership = Membership.objects.select_related("user").get(
             clinic=clinic, user__email="practitioner0@scale-0.example"
         )
-    request = RequestFactory().get("/", HTTP_USER_AGENT="bench")
+    # What the clinic middleware makes of a member's request.
+    request = cast(ClinicRequest, RequestFactory().get("/", HTTP_USER_AGENT="bench"))
     request.user, request.clinic, request.membership = membership.user, clinic, membership
 
     def once() -> None:
@@ -170,6 +173,7 @@ def measure(state_dir: Path) -> dict[str, float]:
         big = Patient.objects.get(pk=state["patient_200_photos"])
         small = Patient.objects.get(pk=state["patient_20_photos"])
         photo = Photo.objects.filter(patient=big).select_related("thumb").first()
+        assert photo is not None and photo.thumb is not None  # seeded, and processed
         thumb_bytes = blob_read(photo.thumb)
     queries = {
         "partial name": f"{sample.first_name[:2]} {sample.last_name[:3]}".lower(),
@@ -202,6 +206,7 @@ def measure(state_dir: Path) -> dict[str, float]:
     # photo under RLS); later ones are answered from memory (photos/thumbnails.py).
     page_html = page(big).content.decode()
     granted = re.search(rf'src="([^"]*/{photo.pk}/thumb/\?grant=[^"]*)"', page_html)
+    assert granted is not None, "the patient page shows the photo's granted thumbnail"
     thumb_url = html.unescape(granted.group(1))
     assert client.get(thumb_url).status_code == 200  # its first request: the ordinary path
     figures["thumbnail_ms"], figures["thumbnail_queries"] = _timed(lambda: client.get(thumb_url))

@@ -6,6 +6,7 @@ import secrets
 import time
 import uuid
 from base64 import b32encode
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
@@ -55,6 +56,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS = ["full_name"]
+
+    if TYPE_CHECKING:
+        # django-otp's OTPMiddleware gives the request's user this: whether the session
+        # signed in with a second factor.
+        def is_verified(self) -> bool: ...
 
     def __str__(self) -> str:
         return self.full_name or self.email
@@ -183,7 +189,8 @@ class AuthenticatorDeviceManager(DeviceManager):
         from clinic import otp_secrets
 
         raw = key if key is not None else secrets.token_bytes(20)
-        return self.create(
+        # django-otp's DeviceManager is not generic, so its create() names no model.
+        return self.create(  # type: ignore[return-value]
             user=user,
             name=name,
             confirmed=confirmed,
@@ -204,7 +211,7 @@ class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
     drift = models.SmallIntegerField(default=0)
     last_t = models.BigIntegerField(default=-1)
 
-    objects = AuthenticatorDeviceManager()
+    objects: ClassVar[AuthenticatorDeviceManager] = AuthenticatorDeviceManager()
 
     class Meta(Device.Meta):
         verbose_name = "authenticator app"

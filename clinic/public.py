@@ -38,12 +38,12 @@ def public_page(*, token_in_url: bool = False) -> Callable[[PublicView], PublicV
             found: Clinic | None = selectors.clinic_by_slug(clinic)
             if found is None:
                 raise Http404("No such clinic")
-            request.public_clinic = found
+            request.public_clinic = found  # type: ignore[attr-defined]  # read by audit.access
             with clinic_context(found.id):
                 response = view(request, found, **kwargs)
             return public_headers(response, token_in_url=token_in_url)
 
-        entry.public_page = True
+        entry.public_page = True  # type: ignore[attr-defined]
         return entry
 
     return decorate

@@ -6,6 +6,7 @@ viewer needs scripts of its own)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import overload
 
 from django.http import HttpResponse, StreamingHttpResponse
 
@@ -13,8 +14,31 @@ NO_STORE = "private, no-store, max-age=0"
 SANDBOX = "default-src 'none'; sandbox"
 
 
+@overload
 def file_response(
-    content: bytes | Iterable[bytes],
+    content: bytes | bytearray,
+    content_type: str,
+    *,
+    filename: str | None = None,
+    attachment: bool = False,
+    length: int | None = None,
+) -> HttpResponse: ...
+
+
+# Streamed chunks may be text too: Django encodes them in the response's charset.
+@overload
+def file_response(
+    content: Iterable[bytes] | Iterable[str],
+    content_type: str,
+    *,
+    filename: str | None = None,
+    attachment: bool = False,
+    length: int | None = None,
+) -> StreamingHttpResponse: ...
+
+
+def file_response(
+    content: bytes | bytearray | Iterable[bytes] | Iterable[str],
     content_type: str,
     *,
     filename: str | None = None,

@@ -7,6 +7,8 @@ On SQLite (the embedded default) it does nothing; selectors still filter by clin
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.migrations.operations.base import Operation
 
 CLINIC_SETTING = "NULLIF(current_setting('app.clinic_id', true), '')::uuid"
@@ -30,7 +32,7 @@ class EnableClinicRLS(Operation):
         self.null_is_system = null_is_system
 
     def deconstruct(self):
-        kwargs = {"table": self.table}
+        kwargs: dict[str, Any] = {"table": self.table}
         if self.extra_using:
             kwargs["extra_using"] = self.extra_using
         if self.null_is_system:

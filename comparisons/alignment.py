@@ -130,7 +130,7 @@ def propose(
     limit = max_side or 1 << 30
     gray_b, fb = _reduced_gray(before, limit)
     gray_a, fa = _reduced_gray(after, limit)
-    orb = cv2.ORB_create(nfeatures=ORB_FEATURES)
+    orb = cv2.ORB.create(nfeatures=ORB_FEATURES)
     kb, db = orb.detectAndCompute(gray_b, None)
     ka, da = orb.detectAndCompute(gray_a, None)
     if db is None or da is None or len(kb) < MIN_INLIERS or len(ka) < MIN_INLIERS:
@@ -139,8 +139,8 @@ def propose(
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO_TEST * p[1].distance]
     if len(good) < MIN_INLIERS:
         return Proposal(False, fallback, 0, len(good))
-    src = np.float32([ka[m.queryIdx].pt for m in good]) / fa
-    dst = np.float32([kb[m.trainIdx].pt for m in good]) / fb
+    src = np.array([ka[m.queryIdx].pt for m in good], np.float32) / fa
+    dst = np.array([kb[m.trainIdx].pt for m in good], np.float32) / fb
     matrix, mask = cv2.estimateAffinePartial2D(
         src,
         dst,
@@ -166,11 +166,11 @@ def warp(before: np.ndarray, after: np.ndarray, transform: Transform) -> np.ndar
     )
 
 
-def coverage(before_size: tuple[int, int], after_size: tuple[int, int], t: Transform):
+def coverage(before_size: tuple[int, int], after_size: tuple[float, float], t: Transform):
     """Mask (uint8, before's frame) of where the transformed after lands."""
     bw, bh = before_size
     aw, ah = after_size
-    corners = np.float32([[0, 0], [aw, 0], [aw, ah], [0, ah]]).reshape(-1, 1, 2)
+    corners = np.array([[0, 0], [aw, 0], [aw, ah], [0, ah]], np.float32).reshape(-1, 1, 2)
     placed = cv2.transform(corners, t.matrix()).reshape(-1, 2)
     mask = np.zeros((bh, bw), np.uint8)
     cv2.fillConvexPoly(mask, np.round(placed).astype(np.int32), 255)
@@ -194,7 +194,7 @@ def common_crop(mask: np.ndarray) -> tuple[int, int, int, int] | None:
             "left": count(holes[y0:y1, x0]),
             "right": count(holes[y0:y1, x1 - 1]),
         }
-        worst = max(edges, key=edges.get)
+        worst = max(edges, key=edges.__getitem__)
         if edges[worst] == 0:
             return x0, y0, x1, y1
         if worst == "top":

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
-
+from audit.http import ClinicRequest
 from comparisons import selectors
 from patients.models import Patient
 from patients.panels import PatientPanel
 
 
-def comparisons_panel_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+def comparisons_panel_context(request: ClinicRequest, patient: Patient) -> dict[str, Any]:
     """Whether there is a pair to present, and the patient's comparisons."""
     return {
         "comparisons": {

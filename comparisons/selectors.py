@@ -38,8 +38,8 @@ def _pairs(photos) -> list[tuple]:
     """(before, after, why) per treatment and area and view, from ``photos`` oldest first: its
     latest before with its latest after, and with the latest follow-up of that area and view;
     newest pairs first. Works on photos or on rows with the same attributes."""
-    latest: dict[tuple, object] = {}
-    follow_ups: dict[tuple, object] = {}
+    latest: dict[tuple, Any] = {}
+    follow_ups: dict[tuple, Any] = {}
     for photo in photos:  # oldest first, so later ones overwrite
         latest[(photo.episode_id, photo.area, photo.view, photo.stage)] = photo
         if photo.stage == Stage.FOLLOW_UP:

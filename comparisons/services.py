@@ -44,8 +44,10 @@ class ComparisonRefused(Exception):
 # --- the pair -----------------------------------------------------------------------------------
 
 
-def pair_check(*, patient: Patient, before: Photo | None, after: Photo | None) -> None:
-    """Refuse a pair that cannot be compared, saying why (ComparisonRefused)."""
+def pair_check(
+    *, patient: Patient, before: Photo | None, after: Photo | None
+) -> tuple[Photo, Photo]:
+    """Refuse a pair that cannot be compared, saying why (ComparisonRefused); else the pair."""
     if before is None or after is None:
         raise ComparisonRefused("Choose two photos to compare.")
     if before.pk == after.pk:
@@ -62,6 +64,7 @@ def pair_check(*, patient: Patient, before: Photo | None, after: Photo | None) -
                 f"The {which} photo is not ready yet ({photo.get_status_display().lower()}); "
                 "try again when its thumbnail shows."
             )
+    return before, after
 
 
 def metadata_warnings(before: Photo, after: Photo) -> list[alignment.Warning]:
@@ -87,7 +90,8 @@ def metadata_warnings(before: Photo, after: Photo) -> list[alignment.Warning]:
 
 
 def _decoded(photo: Photo):
-    return alignment.decode(storage.blob_read(photo.display))
+    # Only ready photos are compared (pair_check), and a ready photo has its display copy.
+    return alignment.decode(storage.blob_read(photo.display))  # type: ignore[arg-type]
 
 
 def _size(image) -> tuple[int, int]:
@@ -131,7 +135,7 @@ def comparison_create(
 ) -> Comparison:
     """Start a comparison of two ready photos of the patient, with the alignment the images
     propose and the warnings that go with it. Raises ComparisonRefused."""
-    pair_check(patient=patient, before=before, after=after)
+    before, after = pair_check(patient=patient, before=before, after=after)
     before_image, after_image = _decoded(before), _decoded(after)
     proposal = alignment.propose(before_image, after_image)
     with transaction.atomic():
@@ -342,7 +346,8 @@ def comparison_file_served(
 ) -> bytes:
     """The rendered image or PDF, decrypted; every view or download is on record."""
     blob = comparison.image if which == "image" else comparison.pdf
-    data = storage.blob_read(blob)
+    # Served once rendered (the views check is_ready): both files exist.
+    data = storage.blob_read(blob)  # type: ignore[arg-type]
     record(
         clinic=clinic,
         action=f"comparison.{which}_viewed",
@@ -559,8 +564,9 @@ def share_viewed(
             by_patient=True,
         )
     comparison = share.comparison
+    # Only a rendered comparison can be shared, so both files exist.
     if what == "image":
-        return storage.blob_read(comparison.image)
+        return storage.blob_read(comparison.image)  # type: ignore[arg-type]
     if what == "pdf":
-        return storage.blob_read(comparison.pdf)
+        return storage.blob_read(comparison.pdf)  # type: ignore[arg-type]
     return None

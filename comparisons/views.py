@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from audit.access import record_access
+from audit.http import AuditedRequest, ClinicRequest
 from clinic.models import Clinic
 from clinic.permissions import require
 from clinic.public import public_page
@@ -34,7 +35,7 @@ SESSION_SHARE = "comparison_share"
 SESSION_SHARE_OK = "comparison_share_identity_ok"
 
 
-def _comparison_or_404(request: HttpRequest, comparison_id) -> Comparison:
+def _comparison_or_404(request: ClinicRequest, comparison_id) -> Comparison:
     comparison = selectors.comparison_get(clinic=request.clinic, comparison_id=comparison_id)
     if comparison is None:
         raise Http404("No such comparison")
@@ -63,7 +64,7 @@ def comparison_state(clinic_slug: str, comparison: Comparison) -> dict:
 
 
 @require("comparisons.create")
-def comparison_new(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def comparison_new(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """Suggested pairs and any two ready photos of the patient; POST starts the comparison."""
     patient = patient_or_404(request, patient_id)
     photos = list(photo_selectors.photos_of(clinic=request.clinic, patient=patient))
@@ -131,7 +132,7 @@ def comparison_new(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
 
 
 @require("comparisons.create")
-def comparison_detail(request: HttpRequest, clinic_slug: str, comparison_id) -> HttpResponse:
+def comparison_detail(request: ClinicRequest, clinic_slug: str, comparison_id) -> HttpResponse:
     """The compare page: both photos side by side (stacked on a phone), the proposed
     alignment to nudge, the warnings, rendering and sharing."""
     comparison = _comparison_or_404(request, comparison_id)
@@ -161,7 +162,7 @@ def comparison_detail(request: HttpRequest, clinic_slug: str, comparison_id) -> 
 
 
 @require("comparisons.create")
-def comparison_render(request: HttpRequest, clinic_slug: str, comparison_id) -> HttpResponse:
+def comparison_render(request: ClinicRequest, clinic_slug: str, comparison_id) -> HttpResponse:
     """Keep the transform on the page and have the worker make the image and PDF."""
     comparison = _comparison_or_404(request, comparison_id)
     if request.method != "POST":
@@ -191,14 +192,14 @@ def comparison_render(request: HttpRequest, clinic_slug: str, comparison_id) -> 
 
 
 @require("comparisons.create")
-def comparison_status(request: HttpRequest, clinic_slug: str, comparison_id) -> JsonResponse:
+def comparison_status(request: ClinicRequest, clinic_slug: str, comparison_id) -> JsonResponse:
     comparison = _comparison_or_404(request, comparison_id)
     return JsonResponse(
         comparison_state(clinic_slug, comparison), headers={"Cache-Control": NO_STORE}
     )
 
 
-def _serve(request: HttpRequest, comparison_id, which: str) -> HttpResponse:
+def _serve(request: ClinicRequest, comparison_id, which: str) -> HttpResponse:
     comparison = _comparison_or_404(request, comparison_id)
     if not comparison.is_ready:
         raise Http404("Not rendered yet")
@@ -225,17 +226,17 @@ def _file_response(data: bytes, which: str, comparison: Comparison) -> HttpRespo
 
 
 @require("comparisons.create")
-def comparison_image(request: HttpRequest, clinic_slug: str, comparison_id) -> HttpResponse:
+def comparison_image(request: ClinicRequest, clinic_slug: str, comparison_id) -> HttpResponse:
     return _serve(request, comparison_id, "image")
 
 
 @require("comparisons.create")
-def comparison_pdf(request: HttpRequest, clinic_slug: str, comparison_id) -> HttpResponse:
+def comparison_pdf(request: ClinicRequest, clinic_slug: str, comparison_id) -> HttpResponse:
     return _serve(request, comparison_id, "pdf")
 
 
 @require("comparisons.share")
-def comparison_share(request: HttpRequest, clinic_slug: str, comparison_id) -> HttpResponse:
+def comparison_share(request: ClinicRequest, clinic_slug: str, comparison_id) -> HttpResponse:
     comparison = _comparison_or_404(request, comparison_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -256,7 +257,7 @@ def comparison_share(request: HttpRequest, clinic_slug: str, comparison_id) -> H
 
 
 @require("comparisons.share")
-def share_revoke(request: HttpRequest, clinic_slug: str, share_id) -> HttpResponse:
+def share_revoke(request: ClinicRequest, clinic_slug: str, share_id) -> HttpResponse:
     share = selectors.share_get(clinic=request.clinic, share_id=share_id)
     if share is None:
         raise Http404("No such share")
@@ -270,7 +271,7 @@ def share_revoke(request: HttpRequest, clinic_slug: str, share_id) -> HttpRespon
 
 
 @require("comparisons.create")
-def present(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def present(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """Presentation mode: the suggested pairs full screen, latest first, with nothing but the
     photos and their stage and date, so the screen can be turned to the patient."""
     patient = patient_or_404(request, patient_id)
@@ -343,7 +344,7 @@ def _session_share(request: HttpRequest, clinic):
 
 
 @public_page()
-def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
+def shared(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     """Step one: confirm the date of birth. Then: the comparison, with a wipe slider and the
     PDF."""
     try:
@@ -382,7 +383,7 @@ def shared(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     return render(request, "comparisons/public/shared.html", context)
 
 
-def _shared_file(request: HttpRequest, clinic, which: str) -> HttpResponse:
+def _shared_file(request: AuditedRequest, clinic, which: str) -> HttpResponse:
     try:
         share = _session_share(request, clinic)
         if not request.session.get(SESSION_SHARE_OK):
@@ -392,14 +393,15 @@ def _shared_file(request: HttpRequest, clinic, which: str) -> HttpResponse:
         return problem_page(request, clinic, str(problem), problem.status)
     except BlobUnreadable as error:
         raise Http404("This comparison cannot be shown") from error
-    return _file_response(data, which, share.comparison)
+    # share_viewed returns bytes for "image" and "pdf", the two this view serves.
+    return _file_response(data, which, share.comparison)  # type: ignore[arg-type]
 
 
 @public_page()
-def shared_image(request: HttpRequest, clinic: Clinic) -> HttpResponse:
+def shared_image(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     return _shared_file(request, clinic, "image")
 
 
 @public_page()
-def shared_pdf(request: HttpRequest, clinic: Clinic) -> HttpResponse:
+def shared_pdf(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     return _shared_file(request, clinic, "pdf")

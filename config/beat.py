@@ -71,7 +71,8 @@ def hold_the_beat_lock(sender=None, **kwargs) -> None:
         if not waiting:
             logger.warning(
                 "another beat holds the beat lock (%s): standing by",
-                (holder or b"").decode(errors="replace"),
+                # The client does not decode responses: what it answers is bytes.
+                (holder or b"").decode(errors="replace"),  # type: ignore[union-attr]
             )
             waiting = True
         time.sleep(seconds / 3)

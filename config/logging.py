@@ -77,8 +77,9 @@ class ContextFilter(logging.Filter):
             request = getattr(record, "request", None)
             record.request_id = REQUEST_ID.get() or getattr(request, "request_id", None)
         task = current_task
-        record.task_id = getattr(task.request, "id", None) if task else None
-        record.task_name = getattr(task, "name", None) if record.task_id else None
+        task_id = getattr(task.request, "id", None) if task else None
+        record.task_id = task_id
+        record.task_name = getattr(task, "name", None) if task_id else None
         return True
 
 
@@ -104,8 +105,9 @@ class JsonFormatter(logging.Formatter):
             if value is not None:
                 line[name] = value
         # django.request names the status of the 4xx/5xx it reports this way.
-        if "status" not in line and isinstance(getattr(record, "status_code", None), int):
-            line["status"] = record.status_code
+        status_code = getattr(record, "status_code", None)
+        if "status" not in line and isinstance(status_code, int):
+            line["status"] = status_code
         if record.exc_info:
             line["exc_info"] = redact(self.formatException(record.exc_info))
         elif record.exc_text:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -330,7 +331,8 @@ else:
         },
     }
 
-STORAGES = {
+# Annotated: the storages' options differ in shape, which a type checker would read as object.
+STORAGES: dict[str, dict[str, Any]] = {
     "default": BLOB_STORAGE,
     "blobs": BLOB_STORAGE,
     "staticfiles": {

@@ -38,7 +38,8 @@ class SignForm(forms.Form):
             self.use_fields.append(self[name])
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         # Checked here as well as in the page and the service, so the answer names the box.
         for code, label, _sentence, required in self.template.uses():
             if required and not data.get(f"use_{code}"):
@@ -68,7 +69,8 @@ class StaffWithdrawalForm(forms.Form):
 
     def __init__(self, *args, active: set[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["uses"].choices = [c for c in ConsentUse.choices if c[0] in active]
+        # self.fields holds plain Fields to the type checker; this one is a ChoiceField.
+        self.fields["uses"].choices = [c for c in ConsentUse.choices if c[0] in active]  # type: ignore[attr-defined]
 
 
 class TemplateForm(forms.Form):

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
-
+from audit.http import ClinicRequest
 from consent import selectors
 from consent.models import MARKETING_USES, ConsentUse
 from patients.models import Patient
@@ -15,13 +14,14 @@ from photos.models import Photo
 from photos.viewer import ViewerSection
 
 
-def consent_panel_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+def consent_panel_context(request: ClinicRequest, patient: Patient) -> dict[str, Any]:
     """Active uses, the periods each was valid, recent withdrawals, records and requests."""
     labels = dict(ConsentUse.choices)
     active, periods = selectors.consent_overview(clinic=request.clinic, patient=patient)
     recent = selectors.recent_withdrawals(clinic=request.clinic, patient=patient)
     for withdrawal in recent:
-        withdrawal.labels = [labels[u] for u in withdrawal.uses]
+        # For the template: the withdrawn uses in words.
+        withdrawal.labels = [labels[u] for u in withdrawal.uses]  # type: ignore[attr-defined]
     return {
         "consent": {
             "active": active,
@@ -42,7 +42,7 @@ CONSENT_PANEL = PatientPanel(
 )
 
 
-def marketing_section_context(request: HttpRequest, photo: Photo) -> dict[str, Any]:
+def marketing_section_context(request: ClinicRequest, photo: Photo) -> dict[str, Any]:
     """The uses the patient consents to now (the service checks again on adding) and the
     library items the photo is in."""
     consented = selectors.active_uses(clinic=request.clinic, patient=photo.patient)

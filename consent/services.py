@@ -266,6 +266,7 @@ def typed_signature_png(name: str) -> bytes:
     """The typed name drawn as a signature image, for a patient who cannot draw one."""
     from PIL import ImageDraw, ImageFont
 
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
     try:
         font = ImageFont.truetype("DejaVuSerif-Italic.ttf", 44)
     except OSError:
@@ -426,7 +427,7 @@ def consent_withdraw(
 # The patient's "undo" of a withdrawal works straight after it, from the same page.
 UNDO_WINDOW = timedelta(minutes=30)
 # Withdrawing these stops the clinic keeping photos for the patient's care: asked once first.
-CARE_USES = frozenset({ConsentUse.CLINICAL_RECORD})
+CARE_USES: frozenset[str] = frozenset({ConsentUse.CLINICAL_RECORD})
 
 
 def withdrawal_needs_confirmation(uses: list[str] | set[str], *, everything: bool) -> bool:

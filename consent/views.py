@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from audit.access import listed, record_access
+from audit.http import AuditedRequest, ClinicRequest
 from audit.services import record as audit
 from clinic.models import Clinic
 from clinic.permissions import require
@@ -59,7 +60,7 @@ def sign_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResponse
 
 
 @public_page()
-def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
+def sign(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     """Step one: confirm the date of birth. Step two: read, choose, type name, draw, sign."""
     request_id = request.session.get(SESSION_REQUEST)
     if not request_id:
@@ -68,7 +69,7 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
         )
     consent_request = selectors.request_get(clinic=clinic, request_id=request_id)
     try:
-        check_usable(consent_request, kind=ConsentRequest)
+        consent_request = check_usable(consent_request, kind=ConsentRequest)
     except LinkUnusable as problem:
         return problem_page(request, clinic, str(problem), problem.status)
     template = consent_request.template
@@ -79,12 +80,12 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
         "paragraphs": [p for p in template.body.split("\n\n") if p.strip()],
     }
     if not request.session.get(SESSION_IDENTITY_OK):
-        form = IdentityForm(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
+        identity = IdentityForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and identity.is_valid():
             try:
                 confirmed = services.request_confirm_identity(
                     consent_request=consent_request,
-                    date_of_birth=form.cleaned_data["date_of_birth"],
+                    date_of_birth=identity.cleaned_data["date_of_birth"],
                     context=request.audit,
                 )
             except LinkUnusable as problem:
@@ -94,12 +95,12 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
                 return redirect("consent_sign", clinic=clinic.slug)
             consent_request.refresh_from_db()
             left = MAX_DOB_ATTEMPTS - consent_request.failed_checks
-            form.add_error(
+            identity.add_error(
                 None,
                 "That date of birth does not match the clinic's "
                 f"record. {left} attempt{'s' if left != 1 else ''} left.",
             )
-        return render(request, "consent/public/identity.html", {**context, "form": form})
+        return render(request, "consent/public/identity.html", {**context, "form": identity})
     form = SignForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
         try:
@@ -131,7 +132,7 @@ def sign(request: HttpRequest, clinic: Clinic) -> HttpResponse:
 
 
 @public_page()
-def signed(request: HttpRequest, clinic: Clinic) -> HttpResponse:
+def signed(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     """Thank-you page with the choices made; the PDF copy arrives by e-mail."""
     record_id = request.session.get(SESSION_SIGNED)
     if not record_id:
@@ -175,7 +176,7 @@ def withdraw_start(request: HttpRequest, clinic: Clinic, token: str) -> HttpResp
 
 
 @public_page()
-def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
+def withdraw(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     """One page: each active use with its own button, and 'withdraw all'. One click each."""
     link_id = request.session.get(SESSION_WITHDRAW)
     link = selectors.withdrawal_link_get(clinic=clinic, link_id=link_id)
@@ -213,7 +214,7 @@ def withdraw(request: HttpRequest, clinic: Clinic) -> HttpResponse:
     )
 
 
-def _withdraw_undo(request: HttpRequest, clinic: Clinic, patient) -> None:
+def _withdraw_undo(request: AuditedRequest, clinic: Clinic, patient) -> None:
     """The patient's undo of the withdrawal they just made, from the same page."""
     labels = dict(ConsentUse.choices)
     try:
@@ -235,7 +236,7 @@ def _withdraw_undo(request: HttpRequest, clinic: Clinic, patient) -> None:
     request.session.pop(SESSION_UNDO, None)
 
 
-def _withdraw_use(request: HttpRequest, clinic: Clinic, patient) -> HttpResponse:
+def _withdraw_use(request: AuditedRequest, clinic: Clinic, patient) -> HttpResponse:
     """One use (or all) withdrawn with one click; a use whose loss matters for the patient's
     care is explained first and needs one more tap."""
     labels = dict(ConsentUse.choices)
@@ -294,7 +295,7 @@ def _patient_url(clinic_slug: str, patient_id) -> str:
 
 
 @require("consent.request")
-def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def request_consent(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -316,7 +317,7 @@ def request_consent(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
 
 
 @require("consent.send")
-def record_withdrawal(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def record_withdrawal(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """Staff record a withdrawal the patient asked for in person, by phone or in writing."""
     patient = patient_or_404(request, patient_id)
     active = selectors.active_uses(clinic=request.clinic, patient=patient)
@@ -352,7 +353,7 @@ def record_withdrawal(request: HttpRequest, clinic_slug: str, patient_id) -> Htt
 
 
 @require("patients.view")
-def consent_record(request: HttpRequest, clinic_slug: str, record_id) -> HttpResponse:
+def consent_record(request: ClinicRequest, clinic_slug: str, record_id) -> HttpResponse:
     """The evidence of one signature, with the exact text the patient saw."""
     record = selectors.record_get(clinic=request.clinic, record_id=record_id)
     if record is None:
@@ -371,7 +372,7 @@ def consent_record(request: HttpRequest, clinic_slug: str, record_id) -> HttpRes
     )
 
 
-def _record_blob(request: HttpRequest, record_id, which: str) -> HttpResponse:
+def _record_blob(request: ClinicRequest, record_id, which: str) -> HttpResponse:
     record = selectors.record_get(clinic=request.clinic, record_id=record_id)
     if record is None or getattr(record, which) is None:
         raise Http404("No such document")
@@ -397,17 +398,17 @@ def _record_blob(request: HttpRequest, record_id, which: str) -> HttpResponse:
 
 
 @require("patients.view")
-def consent_signature(request: HttpRequest, clinic_slug: str, record_id) -> HttpResponse:
+def consent_signature(request: ClinicRequest, clinic_slug: str, record_id) -> HttpResponse:
     return _record_blob(request, record_id, "signature")
 
 
 @require("patients.view")
-def consent_pdf(request: HttpRequest, clinic_slug: str, record_id) -> HttpResponse:
+def consent_pdf(request: ClinicRequest, clinic_slug: str, record_id) -> HttpResponse:
     return _record_blob(request, record_id, "pdf")
 
 
 @require("consent.templates")
-def consent_templates(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def consent_templates(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     """The clinic's consent form: edit it (a new version) and see earlier versions."""
     current = services.template_current(clinic=request.clinic)
     initial = {
@@ -451,7 +452,7 @@ def consent_templates(request: HttpRequest, clinic_slug: str) -> HttpResponse:
 
 
 @require("photos.view")
-def marketing_library(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def marketing_library(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     """Photos cleared for marketing: only while their patient consents to that use."""
     use = request.GET.get("use", "")
     use = use if use in MARKETING_USES else ""
@@ -473,7 +474,7 @@ def marketing_library(request: HttpRequest, clinic_slug: str) -> HttpResponse:
 
 
 @require("marketing.manage")
-def marketing_add(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def marketing_add(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     photo = photo_selectors.photo_get(clinic=request.clinic, photo_id=photo_id)
     if photo is None:
         raise Http404("No such photo")
@@ -501,7 +502,7 @@ def marketing_add(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespo
 
 
 @require("marketing.manage")
-def marketing_remove(request: HttpRequest, clinic_slug: str, item_id) -> HttpResponse:
+def marketing_remove(request: ClinicRequest, clinic_slug: str, item_id) -> HttpResponse:
     item = selectors.marketing_item_get(clinic=request.clinic, item_id=item_id)
     if item is None:
         raise Http404("No such item")

@@ -31,7 +31,7 @@ def _filler(field: models.Field, now):
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
         return lambda: now
     # What the ORM would store for a field not set: its default, "" or None.
-    return field._get_default
+    return field._get_default  # type: ignore[attr-defined]  # private, so not in the stubs
 
 
 def copy_rows(model: type[models.Model], rows: Iterable[dict[str, Any]]) -> int:

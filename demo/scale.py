@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
@@ -234,7 +235,7 @@ def _load_clinic(plan: ClinicPlan, objects: _Objects, objects_for: int, rng: ran
         real = i < max(objects_for, 2)
         # Episodes: one per up to 8 photos, each on its own date.
         n_episodes = max(1, -(-n_photos // 8))
-        episode_rows = []
+        episode_rows: list[dict[str, Any]] = []
         for _ in range(n_episodes):
             kind = rng.choice(list(PRODUCTS))
             performed = created.date() + timedelta(days=rng.randrange(max(1, (now - created).days)))

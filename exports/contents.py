@@ -84,12 +84,12 @@ def read_record(export: Export) -> Record:
     """The patient's record as this export covers it (one treatment, or all of them)."""
     clinic, patient = export.clinic, export.patient
     episodes = list(episodes_of(clinic=clinic, patient=patient).select_related("practitioner"))
-    photos = Photo.objects.filter(clinic=clinic, patient=patient, deleted_at__isnull=True)
+    shown = Photo.objects.filter(clinic=clinic, patient=patient, deleted_at__isnull=True)
     if export.episode_id:
         episodes = [e for e in episodes if e.pk == export.episode_id]
-        photos = photos.filter(episode_id=export.episode_id)
+        shown = shown.filter(episode_id=export.episode_id)
     photos = list(
-        photos.select_related("episode", "taken_by", "original", "display", "thumb").order_by(
+        shown.select_related("episode", "taken_by", "original", "display", "thumb").order_by(
             "taken_at", "uploaded_at"
         )
     )
@@ -100,7 +100,7 @@ def read_record(export: Export) -> Record:
     for event in audit:
         # The recipient is sealed under the patient's key; the summary names it.
         detail = personal.get(event.id)
-        event.recipient = detail.get("recipient", "") if isinstance(detail, dict) else ""
+        event.recipient = detail.get("recipient", "") if isinstance(detail, dict) else ""  # type: ignore[attr-defined]
     head = AuditEvent.objects.filter(clinic=clinic).order_by("-seq").values("seq", "hash").first()
     return Record(
         export=export,
@@ -186,7 +186,8 @@ def files_of(record: Record) -> list[BundleFile]:
         else:
             # The worker has not made the patient's copy yet: make it from the record now.
             data = render_consent_pdf(consent)
-            chunks, size = (lambda data=data: [data]), len(data)
+            # mypy cannot type a lambda with a default argument (bound here, not late).
+            chunks, size = (lambda data=data: [data]), len(data)  # type: ignore[misc]
         files.append(
             BundleFile(
                 path=path,

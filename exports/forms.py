@@ -20,7 +20,8 @@ class ExportForm(forms.Form):
     def __init__(self, *args, episodes=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.episodes = {str(e.pk): e for e in episodes}
-        self.fields["episode"].choices = [("", "All treatments")] + [
+        # self.fields holds plain Fields to the type checker; this one is a ChoiceField.
+        self.fields["episode"].choices = [("", "All treatments")] + [  # type: ignore[attr-defined]
             (pk, str(e)) for pk, e in self.episodes.items()
         ]
 

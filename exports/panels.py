@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
 
 from accounts.settings_sections import SettingsSection
+from audit.http import ClinicRequest
 from exports import selectors, services, signing
 from exports.forms import ExportForm
 from patients.models import Patient
@@ -15,11 +15,11 @@ from patients.panels import PatientPanel
 from patients.selectors import episodes_of
 
 
-def exports_panel_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+def exports_panel_context(request: ClinicRequest, patient: Patient) -> dict[str, Any]:
     """The request form and this patient's recent exports with their state."""
     exports = list(selectors.exports_of(clinic=request.clinic, patient=patient)[:10])
     for export in exports:
-        export.progress = services.export_progress(export)
+        export.progress = services.export_progress(export)  # type: ignore[attr-defined]  # for the template
     return {
         "export_form": ExportForm(episodes=episodes_of(clinic=request.clinic, patient=patient)),
         "exports": exports,
@@ -36,7 +36,7 @@ EXPORTS_PANEL = PatientPanel(
 )
 
 
-def signing_key_context(request: HttpRequest) -> dict[str, Any]:
+def signing_key_context(request: ClinicRequest) -> dict[str, Any]:
     return {"export_signing_key": signing.signing_key_get(clinic=request.clinic)}
 
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import (
     Http404,
-    HttpRequest,
     HttpResponse,
     HttpResponseNotAllowed,
     JsonResponse,
+    StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from audit.access import record_access, require_audited
+from audit.http import ClinicRequest
 from clinic.responses import NO_STORE, file_response
 from exports import selectors, services
 from exports.forms import ExportForm
@@ -25,7 +26,7 @@ from patients.views import patient_or_404
 PERMISSION = "export.create"
 
 
-def _export_or_404(request: HttpRequest, export_id) -> Export:
+def _export_or_404(request: ClinicRequest, export_id) -> Export:
     export = selectors.export_get(clinic=request.clinic, export_id=export_id)
     if export is None:
         raise Http404("No such export")
@@ -42,7 +43,7 @@ def _urls(clinic_slug: str, export: Export) -> dict[str, str]:
 
 
 @require_audited(PERMISSION)
-def export_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def export_create(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """Ask for an export of this patient; the worker builds it."""
     patient = patient_or_404(request, patient_id)
     if request.method != "POST":
@@ -70,7 +71,7 @@ def export_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRes
 
 
 @require_audited(PERMISSION)
-def export_detail(request: HttpRequest, clinic_slug: str, export_id) -> HttpResponse:
+def export_detail(request: ClinicRequest, clinic_slug: str, export_id) -> HttpResponse:
     """One export: what it covers, its progress (updated by exports.js), the download."""
     export = _export_or_404(request, export_id)
     record_access(request, "export.viewed", target=export, patient=export.patient_id)
@@ -87,7 +88,7 @@ def export_detail(request: HttpRequest, clinic_slug: str, export_id) -> HttpResp
 
 
 @require_audited(PERMISSION)
-def export_status(request: HttpRequest, clinic_slug: str, export_id) -> JsonResponse:
+def export_status(request: ClinicRequest, clinic_slug: str, export_id) -> JsonResponse:
     """The export's state and progress as JSON, for the page to poll."""
     export = _export_or_404(request, export_id)
     response = JsonResponse(
@@ -108,7 +109,9 @@ def export_status(request: HttpRequest, clinic_slug: str, export_id) -> JsonResp
 
 
 @require_audited(PERMISSION)
-def export_download(request: HttpRequest, clinic_slug: str, export_id) -> HttpResponse:
+def export_download(
+    request: ClinicRequest, clinic_slug: str, export_id
+) -> HttpResponse | StreamingHttpResponse:
     """The ZIP, decrypted as it streams; audited naming the recipient. An expired export's
     object is deleted now if the beat task has not yet, and the page says so."""
     export = _export_or_404(request, export_id)

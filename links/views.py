@@ -46,7 +46,7 @@ def link_start(request: HttpRequest, clinic: Clinic, token: str, kind: LinkKind)
     if staff_of_another_clinic(request, clinic):
         link = None
     try:
-        check_usable(link, kind=kind.model)
+        link = check_usable(link, kind=kind.model)
     except LinkUnusable as problem:
         return problem_page(request, clinic, str(problem), problem.status)
     request.session.cycle_key()

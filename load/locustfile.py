@@ -59,7 +59,7 @@ _roster = [
 
 # Send Secure cookies over plain HTTP: the TLS proxy in front of production is not here. (Set
 # on the class: requests copies every session's cookies into a jar of its own per request.)
-DefaultCookiePolicy.return_ok_secure = lambda self, cookie, request: True
+DefaultCookiePolicy.return_ok_secure = lambda self, cookie, request: True  # type: ignore[method-assign]
 
 
 @events.request.add_listener
@@ -90,7 +90,7 @@ class Practitioner(HttpUser):
         self.account = self.clinic["practitioners"][self.index]
         self.slug = self.clinic["slug"]
         self.uploads = 0
-        host = urlsplit(self.host).netloc
+        host = urlsplit(self.host or "").netloc
         self.client.headers.update({"X-Forwarded-Proto": "https", "Origin": f"https://{host}"})
         self.sign_in()
 

@@ -86,7 +86,7 @@ def main() -> None:
         for kind in args.kinds:
             path = paths[kind]
             client.get(path)
-            queries = []
+            queries: list[str] = []
 
             def log(execute, sql, params, many, context, queries=queries):
                 queries.append(sql)

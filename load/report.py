@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -133,7 +134,7 @@ def chart(
     panels = [(60, 430, "requests per second"), (500, 840, "latency per second (ms)")]
     x_of = lambda s: left + plot_w * s / buckets  # noqa: E731
 
-    def axes(top: int, bottom: int, label: str, y_max: float) -> callable:
+    def axes(top: int, bottom: int, label: str, y_max: float) -> Callable[[float], float]:
         step = _nice_step(y_max)
         y_top = step * math.ceil(y_max / step) if y_max else step
         y_of = lambda v: bottom - (bottom - top) * v / y_top  # noqa: E731

@@ -17,6 +17,7 @@ import random
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -72,13 +73,18 @@ def main() -> None:
         )
         return account, key.hex()
 
-    out = {"password": PASSWORD, "clinics": []}
+    out: dict[str, Any] = {"password": PASSWORD, "clinics": []}
     today = timezone.localdate()
     for number in range(args.clinics):
         slug = f"load-{number + 1}"
         admin, _ = user(f"admin@{slug}.example", f"Admin {number + 1}")
         clinic = services.clinic_create(name=f"Load clinic {number + 1}", slug=slug, admin=admin)
-        entry = {"slug": slug, "practitioners": [], "photo_patients": [], "appointments": []}
+        entry: dict[str, Any] = {
+            "slug": slug,
+            "practitioners": [],
+            "photo_patients": [],
+            "appointments": [],
+        }
         with clinic_context(clinic.id):
             practitioners = []
             for index in range(args.practitioners):

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
-
 from audit.actions import action_label
+from audit.http import ClinicRequest
 from audit.queries import RECENT_ACCESSES, recent_accesses, register_patient_names
 from patients.models import Patient
 from patients.panels import PatientPanel
@@ -17,7 +16,7 @@ from patients.panels import register as register_panel
 from patients.selectors import patient_names, patients_named
 
 
-def access_panel_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+def access_panel_context(request: ClinicRequest, patient: Patient) -> dict[str, Any]:
     rows = recent_accesses(clinic=request.clinic, patient_id=patient.pk)
     return {
         "accesses": [

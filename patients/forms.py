@@ -77,12 +77,13 @@ class EpisodeForm(forms.ModelForm):
 
     def __init__(self, *args, clinic: Clinic, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["treatment_type"].choices = [
+        # self.fields holds plain Fields to the type checker; a ChoiceField and a ModelChoiceField.
+        self.fields["treatment_type"].choices = [  # type: ignore[attr-defined]
             ("", "Choose a treatment…"),
             *TreatmentType.choices,
         ]
-        self.fields["practitioner"].queryset = practitioners_of(clinic=clinic)
-        self.fields["practitioner"].label_from_instance = lambda u: u.full_name or u.email
+        self.fields["practitioner"].queryset = practitioners_of(clinic=clinic)  # type: ignore[attr-defined]
+        self.fields["practitioner"].label_from_instance = lambda u: u.full_name or u.email  # type: ignore[attr-defined]
 
     def clean_performed_on(self) -> date:
         day = self.cleaned_data["performed_on"]

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest
-
+from audit.http import ClinicRequest
 from clinic.hubs import Hub
 from clinic.permissions import role_can
 from patients.models import Patient
@@ -23,7 +22,7 @@ class PatientPanel:
     name: str
     template: str
     order: int
-    context: Callable[[HttpRequest, Patient], dict[str, Any]]
+    context: Callable[[ClinicRequest, Patient], dict[str, Any]]
     permission: str | None = None
 
 
@@ -35,7 +34,7 @@ def register(panel: PatientPanel) -> None:
     PANELS.register(panel.name, panel, order=panel.order)
 
 
-def panels_for(request: HttpRequest, patient: Patient) -> tuple[list[str], dict[str, Any]]:
+def panels_for(request: ClinicRequest, patient: Patient) -> tuple[list[str], dict[str, Any]]:
     """The templates of the sections this member may see, in order, and their context."""
     templates: list[str] = []
     context: dict[str, Any] = {}

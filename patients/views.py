@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from audit.access import listed, record_access
+from audit.http import ClinicRequest
 from clinic.models import TREATING_ROLES
 from clinic.permissions import require
 from patients import selectors, services
@@ -19,7 +22,7 @@ from patients.panels import panels_for
 PAGE_SIZE = 25
 
 
-def patient_or_404(request: HttpRequest, patient_id):
+def patient_or_404(request: ClinicRequest, patient_id):
     """The open clinic's patient, or a 404 (another clinic's id looks like no patient at all)."""
     patient = selectors.patient_get(clinic=request.clinic, patient_id=patient_id)
     if patient is None:
@@ -36,7 +39,7 @@ def _apply_service_errors(form, error: ValidationError) -> None:
 
 
 @require("patients.view")
-def dashboard(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def dashboard(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     recent = list(selectors.patients_of(clinic=request.clinic).order_by("-updated_at")[:8])
     record_access(
         request,
@@ -47,7 +50,7 @@ def dashboard(request: HttpRequest, clinic_slug: str) -> HttpResponse:
 
 
 @require("patients.view")
-def patient_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def patient_list(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     query = request.GET.get("q", "")[:100]
     archived = request.GET.get("archived") == "1"
     patients = selectors.patient_search(
@@ -73,7 +76,7 @@ def patient_list(request: HttpRequest, clinic_slug: str) -> HttpResponse:
 
 
 @require("patients.edit")
-def patient_create(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def patient_create(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -89,7 +92,7 @@ def patient_create(request: HttpRequest, clinic_slug: str) -> HttpResponse:
 
 
 @require("patients.view")
-def patient_detail(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def patient_detail(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     services.patient_viewed(
         clinic=request.clinic, patient=patient, by=request.user, context=request.audit
@@ -106,7 +109,7 @@ def patient_detail(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
 
 
 @require("patients.edit")
-def patient_edit(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def patient_edit(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     form = PatientForm(
         request.POST or None,
@@ -134,7 +137,7 @@ def patient_edit(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResp
 
 
 @require("patients.edit")
-def patient_archive(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def patient_archive(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)  # before the method check: 404 comes first
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -152,9 +155,9 @@ def patient_archive(request: HttpRequest, clinic_slug: str, patient_id) -> HttpR
 
 
 @require("episodes.edit")
-def episode_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def episode_create(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
-    initial = {"performed_on": timezone.localdate()}
+    initial: dict[str, Any] = {"performed_on": timezone.localdate()}
     if request.membership.role in TREATING_ROLES:
         initial["practitioner"] = request.user.pk
     form = EpisodeForm(request.POST or None, clinic=request.clinic, initial=initial)
@@ -185,7 +188,7 @@ def episode_create(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRe
 
 
 @require("episodes.edit")
-def episode_edit(request: HttpRequest, clinic_slug: str, episode_id) -> HttpResponse:
+def episode_edit(request: ClinicRequest, clinic_slug: str, episode_id) -> HttpResponse:
     episode = selectors.episode_get(clinic=request.clinic, episode_id=episode_id)
     if episode is None:
         raise Http404("No such treatment")

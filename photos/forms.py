@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.utils import timezone
 
@@ -57,8 +59,9 @@ class PhotoDetailsForm(forms.Form):
     def __init__(self, *args, patient: Patient, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         episodes = TreatmentEpisode.objects.filter(clinic_id=patient.clinic_id, patient=patient)
-        self.fields["episode"].queryset = episodes
-        self.fields["episode"].label_from_instance = lambda e: (
+        # self.fields holds plain Fields to the type checker; this one is a ModelChoiceField.
+        self.fields["episode"].queryset = episodes  # type: ignore[attr-defined]
+        self.fields["episode"].label_from_instance = lambda e: (  # type: ignore[attr-defined]
             f"{e.get_treatment_type_display()}, {e.performed_on:%d %b %Y}"
             + (f" ({', '.join(e.area_labels)})" if e.areas else "")
         )
@@ -70,7 +73,7 @@ class PhotoDetailsForm(forms.Form):
 
     def clean_taken_at(self):
         when = self.cleaned_data.get("taken_at")
-        if when and when > timezone.now() + timezone.timedelta(minutes=5):
+        if when and when > timezone.now() + timedelta(minutes=5):
             raise forms.ValidationError("A photo cannot be taken in the future.")
         return when
 

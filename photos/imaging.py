@@ -462,7 +462,8 @@ def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
         except (ImageCms.PyCMSError, OSError, ValueError):
             transform = None  # a broken or mismatched profile: keep the pixels as they are
         if transform is not None:
-            return ImageCms.applyTransform(image, transform)
+            # None only for a transform in place, which this is not.
+            return ImageCms.applyTransform(image, transform)  # type: ignore[return-value]
     return image if image.mode == "RGB" else image.convert("RGB")
 
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
+from audit.http import ClinicRequest
 from patients.models import Patient, TreatmentEpisode
 from patients.panels import PatientPanel
 from patients.vocab import FacialArea
@@ -28,7 +28,7 @@ def _url_maker(name: str, clinic_slug: str) -> Callable[[uuid.UUID], str]:
     return lambda photo_id: f"{head}{photo_id}{tail}"
 
 
-def _cards(request: HttpRequest, photos: list[Photo], grants: dict, filter_query: str) -> None:
+def _cards(request: ClinicRequest, photos: list[Photo], grants: dict, filter_query: str) -> None:
     """What each card shows, worked out once in Python: at 200 photos a per-card include with
     three ``reverse()`` calls and the date and label look-ups was most of the page's time."""
     detail, thumb = (_url_maker(n, request.clinic.slug) for n in ("photo_detail", "photo_thumb"))
@@ -37,14 +37,15 @@ def _cards(request: HttpRequest, photos: list[Photo], grants: dict, filter_query
     for photo in photos:
         url = detail(photo.pk)
         grant = grants.get(photo.pk, "")
-        photo.card_url = url + suffix
-        photo.card_correct_url = url + "?correct=1#correct"
-        photo.card_thumb = thumb(photo.pk) + (f"?grant={quote(grant, safe='')}" if grant else "")
-        photo.card_stage = stage.get(photo.stage, photo.stage)
-        photo.card_where = (
+        # The card's words and links, kept on the photo for the template.
+        photo.card_url = url + suffix  # type: ignore[attr-defined]
+        photo.card_correct_url = url + "?correct=1#correct"  # type: ignore[attr-defined]
+        photo.card_thumb = thumb(photo.pk) + (f"?grant={quote(grant, safe='')}" if grant else "")  # type: ignore[attr-defined]
+        photo.card_stage = stage.get(photo.stage, photo.stage)  # type: ignore[attr-defined]
+        photo.card_where = (  # type: ignore[attr-defined]
             f"{area.get(photo.area, photo.area)} · {view.get(photo.view, photo.view)}"
         )
-        photo.card_date = dateformat.format(timezone.localtime(photo.taken_at), "j M Y")
+        photo.card_date = dateformat.format(timezone.localtime(photo.taken_at), "j M Y")  # type: ignore[attr-defined]
 
 
 def _groups(photos: list[Photo], layout: str) -> list[tuple[TreatmentEpisode | None, list]]:
@@ -59,14 +60,14 @@ def _groups(photos: list[Photo], layout: str) -> list[tuple[TreatmentEpisode | N
     return groups
 
 
-def photos_panel_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+def photos_panel_context(request: ClinicRequest, patient: Patient) -> dict[str, Any]:
     """The patient's photos as the page's filters and layout ask."""
     filters = selectors.clean_filters(request.GET)
-    photos = selectors.photos_of(clinic=request.clinic, patient=patient, filters=filters)
+    shown = selectors.photos_of(clinic=request.clinic, patient=patient, filters=filters)
     layout = "grid" if request.GET.get("layout") == "grid" else "timeline"
     if layout == "timeline":
-        photos = photos.order_by("-episode__performed_on", "episode_id", "taken_at")
-    photos = list(photos)
+        shown = shown.order_by("-episode__performed_on", "episode_id", "taken_at")
+    photos = list(shown)
     # One event for the grid's thumbnails; their requests carry its grant (photos.services).
     grants = services.thumbnails_shown(
         clinic=request.clinic,

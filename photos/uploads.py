@@ -66,5 +66,5 @@ class BoundedMemoryUploadHandler(FileUploadHandler):
             content_type_extra=self.content_type_extra,
         )
         # A file cut short here must be refused, never read as if whole.
-        upload.over_limit = self.over_limit
+        upload.over_limit = self.over_limit  # type: ignore[attr-defined]  # read by the view
         return upload

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest
-
+from audit.http import ClinicRequest
 from clinic.hubs import Hub
 from photos.models import Photo
 
@@ -22,7 +21,7 @@ class ViewerSection:
     name: str
     template: str
     order: int
-    context: Callable[[HttpRequest, Photo], dict[str, Any]]
+    context: Callable[[ClinicRequest, Photo], dict[str, Any]]
 
 
 SECTIONS: Hub[ViewerSection] = Hub("photos.viewer", "sections of the photo viewer's side panel")
@@ -33,7 +32,7 @@ def register(section: ViewerSection) -> None:
     SECTIONS.register(section.name, section, order=section.order)
 
 
-def sections_for(request: HttpRequest, photo: Photo) -> tuple[list[str], dict[str, Any]]:
+def sections_for(request: ClinicRequest, photo: Photo) -> tuple[list[str], dict[str, Any]]:
     """The sections' templates in order, and their merged context."""
     templates: list[str] = []
     context: dict[str, Any] = {}

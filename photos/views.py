@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from audit.access import record_access
+from audit.http import ClinicRequest
 from clinic.permissions import require
 from clinic.responses import NO_STORE
 from patients.selectors import episodes_of
@@ -26,7 +27,7 @@ from photos.models import Photo, PhotoStatus, Stage, View
 from vault.storage import BlobUnreadable, StorageUnavailable
 
 
-def _photo_or_404(request: HttpRequest, photo_id) -> Photo:
+def _photo_or_404(request: ClinicRequest, photo_id) -> Photo:
     photo = selectors.photo_get(clinic=request.clinic, photo_id=photo_id)
     if photo is None:
         raise Http404("No such photo")
@@ -47,7 +48,7 @@ def photo_urls(clinic_slug: str, photo: Photo) -> dict[str, str]:
 
 
 @require("photos.upload")
-def photo_upload(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def photo_upload(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """Choose, drop or capture photos; each file is checked by content and stored encrypted."""
     patient = patient_or_404(request, patient_id)
     form = PhotoDetailsForm(request.POST or None, patient=patient)
@@ -130,14 +131,15 @@ def _per_file_details(
             ("view", View.choices),
         )
     }
+    # Only stage, area and view are replaced, each by one of the form's choices.
     return [
-        dataclasses.replace(details, **{k: v[index] for k, v in columns.items() if v[index]})
+        dataclasses.replace(details, **{k: v[index] for k, v in columns.items() if v[index]})  # type: ignore[arg-type]
         for index in range(len(files))
     ]
 
 
 def _store_upload(
-    request: HttpRequest, clinic_slug: str, patient, upload, details, replaced: Photo | None
+    request: ClinicRequest, clinic_slug: str, patient, upload, details, replaced: Photo | None
 ) -> dict:
     """One file checked and stored (or, for a retake, put in the earlier shot's place); the
     result the page or the upload script shows for it."""
@@ -172,7 +174,7 @@ def _store_upload(
     }
 
 
-def _replaced_photo(request: HttpRequest, patient, value: str, file_count: int) -> Photo | None:
+def _replaced_photo(request: ClinicRequest, patient, value: str, file_count: int) -> Photo | None:
     try:
         photo_id = uuid.UUID(value[:40])
     except ValueError:
@@ -184,7 +186,7 @@ def _replaced_photo(request: HttpRequest, patient, value: str, file_count: int) 
 
 
 @require("photos.upload")
-def photo_capture(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def photo_capture(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """Guided capture: the treatment's views one after another, each with the ghost of its
     earlier photo, each uploaded the moment it is taken with its facts filled in."""
     patient = patient_or_404(request, patient_id)
@@ -256,7 +258,7 @@ def photo_capture(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRes
 
 
 @require("photos.sequences")
-def capture_sequences(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def capture_sequences(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     """The clinic's guided capture: which views each treatment type takes."""
     if request.method == "POST":
         try:
@@ -280,7 +282,7 @@ def capture_sequences(request: HttpRequest, clinic_slug: str) -> HttpResponse:
 
 
 @require("photos.view")
-def photo_status(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResponse:
+def photo_status(request: ClinicRequest, clinic_slug: str, patient_id) -> JsonResponse:
     """Processing state of the patient's photos, for the page to update without a reload."""
     patient = patient_or_404(request, patient_id)
     ids = []
@@ -303,7 +305,7 @@ def photo_status(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResp
 
 
 @require("photos.view")
-def photo_ghost(request: HttpRequest, clinic_slug: str, patient_id) -> JsonResponse:
+def photo_ghost(request: ClinicRequest, clinic_slug: str, patient_id) -> JsonResponse:
     """The earlier photo of the same area and view, to line a new one up against."""
     patient = patient_or_404(request, patient_id)
     photo = selectors.ghost_for(
@@ -326,7 +328,7 @@ def photo_ghost(request: HttpRequest, clinic_slug: str, patient_id) -> JsonRespo
 
 
 @require("photos.upload")
-def photo_correct(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def photo_correct(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     """Correct a photo's stage, area or view; audited, the original untouched."""
     photo = _photo_or_404(request, photo_id)
     if request.method != "POST":
@@ -352,7 +354,7 @@ def photo_correct(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespo
 
 
 @require("photos.view")
-def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def photo_detail(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     """The viewer: one photo large, with its details and previous/next of the same patient."""
     photo = _photo_or_404(request, photo_id)
     filters = selectors.clean_filters(request.GET)
@@ -395,7 +397,7 @@ def photo_detail(request: HttpRequest, clinic_slug: str, photo_id) -> HttpRespon
     )
 
 
-def _serve(request: HttpRequest, photo_id, rendition: str) -> HttpResponse:
+def _serve(request: ClinicRequest, photo_id, rendition: str) -> HttpResponse:
     photo = selectors.photo_to_serve(clinic=request.clinic, photo_id=photo_id, rendition=rendition)
     if photo is None:
         raise Http404("No such photo")
@@ -441,22 +443,22 @@ def _download_name(photo: Photo) -> str:
 
 
 @require("photos.view")
-def photo_thumb(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def photo_thumb(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     return _serve(request, photo_id, "thumb")
 
 
 @require("photos.view")
-def photo_display(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def photo_display(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     return _serve(request, photo_id, "display")
 
 
 @require("photos.download_original")
-def photo_original(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def photo_original(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     return _serve(request, photo_id, "original")
 
 
 @require("photos.upload")
-def photo_delete(request: HttpRequest, clinic_slug: str, photo_id) -> HttpResponse:
+def photo_delete(request: ClinicRequest, clinic_slug: str, photo_id) -> HttpResponse:
     photo = _photo_or_404(request, photo_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])

@@ -166,10 +166,10 @@ def recipients_of(*, clinic: Clinic, data: PatientData) -> list[Recipient]:
             export_id=str(e.pk),
             recipient=redact(e.recipient, data.patient),
             reason=labels.get(e.reason, e.reason),
-            exported_at=e.ready_at.isoformat(),
+            exported_at=e.ready_at.isoformat(),  # type: ignore[union-attr]  # built: ready_at set
             downloads=downloads.get(str(e.pk), 0),
         )
-        for e in sorted(built, key=lambda e: e.ready_at)
+        for e in sorted(built, key=lambda e: e.ready_at)  # type: ignore[arg-type, return-value]
     ]
 
 

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.http import ClinicRequest
 from patients.models import Patient
 from patients.panels import PatientPanel
 from retention import selectors
 from retention.forms import HoldForm
 
 
-def hold_banner_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+def hold_banner_context(request: ClinicRequest, patient: Patient) -> dict[str, Any]:
     return {"legal_hold": selectors.active_hold(clinic=request.clinic, patient=patient)}
 
 
-def retention_panel_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+def retention_panel_context(request: ClinicRequest, patient: Patient) -> dict[str, Any]:
     status = selectors.record_retention(clinic=request.clinic, patient=patient)
     return {
         "retention": status,

@@ -7,11 +7,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.http import ClinicRequest
 from audit.services import record
 from clinic.permissions import require
 from patients.views import patient_or_404
@@ -28,7 +29,7 @@ def _patient_url(clinic_slug: str, patient_id, anchor: str = "retention") -> str
 
 
 @require(PERMISSION)
-def retention(request: HttpRequest, clinic_slug: str) -> HttpResponse:
+def retention(request: ClinicRequest, clinic_slug: str) -> HttpResponse:
     """The clinic's rules (editable), the records past them, holds in force, erasures."""
     rules = selectors.rules_of(clinic=request.clinic)
     form = PolicyForm(
@@ -65,7 +66,7 @@ def retention(request: HttpRequest, clinic_slug: str) -> HttpResponse:
 
 
 @require(PERMISSION)
-def hold_place(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def hold_place(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -91,7 +92,7 @@ def hold_place(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRespon
 
 
 @require(PERMISSION)
-def hold_lift(request: HttpRequest, clinic_slug: str, hold_id) -> HttpResponse:
+def hold_lift(request: ClinicRequest, clinic_slug: str, hold_id) -> HttpResponse:
     hold = selectors.hold_get(clinic=request.clinic, hold_id=hold_id)
     if hold is None:
         raise Http404("No such legal hold")
@@ -109,7 +110,7 @@ def hold_lift(request: HttpRequest, clinic_slug: str, hold_id) -> HttpResponse:
 
 
 @require(PERMISSION)
-def patient_erase(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def patient_erase(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     """What erasure removes and whom to tell, then the typed confirmation."""
     patient = patient_or_404(request, patient_id)
     status = selectors.record_retention(clinic=request.clinic, patient=patient)
@@ -155,7 +156,7 @@ def patient_erase(request: HttpRequest, clinic_slug: str, patient_id) -> HttpRes
 
 
 @require(PERMISSION)
-def patient_erase_marketing(request: HttpRequest, clinic_slug: str, patient_id) -> HttpResponse:
+def patient_erase_marketing(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
     patient = patient_or_404(request, patient_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -183,7 +184,7 @@ def patient_erase_marketing(request: HttpRequest, clinic_slug: str, patient_id) 
 
 
 @require(PERMISSION)
-def erasure_detail(request: HttpRequest, clinic_slug: str, erasure_id) -> HttpResponse:
+def erasure_detail(request: ClinicRequest, clinic_slug: str, erasure_id) -> HttpResponse:
     """The tombstone: when, who confirmed, and the recipients to tell (Art. 19)."""
     tombstone = selectors.erasure_get(clinic=request.clinic, erasure_id=erasure_id)
     if tombstone is None:

@@ -116,7 +116,9 @@ def cached_clinic_key(clinic_id, version: int) -> bytes | None:
 
 def unwrap_data_key_from_memory(blob: Blob) -> bytes | None:
     """``unwrap_data_key`` with a clinic key this process already holds, or None."""
-    kek = cached_clinic_key(blob.clinic_id, blob.key_version) if blob.wrapped_key else None
+    if not blob.wrapped_key:
+        return None
+    kek = cached_clinic_key(blob.clinic_id, blob.key_version)
     if kek is None:
         return None
     try:

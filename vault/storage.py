@@ -169,8 +169,10 @@ def blob_store_stream(*, clinic_id, purpose: str, src: BinaryIO) -> Blob:
     blob.key_version, blob.wrapped_key = keys.wrap_data_key(clinic_id, blob.id, data_key)
     counted = _CountingReader(src)
     try:
+        # Both read like files; BinaryIO is a class, not a protocol.
         _write(
-            blob.object_name, _IterReader(encrypt_iter(data_key, associated_data(blob), counted))
+            blob.object_name,
+            _IterReader(encrypt_iter(data_key, associated_data(blob), counted)),  # type: ignore[arg-type]
         )
     except STORAGE_ERRORS as error:
         raise StorageUnavailable(str(error)) from error
@@ -297,7 +299,7 @@ def blob_read(blob: Blob, *, cache: bool = False) -> bytes:
         data_key = keys.unwrap_data_key(blob)
         ciphertext = _cache.get(blob) if cache else None
         fetched = ciphertext is None
-        if fetched:
+        if ciphertext is None:
             ciphertext = _ciphertext(blob)
         plaintext = decrypt_bytes(data_key, associated_data(blob), ciphertext)
     except (DecryptionError, keys.KeyUnavailable) as error:
@@ -314,7 +316,9 @@ def blob_read_from_memory(blob: Blob) -> bytes | None:
     few answers given before the database is asked (photos.thumbnails). The bytes are still
     authenticated; the caller must know the blob row is current (clinic.revocation)."""
     data_key = keys.unwrap_data_key_from_memory(blob)
-    ciphertext = _cache.get(blob) if data_key is not None else None
+    if data_key is None:
+        return None
+    ciphertext = _cache.get(blob)
     if ciphertext is None:
         return None
     try:

@@ -73,7 +73,7 @@ class Command(BaseCommand):
             with clinic_context(clinic.pk):
                 services.export_fail(clinic_id=clinic.pk, export_id=export.pk, reason=str(error))
         with clinic_context(clinic.pk):
-            export = export_get(clinic=clinic, export_id=export.pk)
+            export = export_get(clinic=clinic, export_id=export.pk)  # type: ignore[assignment]  # made above
             if export.state != ExportState.READY:
                 raise CommandError(f"the export could not be built: {export.failure_reason}")
             chunks = services.export_download(export=export, by=None, channel="export_patient")
