@@ -95,8 +95,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("path", type=Path)
     parser.add_argument("--owner", type=_owner, help="UID:GID to own the file (needs CAP_CHOWN)")
     args = parser.parse_args(argv[1:])
-    names = ("S3_ADMIN_ACCESS_KEY_ID", "S3_ADMIN_SECRET_ACCESS_KEY")
-    names += ("S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
+    names = (
+        "S3_ADMIN_ACCESS_KEY_ID",
+        "S3_ADMIN_SECRET_ACCESS_KEY",
+        "S3_ACCESS_KEY_ID",
+        "S3_SECRET_ACCESS_KEY",
+    )
     values = {name: _env_secret(name) for name in names}
     values["S3_BUCKET"] = os.environ.get("S3_BUCKET", "")
     missing = [name for name, value in values.items() if not value]

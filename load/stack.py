@@ -35,8 +35,15 @@ SUPERUSER_DSN = os.environ.get(
 )
 DB_PREFIX = "clinicphotos_load_"
 BUCKET = "clinic-blobs-load"
-SEAWEEDFS_PORTS = ("s3_grpc", "master", "master_grpc", "volume", "volume_grpc", "filer")
-SEAWEEDFS_PORTS += ("filer_grpc",)
+SEAWEEDFS_PORTS = (
+    "s3_grpc",
+    "master",
+    "master_grpc",
+    "volume",
+    "volume_grpc",
+    "filer",
+    "filer_grpc",
+)
 
 
 def free_port() -> int:

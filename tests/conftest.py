@@ -291,8 +291,16 @@ class S3Server:
     ``stop`` kills it and ``start`` brings it back on the same ports with its objects (a graceful
     stop of `weed server` 4.48 never ends: its filer waits for the S3 gateway's subscription)."""
 
-    PORTS = ("s3", "s3_grpc", "master", "master_grpc", "volume", "volume_grpc", "filer")
-    PORTS += ("filer_grpc",)
+    PORTS = (
+        "s3",
+        "s3_grpc",
+        "master",
+        "master_grpc",
+        "volume",
+        "volume_grpc",
+        "filer",
+        "filer_grpc",
+    )
 
     def __init__(self, bucket: str = "clinic-blobs-test") -> None:
         import secrets
