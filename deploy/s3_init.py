@@ -3,7 +3,8 @@
     python deploy/s3_init.py
 
 Reads the app's own variables: S3_BUCKET, S3_ENDPOINT_URL, S3_REGION, S3_ACCESS_KEY_ID and
-S3_SECRET_ACCESS_KEY (each secret may instead be a file named by NAME_FILE), and waits up to
+S3_SECRET_ACCESS_KEY (each secret may instead be a file named by NAME_FILE; docker-compose gives
+it the admin identity's pair there, the app's may not create buckets), and waits up to
 S3_INIT_TIMEOUT seconds (120) for the server to answer. Safe to run any number of times: it
 creates the bucket only when missing, blocks public access where the server supports it, resets
 public ACL grants, refuses a bucket policy that allows anyone, and finally proves that an
@@ -194,8 +195,8 @@ def check_anonymous_read_refused(client, anonymous, bucket: str) -> None:
             raise
         raise InitError(
             f"bucket {bucket}: an anonymous request could read an object. The S3 server runs "
-            "without credentials (for SeaweedFS set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY on its container) or the bucket is public."
+            "without identities (start SeaweedFS with -s3.config, the file "
+            "deploy/s3_identities.py writes) or the bucket is public."
         )
     finally:
         client.delete_object(Bucket=bucket, Key=key)

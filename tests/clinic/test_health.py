@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import OperationalError
 from django.test import Client, override_settings
 
-from tests.conftest import ROOT, _free_port, s3_blob_storage
+from tests.conftest import ROOT, _free_port
 
 # Production settings as docker-compose runs them, with an in-memory database so the probe's
 # query has something to answer it.
@@ -140,7 +140,7 @@ def test_the_full_health_check_says_redis_is_down_on_a_closed_port():
 
 @pytest.mark.django_db
 def test_the_full_health_check_says_storage_is_down_when_s3_does_not_answer(s3_server):
-    closed = s3_blob_storage(f"http://127.0.0.1:{_free_port()}", s3_server.bucket)
+    closed = s3_server.blob_storage(endpoint=f"http://127.0.0.1:{_free_port()}")
     with override_settings(STORAGES={**settings.STORAGES, "blobs": closed}):
         response = full()
     assert response.status_code == 503

@@ -20,7 +20,7 @@ from clinic.models import Job, JobState
 from clinic.tenancy import clinic_context
 from photos.models import Photo, PhotoStatus
 from tests import factories as f
-from tests.conftest import S3Server, s3_blob_storage, superuser_test_db_dsn, wait_until
+from tests.conftest import S3Server, superuser_test_db_dsn, wait_until
 from tests.photos import images
 from tests.photos.test_photo_pages import uploaded_photo_id
 from vault import keys, storage
@@ -261,29 +261,16 @@ def test_worker_killed_mid_processing_the_photo_becomes_ready_exactly_once(peopl
 @pytest.mark.worker
 def test_upload_accepted_during_an_s3_outage_completes_when_s3_is_back(people, celery_worker):
     clinic, practitioner, patient, episode = people
-    outage = S3Server()
+    # A SeaweedFS of this test's own: killed while the upload is accepted and retried, then
+    # started again on the same ports with the objects it had (its bucket included).
+    outage = S3Server(bucket="outage-bucket")
     outage.start()
-    import boto3
-
-    def make_bucket():
-        boto3.client(
-            "s3",
-            endpoint_url=outage.endpoint,
-            region_name="eu-west-2",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        ).create_bucket(
-            Bucket="outage-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
-        )
-
-    make_bucket()
-    blob_storage = s3_blob_storage(outage.endpoint, "outage-bucket")
     from django.conf import settings
 
     celery_worker.stop()
-    celery_worker.extra_env = {"S3_BUCKET": "outage-bucket", "S3_ENDPOINT_URL": outage.endpoint}
+    celery_worker.extra_env = outage.app_env()
     try:
-        with override_settings(STORAGES={**settings.STORAGES, "blobs": blob_storage}):
+        with override_settings(STORAGES={**settings.STORAGES, "blobs": outage.blob_storage()}):
             outage.stop()
             photo_id = _upload(
                 clinic,
@@ -302,7 +289,6 @@ def test_upload_accepted_during_an_s3_outage_completes_when_s3_is_back(people, c
             assert "StorageUnavailable" in _job(clinic, photo_id).last_error
             assert _status(clinic, photo_id) == PhotoStatus.PROCESSING
             outage.start()
-            make_bucket()
             assert wait_until(
                 lambda: _status(clinic, photo_id) == PhotoStatus.READY, timeout=120, step=0.2
             )
@@ -312,4 +298,4 @@ def test_upload_accepted_during_an_s3_outage_completes_when_s3_is_back(people, c
                 assert storage.blob_read(original)[:3] == b"\xff\xd8\xff"
     finally:
         celery_worker.stop()
-        outage.stop()
+        outage.close()

@@ -1,7 +1,7 @@
-"""Erasure on the real stack (PostgreSQL as the app role with RLS, moto S3): every object of the
-patient gone from the bucket, no key left that reads a copy taken before, their name, date of
-birth, e-mail and phone nowhere in a full dump of the database, the audit chain intact; refused
-under a legal hold, before retention ends without a reason, and by the command without
+"""Erasure on the real stack (PostgreSQL as the app role with RLS, SeaweedFS S3): every object of
+the patient gone from the bucket, no key left that reads a copy taken before, their name, date
+of birth, e-mail and phone nowhere in a full dump of the database, the audit chain intact;
+refused under a legal hold, before retention ends without a reason, and by the command without
 --confirm; storage down mid-erasure is caught up through the outbox, once."""
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from retention.models import Erasure
 from retention.services import RetentionRefused
 from retention.tasks import delete_erased_objects
 from tests import factories as f
-from tests.conftest import s3_blob_storage
 from tests.retention.records import make_full_record, old_datetime
 from vault import storage
 from vault.models import Blob
@@ -179,7 +178,7 @@ def test_storage_down_during_erasure_leaves_keys_destroyed_and_objects_deleted_l
     photo = f.make_ready_photo(clinic, patient, episode, admin, taken_at=old_datetime(LONG_AGO))
     names = {b.hex for b in _blob_ids(clinic, patient)}
     assert names <= _bucket_names(s3_server)
-    dead = s3_blob_storage("http://127.0.0.1:9", s3_server.bucket)
+    dead = s3_server.blob_storage(endpoint="http://127.0.0.1:9")
     with override_settings(STORAGES={**settings.STORAGES, "blobs": dead}):
         with clinic_context(clinic.pk):
             erasure = services.patient_erase(

@@ -1,4 +1,12 @@
-"""Clinic keys wrapped by AWS KMS (the S3 test server also speaks KMS)."""
+"""Clinic keys wrapped by AWS KMS.
+
+KMS is the one AWS service these tests need that SeaweedFS, their S3 server, does not provide,
+so these tests alone talk to moto_server (moto's AWS emulation, for KMS only) on a free
+loopback port; the photos' objects still go to SeaweedFS."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import boto3
 import pytest
@@ -7,15 +15,34 @@ from django.test import override_settings
 
 from clinic.tenancy import clinic_context
 from tests import factories as f
+from tests.conftest import _die_with_parent, _fail, _free_port, _port_open, wait_until
 from vault import keys, storage
 from vault.models import Blob, ClinicKey
 
 
+@pytest.fixture(scope="module")
+def kms_endpoint():
+    port = _free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        if not wait_until(lambda: _port_open(port), timeout=30, step=0.1):
+            _fail("moto_server (KMS) did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 @pytest.fixture
-def kms_key(s3_server):
+def kms_key(kms_endpoint):
     client = boto3.client(
         "kms",
-        endpoint_url=s3_server.endpoint,
+        endpoint_url=kms_endpoint,
         region_name="eu-west-2",
         aws_access_key_id="test",
         aws_secret_access_key="test",
@@ -23,10 +50,8 @@ def kms_key(s3_server):
     return client.create_key(Description="clinic photos test")["KeyMetadata"]["KeyId"]
 
 
-def kms_settings(s3_server, key_id):
-    return override_settings(
-        KMS_KEY_ID=key_id, KMS_ENDPOINT_URL=s3_server.endpoint, AWS_REGION="eu-west-2"
-    )
+def kms_settings(endpoint, key_id):
+    return override_settings(KMS_KEY_ID=key_id, KMS_ENDPOINT_URL=endpoint, AWS_REGION="eu-west-2")
 
 
 @pytest.fixture
@@ -36,7 +61,9 @@ def aws_env(monkeypatch):
 
 
 @pytest.mark.django_db
-def test_master_key_clinic_keys_move_to_kms_without_reencrypting(cast, s3_server, kms_key, aws_env):
+def test_master_key_clinic_keys_move_to_kms_without_reencrypting(
+    cast, s3_server, kms_endpoint, kms_key, aws_env
+):
     patient = f.make_patient(cast.clinic_a, cast.admin)
     episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
     photo = f.make_ready_photo(cast.clinic_a, patient, episode, cast.practitioner)
@@ -45,7 +72,7 @@ def test_master_key_clinic_keys_move_to_kms_without_reencrypting(cast, s3_server
     before = s3_server.client.get_object(Bucket=s3_server.bucket, Key=original.object_name)[
         "Body"
     ].read()
-    with kms_settings(s3_server, kms_key):
+    with kms_settings(kms_endpoint, kms_key):
         call_command("rotate_keys", "--clinic", cast.clinic_a.slug)
         keys.forget_cached_keys()
         with clinic_context(cast.clinic_a.id):
@@ -62,8 +89,8 @@ def test_master_key_clinic_keys_move_to_kms_without_reencrypting(cast, s3_server
 
 
 @pytest.mark.django_db
-def test_new_clinic_under_kms_stores_and_reads(cast, s3_server, kms_key, aws_env):
-    with kms_settings(s3_server, kms_key):
+def test_new_clinic_under_kms_stores_and_reads(cast, kms_endpoint, kms_key, aws_env):
+    with kms_settings(kms_endpoint, kms_key):
         keys.forget_cached_keys()
         with clinic_context(cast.clinic_b.id):
             blob = storage.blob_store(
