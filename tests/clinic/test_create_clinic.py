@@ -153,7 +153,11 @@ def test_when_the_mail_server_is_down_the_clinic_is_made_and_the_invitation_wait
         (invitation,) = Invitation.objects.filter(clinic=clinic)
         assert invitation.emailed_at is None
         (job,) = Job.objects.filter(clinic=clinic, state="pending")
-    assert job.kwargs["invitation_id"] == str(invitation.id)
+        assert job.kwargs["invitation_id"] == str(invitation.id)
+        # Committed work this test leaves owed would be resent by another test's sweep (they
+        # share the database): it is settled here, as the worker would once the mail leaves.
+        job.state = "done"
+        job.save(update_fields=["state"])
 
 
 def test_a_refusal_exits_with_status_1_from_the_shell():
