@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit.http import ClinicRequest
-from clinic.hubs import Hub
+from clinic.hubs import Hub, assemble
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,4 @@ def register(section: SettingsSection) -> None:
 
 def sections_for(request: ClinicRequest) -> tuple[list[str], dict[str, Any]]:
     """The sections' templates in order, and their merged context."""
-    templates: list[str] = []
-    context: dict[str, Any] = {}
-    for section in SECTIONS.values():
-        templates.append(section.template)
-        context.update(section.context(request))
-    return templates, context
+    return assemble(SECTIONS.values(), request)

@@ -12,8 +12,9 @@ An entry is registered under a name (registering the same name again replaces it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -55,6 +56,17 @@ class Hub(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<Hub {self.name}: {', '.join(self.names()) or 'nothing registered'}>"
+
+
+def assemble(sections: Iterable[Any], *args: Any) -> tuple[list[str], dict[str, Any]]:
+    """A page's sections from a hub (each with ``template`` and ``context(*args)``), in order:
+    their templates, and their contexts merged into one."""
+    templates: list[str] = []
+    context: dict[str, Any] = {}
+    for section in sections:
+        templates.append(section.template)
+        context.update(section.context(*args))
+    return templates, context
 
 
 def _origin(value: object) -> str:

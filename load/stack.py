@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from clinic.rls import APP_ROLE, OWNER_ROLE, ensure_roles
+from deploy import seaweedfs
 from deploy.s3_identities import identities, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,15 +36,6 @@ SUPERUSER_DSN = os.environ.get(
 )
 DB_PREFIX = "clinicphotos_load_"
 BUCKET = "clinic-blobs-load"
-SEAWEEDFS_PORTS = (
-    "s3_grpc",
-    "master",
-    "master_grpc",
-    "volume",
-    "volume_grpc",
-    "filer",
-    "filer_grpc",
-)
 
 
 def free_port() -> int:
@@ -114,7 +106,7 @@ class Stack:
     def __init__(self, logs: Path, web_workers: int | None = None) -> None:
         self.logs = logs
         self.db_name = f"{DB_PREFIX}{os.getpid()}"
-        names = ("web", "redis", "s3", "proxy", *SEAWEEDFS_PORTS)
+        names = ("web", "redis", "proxy", *seaweedfs.PORTS)
         self.ports = {name: free_port() for name in names}
         self.s3_dir = Path(tempfile.mkdtemp(prefix="clinicphotos-load-seaweedfs-"))
         self.s3_admin = (f"admin-{secrets.token_hex(6)}", secrets.token_urlsafe(30))
@@ -289,32 +281,13 @@ class Stack:
 
     def _seaweedfs_argv(self) -> list[str]:
         """docker-compose.yml's seaweedfs command, on loopback ports of this run's own."""
-        p = self.ports
-        return [
-            str(BIN / "weed"),
-            "server",
-            f"-dir={self.s3_dir}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-master.port={p['master']}",
-            f"-master.port.grpc={p['master_grpc']}",
-            f"-volume.port={p['volume']}",
-            f"-volume.port.grpc={p['volume_grpc']}",
-            f"-filer.port={p['filer']}",
-            f"-filer.port.grpc={p['filer_grpc']}",
-            "-s3",
-            f"-s3.port={p['s3']}",
-            f"-s3.port.grpc={p['s3_grpc']}",
-            f"-s3.config={self.s3_dir / 's3.json'}",
-            "-master.volumeSizeLimitMB=1024",
-            "-master.telemetry=false",
-            "-master.peers=none",
-            "-filer.disableHttp",
-            "-s3.iam=false",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            "-volume.max=0",
-        ]
+        return seaweedfs.server_command(
+            BIN / "weed",
+            data_dir=self.s3_dir,
+            ports=self.ports,
+            config=self.s3_dir / "s3.json",
+            volume_mb=1024,
+        )
 
     def _seaweedfs_env(self) -> dict[str, str]:
         # Without AWS_* variables: SeaweedFS would add that pair as one more admin identity.

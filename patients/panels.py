@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit.http import ClinicRequest
-from clinic.hubs import Hub
+from clinic.hubs import Hub, assemble
 from clinic.permissions import role_can
 from patients.models import Patient
 
@@ -36,11 +36,6 @@ def register(panel: PatientPanel) -> None:
 
 def panels_for(request: ClinicRequest, patient: Patient) -> tuple[list[str], dict[str, Any]]:
     """The templates of the sections this member may see, in order, and their context."""
-    templates: list[str] = []
-    context: dict[str, Any] = {}
-    for panel in PANELS.values():
-        if panel.permission and not role_can(request.membership.role, panel.permission):
-            continue
-        templates.append(panel.template)
-        context.update(panel.context(request, patient))
-    return templates, context
+    role = request.membership.role
+    allowed = [p for p in PANELS.values() if not p.permission or role_can(role, p.permission)]
+    return assemble(allowed, request, patient)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit.http import ClinicRequest
-from clinic.hubs import Hub
+from clinic.hubs import Hub, assemble
 from photos.models import Photo
 
 
@@ -34,9 +34,4 @@ def register(section: ViewerSection) -> None:
 
 def sections_for(request: ClinicRequest, photo: Photo) -> tuple[list[str], dict[str, Any]]:
     """The sections' templates in order, and their merged context."""
-    templates: list[str] = []
-    context: dict[str, Any] = {}
-    for section in SECTIONS.values():
-        templates.append(section.template)
-        context.update(section.context(request, photo))
-    return templates, context
+    return assemble(SECTIONS.values(), request, photo)

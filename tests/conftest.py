@@ -32,6 +32,7 @@ from django.test import override_settings
 
 from clinic.models import Role
 from clinic.rls import APP_ROLE, OWNER_ROLE, ensure_roles
+from deploy import seaweedfs
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,18 +263,8 @@ def _die_with_parent() -> None:
 S3_REGION = "eu-west-2"
 WEED = Path(sys.executable).with_name("weed")
 # The flags that harden docker-compose's seaweedfs service, given to the test server too
-# (tests/test_compose.py holds the two together): no telemetry, one master that starts at once,
-# the filer's HTTP API closed (it would list and delete any object without a signature), no
-# IAM API, no Iceberg or Lance catalog ports, and as many volumes as the disk holds.
-SEAWEEDFS_HARDENING = (
-    "-master.telemetry=false",
-    "-master.peers=none",
-    "-filer.disableHttp",
-    "-s3.iam=false",
-    "-s3.port.iceberg=0",
-    "-s3.port.lance=0",
-    "-volume.max=0",
-)
+# (tests/test_compose.py holds the two together).
+SEAWEEDFS_HARDENING = seaweedfs.HARDENING
 # Compose's volumes are 1 GB; the test server's are 64 MB. With -volume.max=0 a server holds as
 # many volumes as its free disk space divided by the volume size, and every bucket that is
 # written to takes 7 at once: small volumes keep a test run (a bucket per s3-init test) within
@@ -291,16 +282,7 @@ class S3Server:
     ``stop`` kills it and ``start`` brings it back on the same ports with its objects (a graceful
     stop of `weed server` 4.48 never ends: its filer waits for the S3 gateway's subscription)."""
 
-    PORTS = (
-        "s3",
-        "s3_grpc",
-        "master",
-        "master_grpc",
-        "volume",
-        "volume_grpc",
-        "filer",
-        "filer_grpc",
-    )
+    PORTS = seaweedfs.PORTS
 
     def __init__(self, bucket: str = "clinic-blobs-test") -> None:
         import secrets
@@ -326,26 +308,13 @@ class S3Server:
         return f"http://127.0.0.1:{self.ports['s3']}"
 
     def command(self) -> list[str]:
-        p = self.ports
-        return [
-            str(WEED),
-            "server",
-            f"-dir={self.dir / 'data'}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-master.port={p['master']}",
-            f"-master.port.grpc={p['master_grpc']}",
-            f"-volume.port={p['volume']}",
-            f"-volume.port.grpc={p['volume_grpc']}",
-            f"-filer.port={p['filer']}",
-            f"-filer.port.grpc={p['filer_grpc']}",
-            "-s3",
-            f"-s3.port={p['s3']}",
-            f"-s3.port.grpc={p['s3_grpc']}",
-            f"-s3.config={self.config_path}",
-            f"-master.volumeSizeLimitMB={TEST_VOLUME_SIZE_MB}",
-            *SEAWEEDFS_HARDENING,
-        ]
+        return seaweedfs.server_command(
+            WEED,
+            data_dir=self.dir / "data",
+            ports=self.ports,
+            config=self.config_path,
+            volume_mb=TEST_VOLUME_SIZE_MB,
+        )
 
     def s3_client(self, key: str | None, secret: str | None, **config):
         """A boto3 S3 client for this server; ``key=None``: unsigned (anonymous) requests."""
