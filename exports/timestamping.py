@@ -24,6 +24,7 @@ from pathlib import Path
 from cryptography import x509
 from django.conf import settings
 from rfc3161_client import (
+    HashAlgorithm,
     PKIStatus,
     TimestampRequestBuilder,
     VerificationError,
@@ -69,9 +70,12 @@ def request_stamp(data: bytes, *, url: str | None = None) -> Stamp:
     url = url or settings.EXPORT_TSA_URL
     if not url.startswith(("https://", "http://")):
         raise TimestampUnavailable(f"EXPORT_TSA_URL must be an http(s) address, not {url!r}")
+    # SHA-256: what every authority supports (the library's default, SHA-512, is not), and
+    # what the imprint check below and the recipient's `openssl ts -verify` expect.
     request = (
         TimestampRequestBuilder()
         .data(data)
+        .hash_algorithm(HashAlgorithm.SHA256)
         .nonce(nonce=True)
         .cert_request(cert_request=True)
         .build()
