@@ -68,6 +68,8 @@ PUBLIC_URLS = {
     "consent_sign_start": lambda o: {"clinic": o["clinic"].slug, "token": "x" * 43},
     "consent_sign": lambda o: {"clinic": o["clinic"].slug},
     "clinic_logo": lambda o: {"clinic": o["clinic"].slug},
+    "export_keys": lambda o: {"clinic": o["clinic"].slug},
+    "export_key_pem": lambda o: {"clinic": o["clinic"].slug, "fingerprint": "0" * 64},
     "consent_signed": lambda o: {"clinic": o["clinic"].slug},
     "consent_withdraw_start": lambda o: {"clinic": o["clinic"].slug, "token": "x" * 43},
     "consent_withdraw": lambda o: {"clinic": o["clinic"].slug},
