@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from clinic.models import Clinic
 from clinic.tokens import token_hash
@@ -174,7 +174,9 @@ def comparison_to_render(*, clinic_id, comparison_id) -> Comparison | None:
 
 def photo_label(photo: Photo) -> str:
     """What a photo is called on the image and in the room: its stage and local date."""
-    return f"{photo.get_stage_display()} · {timezone.localtime(photo.taken_at):%d %b %Y}"
+    # The house date format ("5 Mar 2026"), as every template writes it.
+    taken = dateformat.format(timezone.localtime(photo.taken_at), "j M Y")
+    return f"{photo.get_stage_display()} · {taken}"
 
 
 def initials(patient: Patient) -> str:

@@ -154,6 +154,7 @@ urlpatterns = [
     path("p/<slug:clinic>/sign/", consent_views.sign, name="consent_sign"),
     path("p/<slug:clinic>/logo.png", views.clinic_logo, name="clinic_logo"),
     path("p/<slug:clinic>/signed/", consent_views.signed, name="consent_signed"),
+    path("p/<slug:clinic>/signed/copy.pdf", consent_views.signed_copy, name="consent_signed_copy"),
     path(
         "p/<slug:clinic>/withdraw/<str:token>/",
         consent_views.withdraw_start,

@@ -69,6 +69,7 @@ PUBLIC_URLS = {
     "consent_sign": lambda o: {"clinic": o["clinic"].slug},
     "clinic_logo": lambda o: {"clinic": o["clinic"].slug},
     "consent_signed": lambda o: {"clinic": o["clinic"].slug},
+    "consent_signed_copy": lambda o: {"clinic": o["clinic"].slug},
     "consent_withdraw_start": lambda o: {"clinic": o["clinic"].slug, "token": "x" * 43},
     "consent_withdraw": lambda o: {"clinic": o["clinic"].slug},
     "comparison_share_start": lambda o: {"clinic": o["clinic"].slug, "token": "x" * 43},
