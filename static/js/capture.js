@@ -27,6 +27,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const lastGhost = document.getElementById("capture-last-ghost");
   const lastText = document.getElementById("capture-last-text");
   const retake = document.getElementById("capture-retake");
+  const shootWhy = document.getElementById("capture-shoot-why");
   const DEFAULT_RATIO = 3 / 4; // portrait, as a face is taken
   let current = -1;
   let stream = null;
@@ -64,6 +65,13 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
 
+  // A shutter that cannot be used says why, beside it.
+  function shutter(enabled, why) {
+    shoot.disabled = !enabled;
+    shootWhy.hidden = enabled;
+    shootWhy.textContent = enabled ? "" : why;
+  }
+
   function go(index) {
     current = index;
     steps.forEach((step, i) => {
@@ -75,10 +83,11 @@ document.addEventListener("DOMContentLoaded", () => {
     if (index < 0) {
       heading.textContent = "All views done";
       counter.textContent = `${steps.filter((s) => s.dataset.photo).length} of ${steps.length} taken`;
-      shoot.disabled = true;
+      shutter(false, "Every view is taken or skipped: tap a view above to take it again.");
       skip.hidden = true;
       ghost.hidden = true;
-      ghostLabel.textContent = "Tap a view above to retake it.";
+      ghostLabel.textContent = "";
+      shoot.textContent = "Take photo";
       return;
     }
     const step = steps[index];
@@ -87,7 +96,7 @@ document.addEventListener("DOMContentLoaded", () => {
     counter.textContent = `View ${index + 1} of ${steps.length}`;
     skip.hidden = false;
     shoot.textContent = step.dataset.photo ? "Retake photo" : "Take photo";
-    shoot.disabled = false;
+    shutter(true);
     showGhost(step.dataset.ghost, step.dataset.ghostLabel);
   }
 
@@ -197,7 +206,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (current < 0) return;
     const index = current;
     if (!stills) { handOff(index); return; }
-    shoot.disabled = true;
+    shutter(false, "Taking the photo…");
     let blob = null;
     try {
       blob = await stills.takePhoto(stillSize || undefined);
@@ -205,7 +214,7 @@ document.addEventListener("DOMContentLoaded", () => {
       status.textContent = "The camera did not give a photo; opening the camera app instead.";
       stills = null;
       showMode();
-      shoot.disabled = false;
+      shutter(true);
       handOff(index);
       return;
     }

@@ -100,6 +100,12 @@ def test_five_view_before_and_after_sequences_with_a_retake(browser, server, vie
             )
             check_state(j, f"capture-before-{view}")
         expect(page.locator("#capture-view")).to_have_text("All views done")
+        # The shutter cannot be used now, looks it and says why.
+        expect(shoot).to_be_disabled()
+        expect(page.locator("#capture-shoot-why")).to_have_text(
+            "Every view is taken or skipped: tap a view above to take it again."
+        )
+        assert shoot.evaluate("b => getComputedStyle(b).cursor") == "not-allowed"
         assert taps == 1 + 5, taps
         befores = _ready(clinic, patient, "before")
         assert sorted(p.view for p in befores) == sorted(FACE)
@@ -141,8 +147,12 @@ def test_five_view_before_and_after_sequences_with_a_retake(browser, server, vie
 
         # Retake the left 45: tap its step, take it again; the earlier shot is replaced.
         earlier = next(p for p in afters if p.view == "left_45")
+        # From the foot of the page: tapping the chip brings the shutter back on screen.
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
         steps.nth(1).locator("button").click()
         expect(page.locator("#capture-view")).to_have_text("Left 45° (retake)")
+        expect(shoot).to_be_in_viewport(ratio=1)
+        expect(page.locator("#capture-frame")).to_be_in_viewport()
         expect(shoot).to_have_text("Retake photo")
         check_state(j, "capture-retake")
         shoot.click()
