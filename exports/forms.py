@@ -28,3 +28,18 @@ class ExportForm(forms.Form):
     def clean_episode(self):
         value = self.cleaned_data.get("episode") or ""
         return self.episodes.get(value)
+
+
+class BundleCheckForm(forms.Form):
+    bundle = forms.FileField(
+        label="Evidence bundle (ZIP)",
+        help_text="A bundle this clinic exported, as the recipient holds it.",
+    )
+
+    def clean_bundle(self):
+        upload = self.cleaned_data["bundle"]
+        head = upload.read(4)
+        upload.seek(0)
+        if head[:2] != b"PK":
+            raise forms.ValidationError("That is not a ZIP file. Choose the bundle's .zip file.")
+        return upload
