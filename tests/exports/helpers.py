@@ -45,6 +45,17 @@ def listed(folder: Path) -> set[str]:
     return {line[66:] for line in (folder / "SHA256SUMS").read_text().splitlines()}
 
 
+def rezip(folder: Path, to: Path) -> Path:
+    """A ZIP of an (altered) unzipped bundle, as a tamperer would send it on."""
+    import zipfile
+
+    with zipfile.ZipFile(to, "w") as zf:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                zf.write(file, str(file.relative_to(folder)))
+    return to
+
+
 def pdf_text(path: Path) -> str:
     return run("pdftotext", str(path), "-").stdout
 

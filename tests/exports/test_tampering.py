@@ -55,7 +55,9 @@ def _build(live: str, tmp_path: Path, *, photos: int = 2, **overrides) -> tuple[
     clinic = f.make_clinic("Tamper Test Clinic")
     admin = f.make_member(clinic, "admin")
     with override_settings(SITE_URL=live, **overrides), clinic_context(clinic.id):
-        patient = f.make_patient(clinic, admin, first_name="Lena", last_name="Vogt")
+        patient = f.make_patient(
+            clinic, admin, first_name="Lena", last_name="Vogt", email="lena@example.com"
+        )
         episode = f.make_episode(clinic, patient, admin)
         for stage in ("before", "after", "after", "before")[:photos]:
             f.make_ready_photo(clinic, patient, episode, admin, stage=stage)
