@@ -71,6 +71,7 @@ PUBLIC_URLS = {
     "export_keys": lambda o: {"clinic": o["clinic"].slug},
     "export_key_pem": lambda o: {"clinic": o["clinic"].slug, "fingerprint": "0" * 64},
     "consent_signed": lambda o: {"clinic": o["clinic"].slug},
+    "consent_signed_copy": lambda o: {"clinic": o["clinic"].slug},
     "consent_withdraw_start": lambda o: {"clinic": o["clinic"].slug, "token": "x" * 43},
     "consent_withdraw": lambda o: {"clinic": o["clinic"].slug},
     "comparison_share_start": lambda o: {"clinic": o["clinic"].slug, "token": "x" * 43},

@@ -191,6 +191,7 @@ VISITS: dict[str, list[Visit]] = {
         )
     ],
     "consent_signed": [Visit(session=lambda w: {"consent_signed_record": str(w.consent.pk)})],
+    "consent_signed_copy": [Visit(session=lambda w: {"consent_signed_record": str(w.consent.pk)})],
     "consent_withdraw": [
         Visit(session=lambda w: {"consent_withdraw_link": str(w.withdrawal_link.pk)})
     ],

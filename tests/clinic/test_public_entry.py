@@ -15,6 +15,7 @@ PAGES = [
     ("consent_sign_start", {"token": "not-a-real-token"}, "no-referrer"),
     ("consent_sign", {}, "same-origin"),
     ("consent_signed", {}, "same-origin"),
+    ("consent_signed_copy", {}, "same-origin"),
     ("consent_withdraw_start", {"token": "not-a-real-token"}, "no-referrer"),
     ("consent_withdraw", {}, "same-origin"),
     ("comparison_share_start", {"token": "not-a-real-token"}, "no-referrer"),
