@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 import environ
 from django.conf import settings
@@ -214,3 +215,30 @@ def _load_sqlite(path: Path) -> None:
     finally:
         source.close()
         target.close()
+
+
+# --- a scratch database (backup_verify) -----------------------------------------------------
+
+
+def scratch_create() -> tuple[str, str]:
+    """A new, empty database beside the live one, made by the backup role; its name and URL."""
+    import secrets
+
+    import psycopg
+
+    params = _postgres_params()
+    name = f"{params['dbname']}_verify_{secrets.token_hex(4)}"[:63]
+    conninfo = " ".join(f"{k}={v}" for k, v in params.items() if v)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    auth = params["user"] + (f":{quote(params['password'], safe='')}" if params["password"] else "")
+    return name, f"postgres://{auth}@{params['host']}:{params['port']}/{name}"
+
+
+def scratch_drop(name: str) -> None:
+    import psycopg
+
+    params = _postgres_params()
+    conninfo = " ".join(f"{k}={v}" for k, v in params.items() if v)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -24,6 +24,8 @@ class BackupRun(models.Model):
     size = models.BigIntegerField(default=0)
     added = models.BigIntegerField(default=0)
     object_count = models.PositiveIntegerField(default=0)
+    # Objects fetched from the bucket for this set (the others were in the mirror already).
+    fetched = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     # Set when the admins were told of this failure, so they are told once.
     alerted_at = models.DateTimeField(null=True, blank=True)

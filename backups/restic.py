@@ -89,11 +89,11 @@ class Repository:
         self.restic = executable("restic", "restic")
         self.target = target
         self.repository = repository_of(target)
-        self._key = backup_key()  # BackupKeyMissing names the variable
+        self.key = backup_key()  # BackupKeyMissing names the variable
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RESTIC_", "AWS_"))}
-        env.update(RESTIC_REPOSITORY=self.repository, RESTIC_PASSWORD=self._key)
+        env.update(RESTIC_REPOSITORY=self.repository, RESTIC_PASSWORD=self.key)
         env["RESTIC_CACHE_DIR"] = str(settings.BACKUP_STAGING_DIR / "restic-cache")
         if settings.BACKUP_S3_ACCESS_KEY_ID:
             env["AWS_ACCESS_KEY_ID"] = settings.BACKUP_S3_ACCESS_KEY_ID
