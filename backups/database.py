@@ -206,8 +206,8 @@ def _load_postgres(path: Path, *, replace: bool) -> None:
 
 def _load_sqlite(path: Path) -> None:
     target_path = Path(settings.DATABASES["default"]["NAME"])
-    for suffix in ("-wal", "-shm"):
-        Path(f"{target_path}{suffix}").unlink(missing_ok=True)
+    # Through SQLite's backup API, page by page into the target (and its WAL, when it has
+    # one): never by copying files, which would tear a database in WAL mode.
     source = sqlite3.connect(str(path))
     target = sqlite3.connect(str(target_path))
     try:

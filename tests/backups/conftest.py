@@ -35,6 +35,19 @@ def _forget_cached_keys() -> None:
     storage._cache.clear()
 
 
+def _migrate() -> None:
+    """Make the tables as the owner role (the app role then connects), as the test setup does."""
+    from django.core.management import call_command
+
+    db = connections["default"].settings_dict
+    user = db["USER"]
+    if not EMBEDDED:
+        db["USER"] = OWNER_ROLE
+    call_command("migrate", verbosity=0, interactive=False)
+    connections.close_all()
+    db["USER"] = user
+
+
 class Stack:
     """Where the app's database and blobs are, and how to make a fresh, empty pair."""
 
@@ -71,8 +84,9 @@ class Stack:
         }
 
     @contextmanager
-    def fresh(self) -> Iterator[None]:
-        """The app on a fresh database and an empty bucket (or folder) until the block ends."""
+    def fresh(self, *, migrated: bool = False) -> Iterator[None]:
+        """The app on a fresh database and an empty bucket (or folder) until the block ends;
+        ``migrated``: with the tables made (a new stack of its own, not a restore target)."""
         db = connections["default"].settings_dict
         before = db["NAME"]
         if EMBEDDED:
@@ -104,6 +118,8 @@ class Stack:
         )
         override.enable()
         try:
+            if migrated:
+                _migrate()
             yield
         finally:
             override.disable()

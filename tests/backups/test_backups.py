@@ -201,7 +201,9 @@ def test_without_a_backup_target_an_erasure_owes_no_tombstone(stack, target):
             confirmed=True,
             early_reason="The patient asked for erasure in writing",
         )
-        assert not Job.objects.filter(task="backups.tasks.write_tombstone").exists()
+        assert not Job.objects.filter(
+            clinic=stack.clinic, task="backups.tasks.write_tombstone"
+        ).exists()
 
 
 def test_a_failed_backup_and_a_missing_one_are_told_to_the_admins_once(stack, target):
@@ -245,3 +247,27 @@ def test_the_recovery_sheet_prints_the_keys_and_their_fingerprints(stack, target
         pytest.raises(CommandError, match="BACKUP_KEY"),
     ):
         call_command("recovery_sheet", stdout=io.StringIO())
+
+
+def test_backup_verify_restores_into_scratch_and_checks_every_object_and_chain(stack, tmp_path):
+    # A stack of its own, so that the check of every chain reads this test's story alone.
+    with (
+        override_settings(**stack.backup_settings(str(tmp_path / "backups"))),
+        stack.fresh(migrated=True),
+    ):
+        clinic = f.make_clinic("Verified Clinic")
+        admin = f.make_member(clinic, Role.ADMIN, "Ada Admin")
+        patient = f.make_patient(clinic, admin)
+        f.make_ready_photo(clinic, patient, f.make_episode(clinic, patient, admin), admin)
+        call_command("audit_checkpoint", stdout=io.StringIO())
+        services.backup_take()
+        out = io.StringIO()
+        call_command("backup_verify", stdout=out)
+        assert "restored into scratch and checked: 3 objects decrypted" in out.getvalue()
+        assert backup_status().last_verified is not None
+
+        _flip_a_byte_of_the_largest_pack(tmp_path / "backups")
+        with pytest.raises(CommandError, match="damaged"):
+            call_command("backup_verify", stdout=io.StringIO())
+        failed = BackupRun.objects.filter(kind="verify", ok=False).get()
+        assert "damaged" in failed.error
