@@ -196,7 +196,6 @@ class StackCollector:
                 value=sum(not mark.ok for mark in found.values()),
             )
 
-
     def _backups(self) -> Iterator[Metric]:
         from backups.selectors import backup_status
 
