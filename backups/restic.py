@@ -94,6 +94,9 @@ class Repository:
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RESTIC_", "AWS_"))}
         env.update(RESTIC_REPOSITORY=self.repository, RESTIC_PASSWORD=self.key)
+        # Objects are AES-GCM ciphertext and pg_dump's custom format is compressed already:
+        # trying zstd on them costs time and saves nothing.
+        env["RESTIC_COMPRESSION"] = "off"
         env["RESTIC_CACHE_DIR"] = str(settings.BACKUP_STAGING_DIR / "restic-cache")
         if settings.BACKUP_S3_ACCESS_KEY_ID:
             env["AWS_ACCESS_KEY_ID"] = settings.BACKUP_S3_ACCESS_KEY_ID
@@ -144,6 +147,8 @@ class Repository:
     # --- the repository ---------------------------------------------------------------------
 
     def exists(self) -> bool:
+        if self.is_folder:
+            return (Path(self.target) / "config").is_file()  # no restic start for a folder
         try:
             self.run("cat", "config")
         except BackupTargetMissing:
@@ -154,14 +159,20 @@ class Repository:
         """Create the repository when the target holds none; True when it was created."""
         if self.exists():
             return False
-        if "://" not in self.target and ":" not in self.target.split("/")[0]:
+        if self.is_folder:
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
         self.run("init")
         return True
 
-    def snapshots(self, tag: str) -> list[Snapshot]:
-        """Snapshots with ``tag``, oldest first."""
-        out = self.run("snapshots", "--json", "--tag", tag)
+    @property
+    def is_folder(self) -> bool:
+        return self.repository == self.target and not self.target.startswith(
+            ("s3:", "sftp:", "rest:", "b2:", "azure:", "gs:", "swift:", "rclone:")
+        )
+
+    def snapshots(self, tag: str | None = None) -> list[Snapshot]:
+        """Snapshots (with ``tag``), oldest first."""
+        out = self.run("snapshots", "--json", *(["--tag", tag] if tag else []))
         found = [
             Snapshot(
                 id=s["id"],

@@ -200,23 +200,23 @@ class StackCollector:
         from backups.selectors import backup_status
 
         status = backup_status()
-        if status.last_ok is not None and status.last_ok.finished_at is not None:
-            yield GaugeMetricFamily(
-                f"{PREFIX}_backup_last_success_timestamp_seconds",
-                "When the last successful backup set was finished (Unix time).",
-                value=status.last_ok.finished_at.timestamp(),
-            )
-            yield GaugeMetricFamily(
-                f"{PREFIX}_backup_last_success_bytes",
-                "Bytes of the last successful backup set (database copy and every object).",
-                value=status.last_ok.size,
-            )
-        if status.last_verified is not None and status.last_verified.finished_at is not None:
-            yield GaugeMetricFamily(
-                f"{PREFIX}_backup_last_verified_timestamp_seconds",
-                "When a backup set was last restored into scratch and checked (Unix time).",
-                value=status.last_verified.finished_at.timestamp(),
-            )
+        last_ok, verified = status.last_ok, status.last_verified
+        # 0 when there is none yet, so that every scrape has the same families.
+        yield GaugeMetricFamily(
+            f"{PREFIX}_backup_last_success_timestamp_seconds",
+            "When the last successful backup set was finished (Unix time; 0: none yet).",
+            value=last_ok.finished_at.timestamp() if last_ok and last_ok.finished_at else 0,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_backup_last_success_bytes",
+            "Bytes of the last successful backup set (database copy and every object).",
+            value=last_ok.size if last_ok else 0,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_backup_last_verified_timestamp_seconds",
+            "When a backup set was last restored into scratch and checked (Unix time; 0: never).",
+            value=verified.finished_at.timestamp() if verified and verified.finished_at else 0,
+        )
         yield GaugeMetricFamily(
             f"{PREFIX}_backup_failing",
             "1 when backups are configured and the last one failed or is older than "
