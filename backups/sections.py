@@ -15,5 +15,5 @@ def _context(request: ClinicRequest) -> dict[str, Any]:
 
 
 BACKUPS_SECTION = SettingsSection(
-    name="backups", template="backups/settings_section.html", order=50, context=_context
+    name="backups", template="backups/_settings_section.html", order=50, context=_context
 )

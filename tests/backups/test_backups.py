@@ -271,3 +271,21 @@ def test_backup_verify_restores_into_scratch_and_checks_every_object_and_chain(s
             call_command("backup_verify", stdout=io.StringIO())
         failed = BackupRun.objects.filter(kind="verify", ok=False).get()
         assert "damaged" in failed.error
+
+
+def test_the_settings_page_shows_the_last_backup_and_a_failure_and_clinic_b_gets_404(stack, target):
+    from django.urls import reverse
+
+    BackupRun.objects.all().delete()  # the stack's runs: this test's story alone
+    services.backup_take()
+    with (
+        override_settings(BACKUP_KEY="not-the-key-" + secrets.token_hex(8)),
+        pytest.raises(BackupKeyWrong),
+    ):
+        services.backup_take()
+    url = reverse("clinic_settings", kwargs={"clinic_slug": stack.clinic.slug})
+    page = f.verified_client(stack.admin).get(url).content.decode()
+    assert "Last backup:" in page and "encrypted files and the database" in page
+    assert "failed: The backup key does not open the backups" in page
+    stranger = f.make_member(f.make_clinic("Other Clinic"), Role.ADMIN)
+    assert f.verified_client(stranger).get(url).status_code == 404
