@@ -136,9 +136,7 @@ def backup_prune(*, repository: restic.Repository, now=None) -> list[str]:
     BACKUP_RETENTION_DAYS, so an erasure is complete on the day its page gives. The ids."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.BACKUP_RETENTION_DAYS)
     kept_by_age = {restic.SET_TAG, restic.TOMBSTONE_TAG}
-    old = [
-        s.id for s in repository.snapshots() if s.time < cutoff and kept_by_age & set(s.tags)
-    ]
+    old = [s.id for s in repository.snapshots() if s.time < cutoff and kept_by_age & set(s.tags)]
     repository.forget(old)
     if old:
         _record("backup.pruned", {"sets": len(old), "older_than": cutoff.isoformat()})
