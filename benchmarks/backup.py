@@ -3,7 +3,7 @@ embedded default (SQLite and encrypted blobs on local disk in temp dirs):
 
     python benchmarks/backup.py setup VAR_DIR TARGET    # a clinic with OBJECTS encrypted
                                                         # objects of OBJECT_BYTES (incompressible,
-                                                        # as JPEGs are), migrated and audited
+                                                        # as JPEGs are); the empty repository
     python benchmarks/backup.py backup VAR_DIR TARGET   # a plain copy of the same files, then a
                                                         # full backup set, then a second one of
                                                         # the unchanged stack
@@ -58,6 +58,9 @@ def setup(var_dir: str, target: str) -> None:
     with clinic_context(clinic.pk):
         for _ in range(OBJECTS):
             blob_store(clinic_id=clinic.pk, purpose="original", data=os.urandom(OBJECT_BYTES))
+    from backups.restic import Repository
+
+    Repository().init_if_missing()  # once per deployment, not part of a backup's cost
     print(json.dumps({"objects": OBJECTS}))
 
 
