@@ -160,7 +160,12 @@ class Repository:
         if self.exists():
             return False
         if self.is_folder:
-            Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise BackupError(
+                    f"The backup folder {self.target} cannot be made: {error.strerror}."
+                ) from error
         self.run("init")
         return True
 
