@@ -59,10 +59,12 @@ def backup_take(*, target: str | None = None, prune: bool = True) -> BackupRun:
         target=target or settings.BACKUP_TARGET,
         started_at=timezone.now(),
     )
+    lock = None
     try:
         repository = restic.Repository(target)
         repository.init_if_missing()
         staging = _staging()
+        lock = _lock(staging)
         for old in staging.glob("database.*"):
             old.unlink()
         taken_at = timezone.now()
@@ -106,6 +108,8 @@ def backup_take(*, target: str | None = None, prune: bool = True) -> BackupRun:
         run.error = str(error)[:2000]
         raise
     finally:
+        if lock is not None:
+            lock.close()
         run.finished_at = timezone.now()
         run.save()
     _record(
@@ -121,6 +125,22 @@ def backup_take(*, target: str | None = None, prune: bool = True) -> BackupRun:
     if prune:
         backup_prune(repository=repository)
     return run
+
+
+def _lock(staging: Path):
+    """Hold the staging folder for this backup alone (a manual backup beside the beat's would
+    mirror into the same folder); released when the returned file is closed."""
+    import fcntl
+
+    handle = (staging / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise restic.BackupError(
+            f"Another backup is running (it holds {staging}); this one was not taken."
+        ) from None
+    return handle
 
 
 def _sha256(path: Path) -> str:

@@ -289,3 +289,18 @@ def test_the_settings_page_shows_the_last_backup_and_a_failure_and_clinic_b_gets
     assert "failed: The backup key does not open the backups" in page
     stranger = f.make_member(f.make_clinic("Other Clinic"), Role.ADMIN)
     assert f.verified_client(stranger).get(url).status_code == 404
+
+
+def test_a_second_backup_while_one_runs_is_refused_and_says_so(stack, target):
+    from django.conf import settings
+
+    from backups.services import _lock, _staging
+
+    held = _lock(_staging())
+    try:
+        with pytest.raises(CommandError, match="Another backup is running"):
+            call_command("backup", stdout=io.StringIO())
+    finally:
+        held.close()
+    assert services.backup_take().ok
+    assert (settings.BACKUP_STAGING_DIR / "set").is_dir()
