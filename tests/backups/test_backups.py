@@ -304,3 +304,22 @@ def test_a_second_backup_while_one_runs_is_refused_and_says_so(stack, target):
         held.close()
     assert services.backup_take().ok
     assert (settings.BACKUP_STAGING_DIR / "set").is_dir()
+
+
+def test_a_wrong_checkpoint_key_is_named_and_nothing_is_restored(stack, target):
+    services.backup_take()
+    with (
+        stack.fresh(),
+        override_settings(AUDIT_CHECKPOINT_KEY="another-checkpoint-key-" + secrets.token_hex(16)),
+    ):
+        with pytest.raises(services.RestoreRefused, match="AUDIT_CHECKPOINT_KEY is not the key"):
+            services.restore()
+        assert services.found_in_target() == []
+
+
+def test_a_target_without_sets_says_so(stack, target):
+    from backups.restic import BackupError
+
+    Repository().init_if_missing()
+    with stack.fresh(), pytest.raises(BackupError, match="There are no backup sets at"):
+        services.restore()
