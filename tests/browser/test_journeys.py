@@ -52,7 +52,7 @@ def test_admin_invites_a_practitioner_who_joins_and_records_a_treatment(journey,
     j.submit("Send invitation")
     expect(page.get_by_text(f"Invitation to {newcomer} saved")).to_be_visible()
     # The e-mail left after commit (in-process here), so the list already says when.
-    expect(page.get_by_text(re.compile(r"sent at \d+ \w+, \d\d:\d\d"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"sent at \d+ \w+ \d{4}, \d\d:\d\d"))).to_be_visible()
     j.check("staff-list-invited")
     j.follow(page.get_by_role("link", name="Alice Admin"))
     j.check("staff-detail")
