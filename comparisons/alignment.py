@@ -306,8 +306,9 @@ def geometry_warnings(
                 "after is shown at the before's height; line it up by hand and check it.",
             )
         )
-    # Relative to the two renditions at the same height, so resolution does not count.
-    relative = transform.scale * after_size[1] / before_size[1]
+    # Relative to the two renditions at the same long side (as one camera takes them), so
+    # neither resolution nor a landscape framing counts.
+    relative = relative_scale(transform, before_size, after_size)
     if abs(relative - 1) > SCALE_WARNING:
         nearer = "further away" if relative > 1 else "nearer"
         warnings.append(
@@ -334,13 +335,14 @@ def geometry_warnings(
 def light_warnings(light: dict[str, float]) -> list[Warning]:
     """Warnings from the light on the overlap: brightness and white balance."""
     warnings = []
+    where = "on the skin of the face" if "skin_pixels" in light else "on the overlap"
     lb, la = light["lightness_before"], light["lightness_after"]
     if lb > 0 and abs(la - lb) / lb > BRIGHTNESS_WARNING:
         warnings.append(
             Warning(
                 "brightness",
                 f"Brightness differs: the after is {abs(la - lb) / lb * 100:.0f} % "
-                f"{'brighter' if la > lb else 'darker'} than the before on the overlap "
+                f"{'brighter' if la > lb else 'darker'} than the before {where} "
                 f"(lightness {la:.0f} vs {lb:.0f} of 100); shadows and redness read differently.",
             )
         )
@@ -354,7 +356,7 @@ def light_warnings(light: dict[str, float]) -> list[Warning]:
             tone.append("redder" if a > 0 else "greener")
         warnings.append(
             Warning(
-                "white_balance",
+                "colour",
                 f"White balance differs: the after is {' and '.join(tone) or 'tinted'} than the "
                 f"before (colour shift {shift:.1f} in CIELAB a*/b*, more than "
                 f"{COLOUR_WARNING:.0f}); skin tone and redness are not comparable.",
@@ -775,3 +777,31 @@ def relative_scale(transform: Transform, before_size, after_size) -> float:
     """The transform's scale at equal long sides: how much nearer or further the after was
     taken, whatever the framing (a landscape shot is not "nearer")."""
     return transform.scale * max(after_size) / max(before_size)
+
+
+def checks(
+    before: np.ndarray,
+    after: np.ndarray,
+    before_marks: faces.Landmarks,
+    after_marks: faces.Landmarks,
+    *,
+    area: str | None = None,
+    transform: Transform | None = None,
+) -> tuple[FaceProposal, list[Warning], dict]:
+    """The proposal and every warning for a pair of images (the comparison and the
+    ``compare_photos`` command share it): the faces' refusals and warnings, scale and rotation
+    of ``transform`` (the proposal's unless given), light and colour on the skin."""
+    proposal = face_proposal(before, after, before_marks, after_marks, area=area)
+    used = transform or proposal.transform
+    warnings = list(proposal.refusals) + list(proposal.warnings)
+    if proposal.found or transform is not None:
+        warnings += geometry_warnings(True, used, _size_of(before), _size_of(after))
+    light: dict = {}
+    subject = before_marks.subject
+    if subject is not None and (proposal.found or transform is not None):
+        placed = warp(before, after, used)
+        mask = skin_mask(before, subject.eyes, subject.points[4])
+        light = light_on_skin(before, placed, mask) or {}
+        if light:
+            warnings += light_warnings(light)
+    return proposal, warnings, light
