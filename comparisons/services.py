@@ -30,6 +30,8 @@ from consent import selectors as consent_selectors
 from consent.models import ConsentUse
 from links.services import check_usable, confirm_date_of_birth
 from patients.models import Patient
+from photos import faces
+from photos import services as photo_services
 from photos.models import Photo, PhotoStatus
 from vault import storage
 
@@ -98,30 +100,61 @@ def _size(image) -> tuple[int, int]:
     return image.shape[1], image.shape[0]
 
 
+def _marks(photo: Photo, image) -> faces.Landmarks:
+    """The faces kept with the photo by the worker; found now if the worker has not yet."""
+    marks = photo_services.photo_landmarks(photo)
+    return marks if marks is not None else faces.find(image)
+
+
 def assess(
     comparison: Comparison, before_image, after_image, transform: alignment.Transform
 ) -> tuple[list[dict], dict]:
-    """Every warning for the pair under ``transform``, with the light measured on the overlap."""
+    """Every warning for the pair under ``transform``: the details' (area), the faces' refusals
+    and warnings as proposed, scale and rotation, and the light measured on the skin."""
     proposal = comparison.proposal
-    warnings = metadata_warnings(comparison.before, comparison.after)
-    warnings += alignment.geometry_warnings(
-        proposal["found"],
-        transform,
-        _size(before_image),
-        _size(after_image),
-        (proposal["inliers"], proposal["matches"]),
-    )
+    warnings = [w.as_dict() for w in metadata_warnings(comparison.before, comparison.after)]
+    warnings += proposal.get("refusals", []) + proposal.get("face_warnings", [])
+    if not proposal["found"]:
+        warnings.append(_not_aligned(comparison, transform).as_dict())
+    warnings += [
+        w.as_dict()
+        for w in alignment.geometry_warnings(
+            True, transform, _size(before_image), _size(after_image)
+        )
+    ]
     light: dict = {}
     box = alignment.crop_box(_size(before_image), _size(after_image), transform)
     if box is None:
         warnings.append(
-            alignment.Warning("overlap", "The two photos barely overlap as they are lined up.")
+            alignment.Warning(
+                "overlap", "The two photos barely overlap as they are lined up."
+            ).as_dict()
         )
-    else:
-        placed = alignment.warp(before_image, after_image, transform)
+        return warnings, light
+    placed = alignment.warp(before_image, after_image, transform)
+    eyes = proposal.get("before_eyes")
+    if eyes:
+        mask = alignment.skin_mask(before_image, eyes[:2], eyes[2])
+        light = alignment.light_on_skin(before_image, placed, mask) or {}
+    if not light:
         light = alignment.light_difference(before_image, placed, box)
-        warnings += alignment.light_warnings(light)
-    return [w.as_dict() for w in warnings], light
+    warnings += [w.as_dict() for w in alignment.light_warnings(light)]
+    return warnings, light
+
+
+def _not_aligned(comparison: Comparison, transform: alignment.Transform) -> alignment.Warning:
+    """What a pair without a proposed alignment is: lined up by hand, or not at all."""
+    if _nudged_to(comparison, transform):
+        return alignment.Warning(
+            "aligned_by_hand",
+            "Lined up by hand: no alignment was proposed from the faces; the practitioner "
+            "placed the after on the before.",
+        )
+    return alignment.Warning(
+        "not_aligned",
+        "Not lined up: no alignment was proposed from the faces and none was made by hand; "
+        "the after is shown at the before's size, centred.",
+    )
 
 
 def comparison_create(
@@ -137,7 +170,11 @@ def comparison_create(
     propose and the warnings that go with it. Raises ComparisonRefused."""
     before, after = pair_check(patient=patient, before=before, after=after)
     before_image, after_image = _decoded(before), _decoded(after)
-    proposal = alignment.propose(before_image, after_image)
+    marks_b, marks_a = _marks(before, before_image), _marks(after, after_image)
+    proposal = alignment.face_proposal(
+        before_image, after_image, marks_b, marks_a, area=after.area or None
+    )
+    subject = marks_b.subject
     with transaction.atomic():
         comparison = Comparison(
             clinic=clinic,
@@ -149,6 +186,10 @@ def comparison_create(
                 **proposal.as_dict(),
                 "before_size": list(_size(before_image)),
                 "after_size": list(_size(after_image)),
+                # Where the skin is measured: the before's eyes and nose (not the descriptor).
+                "before_eyes": [*map(list, subject.eyes), list(subject.points[4])]
+                if subject
+                else None,
             },
             transform=proposal.transform.as_dict(),
         )
@@ -167,7 +208,7 @@ def comparison_create(
                 "before": str(before.pk),
                 "after": str(after.pk),
                 "alignment_found": proposal.found,
-                "inliers": proposal.inliers,
+                "method": proposal.method,
                 "warnings": [w["code"] for w in comparison.warnings],
             },
         )
@@ -250,10 +291,14 @@ def comparison_render_request(
 
 
 def _nudged(comparison: Comparison) -> bool:
+    return _nudged_to(comparison, alignment.Transform.from_dict(comparison.transform))
+
+
+def _nudged_to(comparison: Comparison, transform: alignment.Transform) -> bool:
     proposed = comparison.proposal
+    given = transform.as_dict()
     return any(
-        abs(float(comparison.transform[k]) - float(proposed[k])) > 1e-6
-        for k in ("scale", "rotation", "tx", "ty")
+        abs(float(given[k]) - float(proposed[k])) > 1e-6 for k in ("scale", "rotation", "tx", "ty")
     )
 
 
@@ -286,7 +331,7 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
         comparison,
         transform=transform,
         crop=picture.box,
-        relative_scale=transform.scale * after_image.shape[0] / max(1, before_image.shape[0]),
+        relative_scale=alignment.relative_scale(transform, _size(before_image), _size(after_image)),
         nudged=_nudged(comparison),
         rendered_at=now,
     )
@@ -373,7 +418,9 @@ def pair_alignment(*, clinic: Clinic, before: Photo, after: Photo) -> dict | Non
         before_image, after_image = _decoded(before), _decoded(after)
     except (storage.BlobUnreadable, storage.StorageUnavailable, ValueError):
         return None
-    proposal = alignment.propose(before_image, after_image)
+    proposal = alignment.face_proposal(
+        before_image, after_image, _marks(before, before_image), _marks(after, after_image)
+    )
     return {"transform": proposal.transform.as_dict(), "before_size": list(_size(before_image))}
 
 

