@@ -241,7 +241,7 @@ def photo_faces_find(*, clinic_id, photo_id) -> str:
     import json
 
     photo = (
-        Photo.objects.select_for_update()
+        Photo.objects.select_for_update(of=("self",))
         .select_related("display")
         .filter(clinic_id=clinic_id, pk=photo_id)
         .first()
