@@ -142,6 +142,15 @@ def assess(
     return warnings, light
 
 
+def _eyes_and_nose(marks: faces.Landmarks) -> list | None:
+    """The subject's two eye centres and nose base (for the skin, the eye line and the
+    landmarks the page shows on request); never the descriptor."""
+    subject = marks.subject
+    if subject is None:
+        return None
+    return [[round(v, 1) for v in p] for p in (*subject.eyes, subject.points[4])]
+
+
 def _not_aligned(comparison: Comparison, transform: alignment.Transform) -> alignment.Warning:
     """What a pair without a proposed alignment is: lined up by hand, or not at all."""
     if _nudged_to(comparison, transform):
@@ -174,7 +183,6 @@ def comparison_create(
     proposal = alignment.face_proposal(
         before_image, after_image, marks_b, marks_a, area=after.area or None
     )
-    subject = marks_b.subject
     with transaction.atomic():
         comparison = Comparison(
             clinic=clinic,
@@ -187,9 +195,8 @@ def comparison_create(
                 "before_size": list(_size(before_image)),
                 "after_size": list(_size(after_image)),
                 # Where the skin is measured: the before's eyes and nose (not the descriptor).
-                "before_eyes": [*map(list, subject.eyes), list(subject.points[4])]
-                if subject
-                else None,
+                "before_eyes": _eyes_and_nose(marks_b),
+                "after_eyes": _eyes_and_nose(marks_a),
             },
             transform=proposal.transform.as_dict(),
         )
@@ -288,6 +295,11 @@ def comparison_render_request(
             version=locked.render_version,
         )
     return locked
+
+
+def is_nudged(comparison: Comparison) -> bool:
+    """Whether the transform kept is not the one proposed (moved by hand)."""
+    return _nudged(comparison)
 
 
 def _nudged(comparison: Comparison) -> bool:
