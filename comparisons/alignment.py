@@ -114,7 +114,7 @@ def decode(data: bytes) -> np.ndarray:
 
 
 def _reduced_gray(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    gray = _gray(image)
     factor = min(1.0, max_side / max(gray.shape[:2]))
     if factor < 1.0:
         gray = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
@@ -631,29 +631,41 @@ def skin_mask(image: np.ndarray, eyes, nose) -> np.ndarray:
     cx, cy = (lx + rx) / 2, (ly + ry) / 2
     angle = math.degrees(math.atan2(ry - ly, rx - lx))
     mask = np.zeros(image.shape[:2], np.uint8)
-    centre = (int(cx + 0.0), int(cy + 0.25 * iod))
+    centre = (int(cx), int(cy + 0.25 * iod))
     cv2.ellipse(mask, centre, (int(1.0 * iod), int(1.15 * iod)), angle, 0, 360, 255, -1)
     for ex, ey in eyes:
-        cv2.ellipse(
-            mask, (int(ex), int(ey)), (int(0.32 * iod), int(0.2 * iod)), angle, 0, 360, 0, -1
-        )
+        axes = (int(0.32 * iod), int(0.2 * iod))
+        cv2.ellipse(mask, (int(ex), int(ey)), axes, angle, 0, 360, 0, -1)
     # Nothing below the nose: the mouth and lips are what many treatments change.
     nose_y = int(nose[1] + 0.1 * iod)
     mask[max(0, nose_y) :] = 0
-    ycrcb = cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb)
-    skin = cv2.inRange(ycrcb, (20, 133, 77), (250, 180, 135))
-    return cv2.bitwise_and(mask, skin)
+    x0, y0, x1, y1 = _extent(mask)
+    if x1 > x0 and y1 > y0:
+        ycrcb = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2YCrCb)
+        skin = cv2.inRange(ycrcb, (20, 133, 77), (250, 180, 135))
+        mask[y0:y1, x0:x1] = cv2.bitwise_and(mask[y0:y1, x0:x1], skin)
+    return mask
+
+
+def _extent(mask: np.ndarray) -> tuple[int, int, int, int]:
+    x, y, w, h = cv2.boundingRect(mask)
+    return x, y, x + w, y + h
 
 
 def light_on_skin(
     before: np.ndarray, placed_after: np.ndarray, mask: np.ndarray
 ) -> dict[str, float] | None:
-    """Mean lightness and colour (CIELAB) of each on the skin of the before's face."""
-    covered = cv2.bitwise_and(mask, (placed_after.max(axis=2) > 0).astype(np.uint8) * 255)
+    """Mean lightness and colour (CIELAB) of each on the skin of the before's face (only the
+    face's box is converted: the rest of the frame never counts)."""
+    x0, y0, x1, y1 = _extent(mask)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    region_b, region_a = before[y0:y1, x0:x1], placed_after[y0:y1, x0:x1]
+    covered = cv2.bitwise_and(mask[y0:y1, x0:x1], (region_a.max(axis=2) > 0).astype(np.uint8) * 255)
     if np.count_nonzero(covered) < 200:
         return None
-    lab_b = cv2.cvtColor(before, cv2.COLOR_BGR2LAB)[covered > 0].astype(np.float64)
-    lab_a = cv2.cvtColor(placed_after, cv2.COLOR_BGR2LAB)[covered > 0].astype(np.float64)
+    lab_b = cv2.cvtColor(region_b, cv2.COLOR_BGR2LAB)[covered > 0].astype(np.float64)
+    lab_a = cv2.cvtColor(region_a, cv2.COLOR_BGR2LAB)[covered > 0].astype(np.float64)
     mb, ma = lab_b.mean(axis=0), lab_a.mean(axis=0)
     return {
         "lightness_before": float(mb[0] * 100 / 255),
@@ -716,6 +728,8 @@ def face_proposal(
     eyes_b, eyes_a = subject_b.eyes, subject_a.eyes
     transform = eyes_transform(eyes_b, eyes_a)
     method = "eyes"
+    # Grey once: ECC, the mirror test and the feature fit all work on grey.
+    before, after = _gray(before), _gray(after)
     refined, correlation, taken = refine_ecc(before, after, eyes_b, eyes_a, transform, area=area)
     measures["ecc_correlation"] = round(correlation, 3)
     if taken:

@@ -30,7 +30,7 @@ from consent import selectors as consent_selectors
 from consent.models import ConsentUse
 from links.services import check_usable, confirm_date_of_birth
 from patients.models import Patient
-from photos import faces
+from photos import faces, imaging
 from photos import services as photo_services
 from photos.models import Photo, PhotoStatus
 from vault import storage
@@ -347,8 +347,12 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
         nudged=_nudged(comparison),
         rendered_at=now,
     )
+    context["captions"] = [_caption(photo) for photo in (before, after)]
+    crops = render.crop_thumbnails(before_image, after_image, transform, picture.box)
     logo = comparison.clinic.logo
-    pdf = render.comparison_pdf(context, picture=picture.jpeg, logo=bytes(logo) if logo else None)
+    pdf = render.comparison_pdf(
+        context, picture=picture.jpeg, logo=bytes(logo) if logo else None, crops=crops
+    )
     shredded = _store_renditions(comparison, image=picture.jpeg, pdf=pdf, box=picture.box, at=now)
     record(
         clinic=comparison.clinic,
@@ -365,6 +369,26 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
         },
     )
     return "rendered"
+
+
+def _caption(photo: Photo) -> dict:
+    """What the PDF prints under a photo: its date, the day after treatment, the camera."""
+    taken = timezone.localtime(photo.taken_at).date()
+    performed = photo.episode.performed_on
+    days = (taken - performed).days if performed else None
+    if days is None:
+        day = ""
+    elif days == 0:
+        day = "the day of treatment"
+    elif days > 0:
+        day = f"day {days} after treatment"
+    else:
+        day = f"{-days} day{'s' if days < -1 else ''} before treatment"
+    try:
+        camera = imaging.camera_details(storage.blob_read(photo.original))
+    except storage.BlobUnreadable:
+        camera = ""
+    return {"date": taken, "day": day, "camera": camera}
 
 
 def _store_renditions(comparison: Comparison, *, image: bytes, pdf: bytes, box, at) -> int:
