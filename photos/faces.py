@@ -25,7 +25,7 @@ import numpy as np
 
 # Faces are found on a copy whose long side is at most this (HOG's cost grows with pixels);
 # the landmarks and descriptor are then taken on the full image.
-DETECT_MAX_SIDE = 640
+DETECT_MAX_SIDE = 1000
 # A face smaller than this share of the photo's short side is a bystander, not the subject.
 MIN_FACE_SHARE = 0.04
 LANDMARKS_VERSION = 1
