@@ -567,23 +567,24 @@ def refine_ecc(
     frame, size, template, moving = _upper_face_pair(before, after, before_eyes, t)
     template = cv2.GaussianBlur(template, (0, 0), 1.5)
     moving = cv2.GaussianBlur(moving, (0, 0), 1.5)
-    warp = np.eye(2, 3, dtype=np.float32)
+    start = np.eye(2, 3, dtype=np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
+    mask = _zone_mask(size, ECC_IOD_PX, area)
     try:
         correlation, warp = cv2.findTransformECC(
             template,
             moving,
-            warp,
+            start,
             cv2.MOTION_AFFINE,
             criteria,
-            _zone_mask(size, ECC_IOD_PX, area),
+            mask,  # type: ignore[arg-type]  # None is "no mask" to OpenCV
             3,
         )
     except cv2.error:
         return t, 0.0, False
     # ECC: template(x) ≈ moving(W·x); so a before-pixel p meets the after-pixel whose
     # upper-face image is at W·F·p: the after→before map is F⁻¹·W⁻¹·F·t.
-    w = _nearest_similarity(warp.astype(np.float64))
+    w = _nearest_similarity(np.asarray(warp, np.float64))
     inverse_frame = cv2.invertAffineTransform(frame)
     refined = _compose(
         inverse_frame, _compose(cv2.invertAffineTransform(w), _compose(frame, t.matrix()))

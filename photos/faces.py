@@ -57,7 +57,7 @@ def models_dir() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _models():
-    import dlib  # a compiled library: loaded on first use, not by every process
+    import dlib  # type: ignore[import-untyped]  # compiled, no stubs; loaded on first use
 
     folder = models_dir()
     return (

@@ -248,7 +248,7 @@ def photo_faces_find(*, clinic_id, photo_id) -> str:
     )
     if photo is None or photo.status != PhotoStatus.READY or photo.landmarks_id:
         return "skipped"
-    image = faces.decode(storage.blob_read(photo.display))  # type: ignore[arg-type]
+    image = faces.decode(storage.blob_read(photo.display))
     found = faces.find(image)
     photo.landmarks = storage.blob_store(
         clinic_id=clinic_id,

@@ -51,7 +51,7 @@ class Command(BaseCommand):
         )
         refusals = [w.as_dict() for w in proposal.refusals]
         codes = {r["code"] for r in refusals}
-        result = {
+        result: dict = {
             "matrix": proposal.matrix(),
             "method": proposal.method or None,
             "refusals": refusals,
@@ -72,10 +72,10 @@ class Command(BaseCommand):
                 f"Alignment ({proposal.method}): scale {t.scale:.4f}, rotation "
                 f"{t.rotation:.2f}°, shift ({t.tx:.1f}, {t.ty:.1f}) px"
             )
-        for kind, items in (("Refused", result["refusals"]), ("Warning", result["warnings"])):
+        for kind, items in (("Refused", refusals), ("Warning", result["warnings"])):
             for item in items:
                 self.stdout.write(f"{kind} [{item['code']}]: {item['message']}")
-        if not result["refusals"] and not result["warnings"]:
+        if not refusals and not result["warnings"]:
             self.stdout.write("No differences found.")
 
 
