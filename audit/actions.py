@@ -73,6 +73,9 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "export.downloaded": "Downloaded an export",
         "export.expired": "Export deleted after expiry",
         "export.signing_key_created": "Export signing key made",
+        "export.signing_key_rotated": "Export signing key replaced (the old one retired)",
+        "export.cover_letter": "Downloaded an export's cover letter",
+        "export.bundle_checked": "Checked an evidence bundle sent back",
     },
     "Staff and sign-in": {
         "auth.login": "Signed in",

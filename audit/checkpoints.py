@@ -224,7 +224,8 @@ def _check_since(clinic_id, checkpoint: Checkpoint | None) -> tuple[str, int, st
 def write(clinic_id: uuid.UUID | str | None) -> Checkpoint | None:
     """Write the chain's checkpoint now, after checking that the chain still matches its last
     checkpoint and that every event since links and hashes (``CheckpointRefused`` naming what
-    is wrong otherwise, so a rewritten chain never gets a fresh signature). None for a chain
+    is wrong otherwise, so a rewritten chain never gets a fresh signature). A chain with nothing
+    new since its last checkpoint gets no new object: that one is returned. None for a chain
     with no events yet."""
     previous = latest(clinic_id)
     if previous.forged:
@@ -240,6 +241,9 @@ def write(clinic_id: uuid.UUID | str | None) -> Checkpoint | None:
         count = AuditEvent.objects.filter(clinic_id=clinic_id, seq__lte=seq).count()  # type: ignore[misc]
     if seq == 0:
         return None
+    if previous.checkpoint is not None and seq == previous.checkpoint.seq:
+        # Nothing new since: the last checkpoint still covers the whole chain.
+        return previous.checkpoint
     return store(
         Checkpoint(
             chain=chain_name(clinic_id),

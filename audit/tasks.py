@@ -1,7 +1,8 @@
 """Scheduled care of the audit chains, so tampering is noticed without anyone asking: the
-nightly verification of every chain (the system chain too), the daily checkpoints, and the
-e-mail to a clinic's admins when its chain fails either. Each run leaves a mark per chain
-(clinic/watch.py: when, and whether it passed) for the operator's /metrics."""
+nightly verification of every chain (the system chain too), the checkpoints (every
+AUDIT_CHECKPOINT_MINUTES), and the e-mail to a clinic's admins when its chain fails either.
+Each run leaves a mark per chain (clinic/watch.py: when, and whether it passed) for the
+operator's /metrics."""
 
 from __future__ import annotations
 
@@ -112,20 +113,20 @@ def _checkpoint(clinic_id) -> dict:
 
 @shared_task(base=ClinicTask, name="audit.tasks.write_clinic_checkpoint", ignore_result=False)
 def write_clinic_checkpoint(*, clinic_id: str) -> dict:
-    """Write one clinic's daily checkpoint (refused, recorded and e-mailed if the chain no
+    """Write one clinic's checkpoint (refused, recorded and e-mailed if the chain no
     longer matches its last one). A store that cannot be reached fails the task loudly."""
     return _checkpoint(clinic_id)
 
 
 @shared_task(name="audit.tasks.write_system_checkpoint", ignore_result=False)
 def write_system_checkpoint() -> dict:
-    """Write the system chain's daily checkpoint."""
+    """Write the system chain's checkpoint."""
     return _checkpoint(None)
 
 
 @shared_task(name="audit.tasks.write_all_checkpoints")
 def write_all_checkpoints() -> int:
-    """Daily: queue one checkpoint per clinic, and the system chain's."""
+    """Every AUDIT_CHECKPOINT_MINUTES: queue one checkpoint per clinic, and the system chain's."""
     ids = list(Clinic.objects.values_list("id", flat=True))
     for clinic_id in ids:
         write_clinic_checkpoint.delay(clinic_id=str(clinic_id))

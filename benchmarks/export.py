@@ -128,9 +128,9 @@ def export(var_dir: str) -> None:
     # export_mb_s is the stream's own rate and export_total_mb_s the whole build's.
     render, pdf_seconds = contents.summary_pdf, []
 
-    def timed_summary(record):
+    def timed_summary(record, **kwargs):
         started = time.perf_counter()
-        pdf = render(record)
+        pdf = render(record, **kwargs)
         pdf_seconds.append(time.perf_counter() - started)
         return pdf
 

@@ -69,4 +69,9 @@ def shares_data(export: Export) -> list[dict[str, Any]]:
 
 
 # Named "shares": its data fills that key of data.json.
-COMPARISONS_PART = BundlePart(name="shares", files=comparison_files, data=shares_data)
+COMPARISONS_PART = BundlePart(
+    name="shares",
+    files=comparison_files,
+    data=shares_data,
+    folders={"comparisons/": "each finished before/after comparison, as PDF and aligned image"},
+)

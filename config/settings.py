@@ -263,9 +263,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(hours=24),
     },
     # Signed heads of every audit chain, kept in the object store (audit/checkpoints.py).
-    "write-audit-checkpoints-daily": {
+    # Every few minutes, so that the events not yet covered by a checkpoint (the blind spot:
+    # deletable unnoticed) are minutes old at most; a chain with nothing new gets no object.
+    "write-audit-checkpoints": {
         "task": "audit.tasks.write_all_checkpoints",
-        "schedule": timedelta(hours=24),
+        "schedule": timedelta(minutes=env.int("AUDIT_CHECKPOINT_MINUTES", default=15)),
     },
 }
 
@@ -426,6 +428,12 @@ INVITATION_LIFETIME = timedelta(days=env.int("INVITATION_DAYS", default=7))
 CONSENT_LINK_LIFETIME = timedelta(days=env.int("CONSENT_LINK_DAYS", default=7))
 # An export can be downloaded this long after it is built; then its object is deleted.
 EXPORT_LIFETIME = timedelta(days=env.int("EXPORT_DAYS", default=7))
+# A trusted timestamp (RFC 3161) on every export's manifest, from this time-stamping authority
+# (empty: none, and the bundle says so). EXPORT_TSA_CA_FILE: the authority's CA certificate(s)
+# as PEM, to check its replies and to put in the bundle for the recipient's `openssl ts -verify`.
+EXPORT_TSA_URL = env.str("EXPORT_TSA_URL", default="")
+EXPORT_TSA_CA_FILE = env.str("EXPORT_TSA_CA_FILE", default="")
+EXPORT_TSA_TIMEOUT = env.int("EXPORT_TSA_TIMEOUT", default=15)
 COMPARISON_LINK_LIFETIME = timedelta(days=env.int("COMPARISON_LINK_DAYS", default=30))
 
 # --- security headers ------------------------------------------------------------------------

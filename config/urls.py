@@ -76,6 +76,17 @@ clinic_patterns = [
     path("exports/<uuid:export_id>/", export_views.export_detail, name="export_detail"),
     path("exports/<uuid:export_id>/status/", export_views.export_status, name="export_status"),
     path(
+        "exports/<uuid:export_id>/cover-letter.pdf",
+        export_views.export_cover_letter,
+        name="export_cover_letter",
+    ),
+    path("exports/check/", export_views.bundle_check, name="export_bundle_check"),
+    path(
+        "exports/signing-key/rotate/",
+        export_views.signing_key_rotate,
+        name="export_signing_key_rotate",
+    ),
+    path(
         "exports/<uuid:export_id>/download/", export_views.export_download, name="export_download"
     ),
     path(
@@ -153,6 +164,12 @@ urlpatterns = [
     path("p/<slug:clinic>/sign/<str:token>/", consent_views.sign_start, name="consent_sign_start"),
     path("p/<slug:clinic>/sign/", consent_views.sign, name="consent_sign"),
     path("p/<slug:clinic>/logo.png", views.clinic_logo, name="clinic_logo"),
+    path("p/<slug:clinic>/export-keys/", export_views.export_keys, name="export_keys"),
+    path(
+        "p/<slug:clinic>/export-keys/<str:fingerprint>.pem",
+        export_views.export_key_pem,
+        name="export_key_pem",
+    ),
     path("p/<slug:clinic>/signed/", consent_views.signed, name="consent_signed"),
     path(
         "p/<slug:clinic>/withdraw/<str:token>/",

@@ -1,7 +1,11 @@
 """The streamed ZIP: files go in one after another, each hashed as it passes, then the
-manifest, its signature and SHA256SUMS. Nothing is ever whole in memory: the archive is a
-generator of byte strings that ``vault.storage.blob_store_stream`` reads from (it encrypts and
-uploads as it goes), and each object inside comes from ``blob_iter`` segment by segment.
+manifest (and its trusted timestamp, when one is asked for), SHA256SUMS listing every file
+before it, and the clinic's signature of SHA256SUMS: so the one signature covers every byte of
+the bundle, and a file added, removed or changed (or SHA256SUMS itself) fails the check.
+
+Nothing is ever whole in memory: the archive is a generator of byte strings that
+``vault.storage.blob_store_stream`` reads from (it encrypts and uploads as it goes), and each
+object inside comes from ``blob_iter`` segment by segment.
 
 Pure of Django models: callers describe files as ``BundleFile`` (a name, what it is, the ids
 it belongs to and a function yielding its bytes).
@@ -21,10 +25,12 @@ from typing import Any
 STORED = zipfile.ZIP_STORED
 DEFLATED = zipfile.ZIP_DEFLATED
 MANIFEST = "manifest.json"
-SIGNATURE = "manifest.sig"
 SUMS = "SHA256SUMS"
+SUMS_SIGNATURE = "SHA256SUMS.sig"
 PUBLIC_KEY = "export-public-key.pem"
 VERIFY = "VERIFY.txt"
+# The only two files SHA256SUMS does not list (itself, and the signature made over it).
+UNLISTED = (SUMS, SUMS_SIGNATURE)
 
 
 @dataclass
@@ -117,19 +123,32 @@ def sums_text(entries: list[dict[str, Any]]) -> bytes:
     return "".join(f"{e['sha256']}  {e['path']}\n" for e in entries).encode()
 
 
+@dataclass(frozen=True)
+class Sealed:
+    """What the archive ended with: the manifest and SHA256SUMS as written (the caller keeps
+    their hashes), and whether a trusted timestamp went in."""
+
+    manifest: bytes
+    sums: bytes
+    timestamped: bool
+
+
 def archive(
     files: Iterable[BundleFile],
     *,
     manifest_head: dict[str, Any],
-    verify_text: bytes,
+    verify_text: Callable[[bool], bytes],
     public_key_pem: bytes,
     sign: Callable[[bytes], bytes],
+    timestamp: Callable[[bytes], list[BundleFile]] | None = None,
     on_file: Callable[[int], None] = lambda done: None,
-    on_manifest: Callable[[bytes], None] = lambda manifest: None,
+    on_sealed: Callable[[Sealed], None] = lambda sealed: None,
 ) -> Iterator[bytes]:
-    """Yield the ZIP's bytes: ``files``, then VERIFY.txt, the public key, manifest.json
-    (``manifest_head`` plus every file above with size, SHA-256, kind and ids), manifest.sig
-    and SHA256SUMS (every file but itself)."""
+    """Yield the ZIP's bytes: ``files``, then the public key, manifest.json (``manifest_head``
+    plus every file above with size, SHA-256, kind and ids), the files ``timestamp`` makes of
+    the manifest (a time-stamping authority's token), VERIFY.txt (``verify_text(stamped)``, so
+    it describes the timestamp only when there is one), SHA256SUMS (every file before it) and
+    SHA256SUMS.sig (``sign`` over SHA256SUMS)."""
     sink = _Sink()
     stamp = time.localtime()[:6]
     entries: list[dict[str, Any]] = []
@@ -161,14 +180,17 @@ def archive(
         for done, item in enumerate(files, start=1):
             yield from put(item)
             on_file(done)
-        yield from put(BundleFile.of_bytes(VERIFY, "how to verify", verify_text, compress=True))
         yield from put(BundleFile.of_bytes(PUBLIC_KEY, "public key", public_key_pem))
         manifest = json.dumps({**manifest_head, "files": entries}, indent=2).encode() + b"\n"
-        on_manifest(manifest)
         yield from put(BundleFile.of_bytes(MANIFEST, "manifest", manifest, compress=True))
-        yield from put(BundleFile.of_bytes(SIGNATURE, "signature", sign(manifest)))
+        stamped = timestamp(manifest) if timestamp is not None else []
+        for item in stamped:
+            yield from put(item)
+        text = verify_text(bool(stamped))
+        yield from put(BundleFile.of_bytes(VERIFY, "how to verify", text, compress=True))
         sums = sums_text(entries)
-        info = _zip_info(SUMS, True, len(sums), stamp)
-        zf.writestr(info, sums)
+        yield from put(BundleFile.of_bytes(SUMS, "checksums", sums, compress=True))
+        zf.writestr(_zip_info(SUMS_SIGNATURE, False, 64, stamp), sign(sums))
         yield sink.drain()
     yield sink.drain()
+    on_sealed(Sealed(manifest=manifest, sums=sums, timestamped=bool(stamped)))

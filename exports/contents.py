@@ -5,6 +5,7 @@ consent, audit), turned into bundle files, the summary PDF and, for a subject-ac
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -12,7 +13,9 @@ from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils import timezone
+from PIL import ExifTags, Image
 
+from audit.actions import action_label
 from audit.models import AuditEvent
 from audit.personal import events_personal
 from clinic.hubs import Hub
@@ -28,7 +31,8 @@ from photos.models import Photo
 from vault import storage
 
 DATA_SCHEMA = "clinicphotos-subject-access/1"
-MANIFEST_FORMAT = "clinicphotos-export/1"
+# 2: SHA256SUMS lists every file (manifest.json included) and is what the clinic signs.
+MANIFEST_FORMAT = "clinicphotos-export/2"
 SHEET_COLUMNS = 3  # photos per row of the summary's contact sheet
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/heif": "heic"}
 
@@ -46,6 +50,8 @@ class BundlePart:
     name: str
     files: Callable[[Export], Iterable[BundleFile]]
     data: Callable[[Export], Any] | None = None
+    # The folders its files go in, with what each holds, for VERIFY.txt's list.
+    folders: dict[str, str] = field(default_factory=dict)
 
 
 PARTS: Hub[BundlePart] = Hub("exports.parts", "files other rooms add to every evidence bundle")
@@ -54,6 +60,11 @@ PARTS: Hub[BundlePart] = Hub("exports.parts", "files other rooms add to every ev
 def register_part(part: BundlePart) -> None:
     """Add (or replace, by name) a part of every bundle, e.g. ``comparisons/``."""
     PARTS.register(part.name, part)
+
+
+def part_folders() -> dict[str, str]:
+    """Every folder other rooms' parts write, with what it holds."""
+    return {name: what for part in PARTS.values() for name, what in part.folders.items()}
 
 
 # --- reading the record ----------------------------------------------------------------------
@@ -74,6 +85,8 @@ class Record:
     earlier_exports: list[Export]
     chain_head: dict[str, Any]
     paths: dict[str, str] = field(default_factory=dict)
+    # photo id -> whether its original carries a GPS position (None: could not be read).
+    located: dict[str, bool | None] = field(default_factory=dict)
 
 
 def _undone(withdrawal) -> bool:
@@ -101,6 +114,8 @@ def read_record(export: Export) -> Record:
         # The recipient is sealed under the patient's key; the summary names it.
         detail = personal.get(event.id)
         event.recipient = detail.get("recipient", "") if isinstance(detail, dict) else ""  # type: ignore[attr-defined]
+    for event in audit:
+        event.label = action_label(event.action)  # type: ignore[attr-defined]  # the log page's words
     head = AuditEvent.objects.filter(clinic=clinic).order_by("-seq").values("seq", "hash").first()
     return Record(
         export=export,
@@ -137,6 +152,24 @@ def read_record(export: Export) -> Record:
     )
 
 
+def carries_location(photo: Photo) -> bool | None:
+    """Whether the original holds a GPS position in its EXIF, read from its first segment
+    (the metadata comes before the pixels); None when it cannot be told."""
+    chunks = storage.blob_iter(photo.original)
+    try:
+        head = next(chunks, b"")
+    except (storage.BlobUnreadable, storage.StorageUnavailable):
+        return None  # an unreadable original fails the export later, with its reason
+    finally:
+        chunks.close()  # type: ignore[attr-defined]  # a generator: closing it closes the object
+    try:
+        with Image.open(io.BytesIO(head)) as image:
+            gps = image.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    except (OSError, ValueError, SyntaxError):
+        return None
+    return bool(gps.get(ExifTags.GPS.GPSLatitude) or gps.get(ExifTags.GPS.GPSLongitude))
+
+
 def _photo_stem(index: int, photo: Photo) -> str:
     return (
         f"{index:03d}-{photo.taken_at:%Y%m%d}-{photo.stage}-{photo.area}-{photo.view}"
@@ -159,6 +192,7 @@ def files_of(record: Record) -> list[BundleFile]:
         ext = EXTENSIONS.get(photo.original_mime, "bin")
         path = f"originals/{stem}.{ext}"
         record.paths[str(photo.pk)] = path
+        record.located[str(photo.pk)] = carries_location(photo)
         files.append(
             BundleFile(
                 path=path,
@@ -211,19 +245,25 @@ def _thumb_data_url(photo: Photo) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(storage.blob_read(photo.thumb)).decode()
 
 
-def summary_pdf(record: Record) -> bytes:
+def summary_pdf(record: Record, *, checkpoint: dict[str, Any] | None = None) -> bytes:
     """The readable record: clinic, patient, treatments, contact sheet, consent history with the
-    exact texts signed, marketing uses and the audit extract."""
+    exact texts signed, marketing uses and the audit extract in the audit log page's words.
+    Photos are numbered once through the bundle (their number starts their file name) and
+    named by their bundle path wherever they are referred to."""
     export = record.export
     clinic = export.clinic
     photos = [
         {
+            "number": number,
             "photo": p,
             "thumb": _thumb_data_url(p),
             "path": record.paths.get(str(p.pk), ""),
+            "located": record.located.get(str(p.pk)),
         }
-        for p in record.photos
+        for number, p in enumerate(record.photos, start=1)
     ]
+    by_id = {str(p.pk): item for p, item in zip(record.photos, photos, strict=True)}
+    marketing = [{"item": m, "photo": by_id.get(str(m.photo_id))} for m in record.marketing]
     html = render_to_string(
         "exports/summary.html",
         {
@@ -235,12 +275,16 @@ def summary_pdf(record: Record) -> bytes:
             "photo_rows": [
                 photos[i : i + SHEET_COLUMNS] for i in range(0, len(photos), SHEET_COLUMNS)
             ],
+            "located": [item for item in photos if item["located"]],
+            "unknown_location": [item for item in photos if item["located"] is None],
+            "marketing": marketing,
             "consents": [
                 {"record": c, "paragraphs": c.text_shown.strip().split("\n")}
                 for c in record.consents
             ],
             "labels": dict(ConsentUse.choices),
             "generated_at": timezone.now(),
+            "checkpoint": checkpoint or {},
             "logo_data_url": (
                 "data:image/png;base64," + base64.b64encode(bytes(clinic.logo)).decode()
                 if clinic.logo

@@ -36,20 +36,39 @@ class ExportBlobPurpose(models.TextChoices):
 
 
 class ExportSigningKey(models.Model):
-    """A clinic's Ed25519 key that signs every export's manifest. The private half is an
-    encrypted object in the vault; the public half is in every bundle and on the settings page."""
+    """One of a clinic's Ed25519 keys that sign its exports' ``SHA256SUMS``. The private half is
+    an encrypted object in the vault; the public half is in every bundle it signed and published,
+    with its dates, at the clinic's public key page. One key is current (``retired_at`` empty);
+    a rotated key is retired, never deleted, so every bundle it signed stays verifiable."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    clinic = models.OneToOneField("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
     private_key = models.OneToOneField("vault.Blob", on_delete=models.PROTECT, related_name="+")
     public_key_pem = models.TextField()
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the raw public key")
     created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantManager()
 
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic"],
+                condition=models.Q(retired_at__isnull=True),
+                name="one_current_export_key",
+            ),
+            models.UniqueConstraint(fields=["fingerprint"], name="export_key_fingerprint"),
+        ]
+
     def __str__(self) -> str:
         return f"export signing key {self.fingerprint[:16]}"
+
+    @property
+    def short_fingerprint(self) -> str:
+        """The fingerprint in groups of four, as printed on the cover letter."""
+        return " ".join(self.fingerprint[i : i + 4] for i in range(0, len(self.fingerprint), 4))
 
 
 class Export(models.Model):
@@ -80,6 +99,13 @@ class Export(models.Model):
     size = models.BigIntegerField(null=True, blank=True)
     files = models.PositiveIntegerField(default=0)
     manifest_sha256 = models.CharField(max_length=64, blank=True)
+    # The SHA-256 of the bundle's SHA256SUMS (which lists every other file) and the key that
+    # signed it: both printed on the cover letter the clinic sends apart from the bundle.
+    sums_sha256 = models.CharField(max_length=64, blank=True)
+    signing_key = models.ForeignKey(
+        ExportSigningKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    timestamped_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     expired_at = models.DateTimeField(null=True, blank=True)

@@ -37,7 +37,12 @@ EXPORTS_PANEL = PatientPanel(
 
 
 def signing_key_context(request: ClinicRequest) -> dict[str, Any]:
-    return {"export_signing_key": signing.signing_key_get(clinic=request.clinic)}
+    keys = signing.signing_keys(clinic=request.clinic)
+    return {
+        "export_signing_key": next((k for k in keys if k.retired_at is None), None),
+        "export_retired_keys": [k for k in keys if k.retired_at is not None],
+        "export_key_page_url": signing.key_page_url(request.clinic),
+    }
 
 
 SIGNING_KEY_SECTION = SettingsSection(

@@ -4,7 +4,9 @@ handing it over (audited again), and deleting it when it expires."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,11 +17,13 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from audit import checkpoints
 from audit.context import AuditContext
 from audit.services import record
 from clinic.models import Clinic, User
-from exports import bundle, contents, signing
+from exports import bundle, contents, signing, timestamping, verification
 from exports.models import Export, ExportBlobPurpose, ExportReason, ExportState
+from exports.pdf_child import render_in_child
 from patients.models import Patient, TreatmentEpisode
 from vault import storage
 
@@ -94,7 +98,32 @@ def export_create(
     return export
 
 
-def _verify_text(export: Export, key, generated) -> bytes:
+# What each folder of a bundle holds, for VERIFY.txt (other rooms' parts add theirs).
+FOLDERS = {
+    "originals/": "the photos exactly as uploaded (with the camera's metadata, location included)",
+    "renditions/": "display copies with all metadata (location, device) removed",
+    "consent/": "the signed consent forms as PDF",
+    "audit/": "the audit checkpoint written as this bundle was made",
+    "timestamp/": "the trusted timestamp of manifest.json (RFC 3161) and the authority's CA",
+}
+
+
+def _folders(paths: list[str]) -> list[tuple[str, str]]:
+    described = {**FOLDERS, **contents.part_folders()}
+    found = sorted({p.split("/", 1)[0] + "/" for p in paths if "/" in p})
+    return [(name, described.get(name, "")) for name in found]
+
+
+def _verify_text(
+    export: Export,
+    key,
+    generated,
+    *,
+    paths: list[str],
+    stamped: bool,
+    stamp_problem: str,
+    checkpoint: dict,
+) -> bytes:
     return render_to_string(
         "exports/VERIFY.txt",
         {
@@ -104,12 +133,23 @@ def _verify_text(export: Export, key, generated) -> bytes:
             "reason": export.get_reason_display(),
             "export_id": export.pk,
             "fingerprint": key.fingerprint,
+            "key_url": signing.key_url(export.clinic, key),
+            "key_page_url": signing.key_page_url(export.clinic),
             "subject_access": export.is_subject_access,
+            "folders": _folders(paths),
+            "timestamp": stamped,
+            "tsa_ca": stamped and bool(settings.EXPORT_TSA_CA_FILE),
+            "tsa_url": settings.EXPORT_TSA_URL,
+            "tsa_asked": timestamping.enabled(),
+            "stamp_problem": stamp_problem,
+            "checkpoint": checkpoint,
         },
     ).encode()
 
 
-def _manifest_head(export: Export, key, record_: contents.Record, generated) -> dict[str, Any]:
+def _manifest_head(
+    export: Export, key, record_: contents.Record, generated, checkpoint: dict
+) -> dict[str, Any]:
     patient = export.patient
     return {
         "format": contents.MANIFEST_FORMAT,
@@ -126,20 +166,69 @@ def _manifest_head(export: Export, key, record_: contents.Record, generated) -> 
         "reason": export.reason,
         "requested_by": export.requested_by.email if export.requested_by else SYSTEM_LABEL,
         "audit_chain_head": record_.chain_head,
+        "audit_checkpoint": checkpoint,
         "signature": {
             "algorithm": "Ed25519",
-            "file": bundle.SIGNATURE,
+            "signs": bundle.SUMS,
+            "file": bundle.SUMS_SIGNATURE,
             "public_key": bundle.PUBLIC_KEY,
             "public_key_sha256": key.fingerprint,
+            "published_at": signing.key_url(export.clinic, key),
+            "all_keys_at": signing.key_page_url(export.clinic),
         },
+        "timestamp": (
+            {"file": timestamping.TOKEN_PATH, "authority": settings.EXPORT_TSA_URL}
+            if timestamping.enabled()
+            else None
+        ),
     }
 
 
+def _checkpoint_now(clinic_id) -> dict[str, Any]:
+    """Write (or reuse) the clinic's audit checkpoint before the bundle is read, so every event
+    up to the export is vouched for outside the database; what the bundle carries of it. A
+    chain that no longer matches its last checkpoint is named, not hidden."""
+    try:
+        written = checkpoints.write(clinic_id)
+    except checkpoints.CheckpointRefused as refusal:
+        logger.error("export: no audit checkpoint for clinic %s: %s", clinic_id, refusal)
+        return {"written": False, "problem": str(refusal)}
+    if written is None:
+        return {"written": False, "problem": "the audit trail has no entries yet"}
+    return {
+        "written": True,
+        "object": written.name,
+        "seq": written.seq,
+        "head_hash": written.head_hash,
+        "count": written.count,
+        "created_at": written.created_at.isoformat(),
+    }
+
+
+def _stamper(export: Export, outcome: dict[str, Any]):
+    """The archive's timestamp step: the authority's token over manifest.json, or nothing
+    (with the reason kept in ``outcome``) when it cannot be had; never fails the export."""
+    if not timestamping.enabled():
+        return None
+
+    def stamp(manifest: bytes) -> list[bundle.BundleFile]:
+        try:
+            got = timestamping.request_stamp(manifest)
+        except timestamping.TimestampUnavailable as error:
+            logger.error("export %s has no trusted timestamp: %s", export.pk, error)
+            outcome["problem"] = str(error)
+            return []
+        outcome["at"] = got.at
+        return timestamping.bundle_files(got)
+
+    return stamp
+
+
 def export_build(*, clinic_id, export_id) -> str:
-    """Build the bundle (the worker's job): read the record, stream the ZIP through the vault,
-    sign its manifest. Runs in the clinic's context; a retried build starts again. Everything
-    the stream needs from the database is read before it starts: an S3 upload reads the
-    stream in a thread of its own."""
+    """Build the bundle (the worker's job): checkpoint the audit trail, read the record, stream
+    the ZIP through the vault, time-stamp its manifest and sign its SHA256SUMS. Runs in the
+    clinic's context; a retried build starts again. Everything the stream needs from the
+    database is read before it starts: an S3 upload reads the stream in a thread of its own."""
     export = (
         Export.objects.select_for_update(of=("self",))
         .select_related("clinic", "patient", "episode", "requested_by")
@@ -149,13 +238,23 @@ def export_build(*, clinic_id, export_id) -> str:
         return f"already {export.state}"
     key = signing.signing_key_ensure(clinic=export.clinic)
     generated = timezone.now()
+    checkpoint = _checkpoint_now(export.clinic_id)
     record_ = contents.read_record(export)
     files = contents.files_of(record_)
+    if checkpoint["written"]:
+        files.append(
+            bundle.BundleFile.of_bytes(
+                "audit/checkpoint.json",
+                "audit checkpoint",
+                json.dumps(checkpoint, indent=2).encode() + b"\n",
+                compress=True,
+            )
+        )
     # The summary names the bundle's paths, so it is made once they are known; it goes first.
     summary = bundle.BundleFile.of_bytes(
         "summary.pdf",
         "summary (PDF)",
-        contents.summary_pdf(record_),
+        contents.summary_pdf(record_, checkpoint=checkpoint),
     )
     files.insert(0, summary)
     if export.is_subject_access:
@@ -166,29 +265,45 @@ def export_build(*, clinic_id, export_id) -> str:
             ),
         )
     total = len(files)
-    manifest_holder: dict[str, bytes] = {}
+    sealed: list[bundle.Sealed] = []
+    stamp_outcome: dict[str, Any] = {}
+    paths = [f.path for f in files]
 
     def on_file(done: int) -> None:
         cache.set(_progress_key(export.pk), min(99, done * 100 // max(total, 1)), 3600)
 
     stream = bundle.archive(
         files,
-        manifest_head=_manifest_head(export, key, record_, generated),
-        verify_text=_verify_text(export, key, generated),
+        manifest_head=_manifest_head(export, key, record_, generated, checkpoint),
+        verify_text=lambda stamped: _verify_text(
+            export,
+            key,
+            generated,
+            paths=paths + ([timestamping.TOKEN_PATH] if stamped else []),
+            stamped=stamped,
+            stamp_problem=stamp_outcome.get("problem", ""),
+            checkpoint=checkpoint,
+        ),
         public_key_pem=key.public_key_pem.encode(),
         sign=signing.signer(key),
+        timestamp=_stamper(export, stamp_outcome),
         on_file=on_file,
-        on_manifest=lambda manifest: manifest_holder.update(manifest=manifest),
+        on_sealed=sealed.append,
     )
     blob = storage.blob_store_stream(
         clinic_id=export.clinic_id,
         purpose=ExportBlobPurpose.ARCHIVE,
         src=bundle.ChunkReader(stream),  # type: ignore[arg-type]  # reads like a file; BinaryIO is nominal
     )
+    (done,) = sealed
     export.blob = blob
     export.size = blob.size
-    export.files = total + 5  # and VERIFY.txt, the key, manifest, signature, SHA256SUMS
-    export.manifest_sha256 = hashlib.sha256(manifest_holder["manifest"]).hexdigest()
+    # And VERIFY.txt, the key, the manifest, its timestamp files, SHA256SUMS and its signature.
+    export.files = total + 5 + (len(bundle_timestamp_files(done)) if done.timestamped else 0)
+    export.manifest_sha256 = hashlib.sha256(done.manifest).hexdigest()
+    export.sums_sha256 = hashlib.sha256(done.sums).hexdigest()
+    export.signing_key = key
+    export.timestamped_at = stamp_outcome.get("at")
     export.state = ExportState.READY
     export.ready_at = timezone.now()
     export.expires_at = export.ready_at + settings.EXPORT_LIFETIME
@@ -204,11 +319,28 @@ def export_build(*, clinic_id, export_id) -> str:
             "bytes": blob.size,
             "files": export.files,
             "manifest_sha256": export.manifest_sha256,
+            "sums_sha256": export.sums_sha256,
+            "key_fingerprint": key.fingerprint,
             "audit_chain_head": record_.chain_head,
+            "audit_checkpoint": checkpoint.get("object", ""),
+            "timestamp": (
+                "none configured"
+                if not timestamping.enabled()
+                else stamp_outcome.get("problem") or "trusted timestamp included"
+            ),
         },
     )
     cache.delete(_progress_key(export.pk))
     return "ready"
+
+
+def bundle_timestamp_files(sealed: bundle.Sealed) -> list[str]:
+    """The timestamp files a sealed bundle holds (the token, and the CA when configured)."""
+    if not sealed.timestamped:
+        return []
+    return [timestamping.TOKEN_PATH] + (
+        [timestamping.CA_PATH] if settings.EXPORT_TSA_CA_FILE else []
+    )
 
 
 def export_fail(*, clinic_id, export_id, reason: str) -> None:
@@ -296,3 +428,96 @@ def exports_expire_due(*, clinic: Clinic) -> int:
         export_expire(export=export)
         count += 1
     return count
+
+
+def published_keys(*, clinic: Clinic) -> list[verification.PublishedKey]:
+    """The clinic's keys as its public key page lists them (current and retired)."""
+    return [
+        verification.PublishedKey(
+            fingerprint=k.fingerprint,
+            pem=k.public_key_pem,
+            created=f"{k.created_at:%Y-%m-%d}",
+            retired=f"{k.retired_at:%Y-%m-%d}" if k.retired_at else "",
+        )
+        for k in signing.signing_keys(clinic=clinic)
+    ]
+
+
+def bundle_check(
+    *,
+    clinic: Clinic,
+    source,
+    by: User | None,
+    context: AuditContext | None = None,
+    name: str = "",
+) -> verification.Report:
+    """Check a bundle the clinic received back against its own keys; audited with the outcome
+    (the export it claims to be and how many files differ: not their names, which a stranger's
+    bundle may fill with anything)."""
+    roots = []
+    if settings.EXPORT_TSA_CA_FILE:
+        from pathlib import Path
+
+        from cryptography import x509
+
+        roots = x509.load_pem_x509_certificates(Path(settings.EXPORT_TSA_CA_FILE).read_bytes())
+    report = verification.verify_bundle(source, keys=published_keys(clinic=clinic), tsa_roots=roots)
+    record(
+        clinic=clinic,
+        action="export.bundle_checked",
+        actor=by,
+        actor_label="" if by else "system (verify_export command)",
+        context=context,
+        details={
+            "ok": report.ok,
+            "export_id": _uuid_or_blank(report.manifest.get("export_id")),
+            "files_checked": report.files_checked,
+            "files_differing": len(report.changed_files),
+            "signed_by": report.signed_by.fingerprint if report.signed_by else None,
+        },
+    )
+    return report
+
+
+def _uuid_or_blank(value) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return ""
+
+
+def cover_letter_pdf(
+    *, export: Export, by: User | None, context: AuditContext | None = None
+) -> bytes:
+    """The one-page letter the clinic sends apart from the bundle (post, or an e-mail of its
+    own): who made the bundle, the SHA-256 of its SHA256SUMS, the signing key's fingerprint and
+    where the clinic publishes its keys, and the checks in brief. Audited."""
+    key = export.signing_key
+    assert key is not None and export.sums_sha256, "a built export"
+    html = render_to_string(
+        "exports/cover_letter.html",
+        {
+            "export": export,
+            "clinic": export.clinic,
+            "patient": export.patient,
+            "key": key,
+            "key_url": signing.key_url(export.clinic, key),
+            "key_page_url": signing.key_page_url(export.clinic),
+            "sums_groups": [export.sums_sha256[i : i + 4] for i in range(0, 64, 4)],
+            "key_groups": [key.fingerprint[i : i + 4] for i in range(0, 64, 4)],
+            "by": by,
+            "today": timezone.now(),
+        },
+    )
+    data = render_in_child(html)
+    record(
+        clinic=export.clinic,
+        action="export.cover_letter",
+        actor=by,
+        actor_label="" if by else SYSTEM_LABEL,
+        context=context,
+        target=export,
+        patient=export.patient,
+        personal={"recipient": export.recipient},
+    )
+    return data

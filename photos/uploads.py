@@ -16,11 +16,19 @@ from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from photos.imaging import MAX_UPLOAD_BYTES
 
 MAX_REQUEST_KEPT_BYTES = 5 * MAX_UPLOAD_BYTES
+# An evidence bundle sent back for checking holds the plaintext photos too: memory only, larger.
+MAX_BUNDLE_CHECK_BYTES = 200 * 1024 * 1024
 
 
-# The only views that take files. Any other URL (the login page, a consent page) gets its files
-# skipped unread, so an anonymous POST cannot make the server hold them.
-UPLOAD_VIEWS = frozenset({"photo_upload", "clinic_settings"})
+# The only views that take files, with each one's limit per file. Any other URL (the login
+# page, a consent page) gets its files skipped unread, so an anonymous POST cannot make the
+# server hold them.
+UPLOAD_LIMITS = {
+    "photo_upload": MAX_UPLOAD_BYTES,
+    "clinic_settings": MAX_UPLOAD_BYTES,
+    "export_bundle_check": MAX_BUNDLE_CHECK_BYTES,
+}
+UPLOAD_VIEWS = frozenset(UPLOAD_LIMITS)
 
 
 class BoundedMemoryUploadHandler(FileUploadHandler):
@@ -30,13 +38,17 @@ class BoundedMemoryUploadHandler(FileUploadHandler):
         super().__init__(request)
         self.kept_in_request = 0
 
-    def _accepts_files(self) -> bool:
+    def _limit(self) -> int:
+        """This view's limit per file, or 0 when it takes no files (or the user is anonymous)."""
         match = getattr(self.request, "resolver_match", None)
         user = getattr(self.request, "user", None)
-        return bool(match and match.url_name in UPLOAD_VIEWS and user and user.is_authenticated)
+        if not (match and user and user.is_authenticated):
+            return 0
+        return UPLOAD_LIMITS.get(match.url_name, 0)
 
     def new_file(self, *args, **kwargs) -> None:
-        if not self._accepts_files():
+        self.limit = self._limit()
+        if not self.limit:
             raise SkipFile()
         super().new_file(*args, **kwargs)
         self.buffer = io.BytesIO()
@@ -45,8 +57,8 @@ class BoundedMemoryUploadHandler(FileUploadHandler):
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         self.size += len(raw_data)
-        if self.size > MAX_UPLOAD_BYTES or (
-            self.kept_in_request + len(raw_data) > MAX_REQUEST_KEPT_BYTES
+        if self.size > self.limit or (
+            self.kept_in_request + len(raw_data) > max(MAX_REQUEST_KEPT_BYTES, self.limit)
         ):
             self.over_limit = True
         if not self.over_limit:

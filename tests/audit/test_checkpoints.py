@@ -117,6 +117,19 @@ def test_a_checkpoint_is_a_signed_object_with_the_chains_head(committed_db, s3_s
     assert report.ok and report.checked == 6 and report.checkpoint.seq == 5
 
 
+def test_a_chain_with_nothing_new_gets_no_new_checkpoint_object(committed_db, s3_server):
+    clinic = _clinic_with_events(2, "Quiet Clinic")
+    first = checkpoints.write(clinic.id)
+    again = checkpoints.write(clinic.id)
+    assert again.name == first.name
+    listed = s3_server.client.list_objects_v2(
+        Bucket=s3_server.bucket, Prefix=f"checkpoints/{clinic.id}/"
+    )
+    assert listed["KeyCount"] == 1
+    record(clinic=clinic, action="test.checkpoint", details={"later": True})
+    assert checkpoints.write(clinic.id).seq == 3
+
+
 def test_deleting_the_newest_3_events_after_a_checkpoint_makes_verify_audit_exit_1(committed_db):
     clinic = _clinic_with_events(6, "Tail Clinic")
     checkpoints.write(clinic.id)
@@ -281,11 +294,12 @@ def test_the_checkpoint_command_writes_every_chain(committed_db):
     assert checkpoints.latest(clinic.id).checkpoint.seq == 2
 
 
-def test_the_beat_schedule_writes_checkpoints_daily_and_verifies_nightly():
+def test_the_beat_schedule_writes_checkpoints_every_15_minutes_and_verifies_nightly():
     schedule = {
         entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
     }
-    assert schedule["audit.tasks.write_all_checkpoints"] == timedelta(hours=24)
+    # The blind spot (events after the last checkpoint) is minutes old at most.
+    assert schedule["audit.tasks.write_all_checkpoints"] == timedelta(minutes=15)
     assert schedule["audit.tasks.verify_all_chains"] == timedelta(hours=24)
     app.loader.import_default_modules()  # the worker's autodiscovery of every app's tasks
     for name in schedule:

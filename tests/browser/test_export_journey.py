@@ -96,3 +96,28 @@ def test_admin_exports_a_patient_watches_progress_and_downloads(
     expect(page.locator("#exports")).to_contain_text("Hiscox claims, ref HX-4411")
     j.visit(f"/c/{clinic.slug}/settings/", "export-signing-key")
     expect(page.locator("#export-key")).to_contain_text(manifest["signature"]["public_key_sha256"])
+
+    # The cover letter to send apart from the bundle, from the export page.
+    j.visit(f"/c/{clinic.slug}/exports/{export.pk}/", "export-cover-letter-offered")
+    expect(page.get_by_role("link", name="Cover letter (PDF)")).to_be_visible()
+    expect(page.locator(".export-detail")).to_contain_text("GPS location")
+
+    # The bundle comes back from the insurer: the admin checks it, intact, then tampered.
+    j.visit(f"/c/{clinic.slug}/exports/check/")
+    page.get_by_label("Evidence bundle (ZIP)").set_input_files(str(zip_path))
+    j.follow(page.get_by_role("button", name="Check bundle"))
+    expect(page.get_by_role("heading", name=re.compile("^Intact"))).to_be_visible()
+    j.check("export-bundle-intact")
+    original = sorted((folder / "originals").iterdir())[0]
+    original.write_bytes(original.read_bytes() + b"\0")
+    tampered = h.rezip(folder, tmp_path / "tampered.zip")
+    page.get_by_label("Evidence bundle (ZIP)").set_input_files(str(tampered))
+    j.follow(page.get_by_role("button", name="Check bundle"))
+    expect(page.get_by_role("heading", name=re.compile("^Not intact"))).to_be_visible()
+    expect(page.locator(".check-problems")).to_contain_text(f"originals/{original.name}")
+    j.check("export-bundle-tampered")
+
+    # The public key page a recipient checks the key against (no account needed).
+    j.sign_out()
+    j.visit(f"/p/{clinic.slug}/export-keys/", "export-keys-public")
+    expect(page.locator("main")).to_contain_text(manifest["signature"]["public_key_sha256"])

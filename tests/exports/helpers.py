@@ -21,22 +21,39 @@ def sha256sum_check(folder: Path) -> subprocess.CompletedProcess:
     return run("sha256sum", "-c", "SHA256SUMS", cwd=folder, check=False)
 
 
-def openssl_verify(folder: Path, manifest: str = "manifest.json") -> subprocess.CompletedProcess:
+def openssl_verify(folder: Path, key: str = "export-public-key.pem") -> subprocess.CompletedProcess:
+    """VERIFY.txt's signature step: the clinic's signature of SHA256SUMS."""
     return run(
         "openssl",
         "pkeyutl",
         "-verify",
         "-pubin",
         "-inkey",
-        "export-public-key.pem",
+        key,
         "-rawin",
         "-in",
-        manifest,
+        "SHA256SUMS",
         "-sigfile",
-        "manifest.sig",
+        "SHA256SUMS.sig",
         cwd=folder,
         check=False,
     )
+
+
+def listed(folder: Path) -> set[str]:
+    """The paths SHA256SUMS lists."""
+    return {line[66:] for line in (folder / "SHA256SUMS").read_text().splitlines()}
+
+
+def rezip(folder: Path, to: Path) -> Path:
+    """A ZIP of an (altered) unzipped bundle, as a tamperer would send it on."""
+    import zipfile
+
+    with zipfile.ZipFile(to, "w") as zf:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                zf.write(file, str(file.relative_to(folder)))
+    return to
 
 
 def pdf_text(path: Path) -> str:
@@ -70,7 +87,8 @@ def has_metadata(path: Path) -> bool:
 
 
 def assert_bundle_verifies(folder: Path) -> dict:
-    """The recipient's checks: every sum OK, the signature OK; returns the manifest."""
+    """The recipient's checks: every sum OK, the signature of SHA256SUMS OK, no file that
+    SHA256SUMS does not list; returns the manifest."""
     sums = sha256sum_check(folder)
     assert sums.returncode == 0, sums.stdout + sums.stderr
     lines = sums.stdout.strip().splitlines()
@@ -79,11 +97,8 @@ def assert_bundle_verifies(folder: Path) -> dict:
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "Signature Verified Successfully" in verified.stdout
     data = manifest(folder)
-    listed = {e["path"] for e in data["files"]}
-    on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {
-        "manifest.json",
-        "manifest.sig",
-        "SHA256SUMS",
-    }
-    assert listed == on_disk
+    on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+    assert on_disk - {"SHA256SUMS", "SHA256SUMS.sig"} == listed(folder)
+    # The manifest describes every file but itself and those written after it.
+    assert {e["path"] for e in data["files"]} <= listed(folder) - {"manifest.json"}
     return data

@@ -22,7 +22,7 @@ def _archive(files, key=None):
     return archive(
         files,
         manifest_head={"format": "test"},
-        verify_text=b"check it\n",
+        verify_text=lambda stamped: b"check it\n",
         public_key_pem=b"PEM\n",
         sign=key.sign,
     )
@@ -70,7 +70,7 @@ def test_a_file_declared_over_4_gib_gets_zip64_headers_and_the_zip_still_reads()
         assert zf.testzip() is None
 
 
-def test_photos_are_stored_and_the_manifest_lists_every_file_with_its_hash():
+def test_photos_are_stored_and_the_signed_sums_list_every_file_with_its_hash():
     photo = BundleFile.of_bytes(
         "originals/a.jpg", "original photo", b"\xff\xd8photo", ids={"photo_id": "p1"}
     )
@@ -80,13 +80,16 @@ def test_photos_are_stored_and_the_manifest_lists_every_file_with_its_hash():
         assert zf.getinfo("originals/a.jpg").compress_type == zipfile.ZIP_STORED
         manifest_bytes = zf.read("manifest.json")
         manifest = json.loads(manifest_bytes)
-        key.public_key().verify(zf.read("manifest.sig"), manifest_bytes)
+        # The one signature is over SHA256SUMS, which lists every other file, manifest too.
+        key.public_key().verify(zf.read("SHA256SUMS.sig"), zf.read("SHA256SUMS"))
         sums = dict(
             reversed(line.split("  ", 1)) for line in zf.read("SHA256SUMS").decode().splitlines()
         )
-        for name in zf.namelist():
-            if name != "SHA256SUMS":
-                assert sums[name] == hashlib.sha256(zf.read(name)).hexdigest(), name
+        assert set(sums) == set(zf.namelist()) - {"SHA256SUMS", "SHA256SUMS.sig"}
+        assert "manifest.json" in sums and "VERIFY.txt" in sums
+        for name in sums:
+            assert sums[name] == hashlib.sha256(zf.read(name)).hexdigest(), name
+        assert hashlib.sha256(manifest_bytes).hexdigest() == sums["manifest.json"]
     (entry,) = [e for e in manifest["files"] if e["path"] == "originals/a.jpg"]
     assert entry == {
         "path": "originals/a.jpg",
@@ -95,11 +98,8 @@ def test_photos_are_stored_and_the_manifest_lists_every_file_with_its_hash():
         "kind": "original photo",
         "photo_id": "p1",
     }
-    assert {e["path"] for e in manifest["files"]} == {
-        "originals/a.jpg",
-        "VERIFY.txt",
-        "export-public-key.pem",
-    }
+    # VERIFY.txt is written after the manifest (it says whether a timestamp went in).
+    assert {e["path"] for e in manifest["files"]} == {"originals/a.jpg", "export-public-key.pem"}
 
 
 def test_an_original_whose_bytes_differ_from_the_recorded_hash_stops_the_archive():
