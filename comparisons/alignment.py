@@ -122,7 +122,11 @@ def _reduced_gray(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 
 def propose(
-    before: np.ndarray, after: np.ndarray, *, max_side: int | None = ALIGN_MAX_SIDE
+    before: np.ndarray,
+    after: np.ndarray,
+    *,
+    max_side: int | None = ALIGN_MAX_SIDE,
+    features: int = ORB_FEATURES,
 ) -> Proposal:
     """The after laid onto the before, found from the images; ``found`` is False (and the
     transform a plain same-height fit) when no trustworthy fit exists."""
@@ -132,7 +136,7 @@ def propose(
     limit = max_side or 1 << 30
     gray_b, fb = _reduced_gray(before, limit)
     gray_a, fa = _reduced_gray(after, limit)
-    orb = cv2.ORB.create(nfeatures=ORB_FEATURES)
+    orb = cv2.ORB.create(nfeatures=features)
     kb, db = orb.detectAndCompute(gray_b, None)
     ka, da = orb.detectAndCompute(gray_a, None)
     if db is None or da is None or len(kb) < MIN_INLIERS or len(ka) < MIN_INLIERS:
@@ -413,7 +417,11 @@ def render_pair(
 SAME_PERSON_DISTANCE = 0.6
 EYE_TRUST = 0.04  # ECC may move an eye by at most 4 % of the inter-ocular distance
 FEATURES_AGREE = 0.02  # a feature fit is kept when it puts both eyes within 2 % of the eyes'
-ECC_IOD_PX = 90  # the upper face is refined at this inter-ocular distance (pixels)
+ECC_IOD_PX = 72  # the upper face is refined at this inter-ocular distance (pixels)
+# The feature fit beside the eyes only has to agree with them, not find a pair alone: smaller
+# copies and fewer features than ALIGN_MAX_SIDE and ORB_FEATURES.
+FEATURES_MAX_SIDE = 640
+FEATURES_COUNT = 1500
 ECC_MIN_CORRELATION = 0.3
 YAW_WARNING_DEG = 8.0  # a turn of the head between the two, measured from the landmarks
 PITCH_WARNING_DEG = 12.0
@@ -568,7 +576,7 @@ def refine_ecc(
     template = cv2.GaussianBlur(template, (0, 0), 1.5)
     moving = cv2.GaussianBlur(moving, (0, 0), 1.5)
     start = np.eye(2, 3, dtype=np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
     mask = _zone_mask(size, ECC_IOD_PX, area)
     try:
         correlation, warp = cv2.findTransformECC(
@@ -653,6 +661,10 @@ def _extent(mask: np.ndarray) -> tuple[int, int, int, int]:
     return x, y, x + w, y + h
 
 
+def _lab(pixels: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(pixels.reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(float)
+
+
 def light_on_skin(
     before: np.ndarray, placed_after: np.ndarray, mask: np.ndarray
 ) -> dict[str, float] | None:
@@ -665,8 +677,10 @@ def light_on_skin(
     covered = cv2.bitwise_and(mask[y0:y1, x0:x1], (region_a.max(axis=2) > 0).astype(np.uint8) * 255)
     if np.count_nonzero(covered) < 200:
         return None
-    lab_b = cv2.cvtColor(region_b, cv2.COLOR_BGR2LAB)[covered > 0].astype(np.float64)
-    lab_a = cv2.cvtColor(region_a, cv2.COLOR_BGR2LAB)[covered > 0].astype(np.float64)
+    # Only the skin's pixels are converted, as one column.
+    chosen = covered > 0
+    lab_b = _lab(region_b[chosen])
+    lab_a = _lab(region_a[chosen])
     mb, ma = lab_b.mean(axis=0), lab_a.mean(axis=0)
     return {
         "lightness_before": float(mb[0] * 100 / 255),
@@ -736,7 +750,7 @@ def face_proposal(
     if taken:
         transform, method = refined, "eyes+ecc"
     if features:
-        orb = propose(before, after)
+        orb = propose(before, after, max_side=FEATURES_MAX_SIDE, features=FEATURES_COUNT)
         measures["inliers"], measures["matches"] = orb.inliers, orb.matches
         if orb.found and eye_error(orb.transform, eyes_b, eyes_a) <= FEATURES_AGREE:
             transform, method = orb.transform, "features"
