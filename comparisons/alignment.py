@@ -834,3 +834,17 @@ def checks(
         if light:
             warnings += light_warnings(light)
     return proposal, warnings, light
+
+
+def front_camera_warning(before_camera: str, after_camera: str) -> Warning | None:
+    """A mirror hint from the photos' own metadata: one taken with the front camera (phones
+    name it in the lens model) and the other not; a front camera often saves a mirror image."""
+    front_b, front_a = ("front" in before_camera.lower()), ("front" in after_camera.lower())
+    if front_b == front_a:
+        return None
+    which = "after" if front_a else "before"
+    return Warning(
+        "mirrored",
+        f"Mirrored: the {which} was taken with the front camera and the other was not; a "
+        "front camera often saves a mirror image, so left and right may be swapped.",
+    )

@@ -4,6 +4,7 @@ files are rendered by the worker after commit (an outbox job with ids only)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import date
 
@@ -183,6 +184,11 @@ def comparison_create(
     proposal = alignment.face_proposal(
         before_image, after_image, marks_b, marks_a, area=after.area or None
     )
+    cameras = [_camera(photo) for photo in (before, after)]
+    front = alignment.front_camera_warning(*cameras)
+    face_warnings = [w.code for w in proposal.warnings]
+    if front is not None and "mirrored" not in face_warnings:
+        proposal = dataclasses.replace(proposal, warnings=(*proposal.warnings, front))
     with transaction.atomic():
         comparison = Comparison(
             clinic=clinic,
@@ -384,11 +390,15 @@ def _caption(photo: Photo) -> dict:
         day = f"day {days} after treatment"
     else:
         day = f"{-days} day{'s' if days < -1 else ''} before treatment"
+    return {"date": taken, "day": day, "camera": _camera(photo)}
+
+
+def _camera(photo: Photo) -> str:
+    """The lens and focal length in the original's EXIF ("" when none or unreadable)."""
     try:
-        camera = imaging.camera_details(storage.blob_read(photo.original))
+        return imaging.camera_details(storage.blob_read(photo.original))
     except storage.BlobUnreadable:
-        camera = ""
-    return {"date": taken, "day": day, "camera": camera}
+        return ""
 
 
 def _store_renditions(comparison: Comparison, *, image: bytes, pdf: bytes, box, at) -> int:

@@ -229,3 +229,36 @@ def test_compare_photos_without_json_speaks_plainly(tmp_path):
     call_command("compare_photos", paths["before"], paths["after"], stdout=out)
     assert "No alignment proposed." in out.getvalue()
     assert "Refused [not_same_person]" in out.getvalue()
+
+
+def test_front_camera_metadata_on_one_photo_only_is_a_mirror_warning():
+    back = "iPhone 13 back camera 5.1mm f/1.6"
+    front = "iPhone 13 front camera 2.71mm f/2.2"
+    assert alignment.front_camera_warning(back, front).code == "mirrored"
+    assert "after" in alignment.front_camera_warning(back, front).message
+    assert "before" in alignment.front_camera_warning(front, back).message
+    assert alignment.front_camera_warning(back, back) is None
+    assert alignment.front_camera_warning(front, front) is None
+    assert alignment.front_camera_warning("", "") is None
+
+
+def test_the_lens_and_focal_length_are_read_from_the_original_when_it_carries_them():
+    from PIL import ExifTags, Image
+
+    from photos import imaging
+
+    image = Image.new("RGB", (64, 48), (200, 180, 170))
+    exif = Image.Exif()
+    details = exif.get_ifd(ExifTags.IFD.Exif)
+    details[ExifTags.Base.LensModel] = "iPhone 13 front camera 2.71mm f/2.2"
+    details[ExifTags.Base.FocalLengthIn35mmFilm] = 23
+    import io
+
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes())
+    text = imaging.camera_details(out.getvalue())
+    assert text == "iPhone 13 front camera 2.71mm f/2.2 · 23 mm equivalent"
+    plain = io.BytesIO()
+    image.save(plain, "JPEG")
+    assert imaging.camera_details(plain.getvalue()) == ""
+    assert imaging.camera_details(b"not an image") == ""
