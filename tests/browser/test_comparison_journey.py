@@ -117,6 +117,19 @@ def test_practitioner_compares_presents_and_shares_and_the_patient_sees_it(
         taken_at=start + timedelta(days=14, hours=1),
         **common,
     )
+    # Someone else in the same room (another man from the Blue Room photograph), filed by
+    # mistake under another area: the faces refuse the pair.
+    stranger = f.make_ready_photo(
+        clinic,
+        patient,
+        episode,
+        nurse,
+        data=phone_photo(source("biden.jpg"), long_side=800),
+        stage="after",
+        view="front",
+        area="lips",
+        taken_at=start + timedelta(days=15),
+    )
     f.make_signed_consent(clinic, patient, nurse)
     patient_path = f"/c/{clinic.slug}/patients/{patient.pk}/"
 
@@ -207,6 +220,17 @@ def test_practitioner_compares_presents_and_shares_and_the_patient_sees_it(
     j.submit("Compare these two")
     expect(page.locator("#warnings")).to_contain_text("Different view: the before is Front")
     j.check("comparison-detail-view-warning")
+
+    # Two people: no alignment is proposed, and the page says plainly it is not lined up.
+    j.visit(f"/c/{clinic.slug}/patients/{patient.pk}/comparisons/new/")
+    page.get_by_label("Before").select_option(str(before.pk))
+    page.get_by_label("After").select_option(str(stranger.pk))
+    j.submit("Compare these two")
+    expect(page.locator("#alignment-state")).to_contain_text("Not lined up.")
+    expect(page.locator("#warnings")).to_contain_text("Not the same person")
+    j.check("comparison-detail-not-lined-up")
+    page.get_by_role("button", name="Move right").click()
+    expect(page.locator("#alignment-state")).to_contain_text("Lined up by hand.")
 
     # Share the first one; it travels by SMTP.
     j.visit(detail_url)
