@@ -106,7 +106,8 @@ PORTRAIT = Framing()
 
 def phone_photo(image: np.ndarray, framing: Framing = PORTRAIT, *, long_side: int = 2000) -> bytes:
     """The photograph as a phone would take it of the face (a 3:4 frame), as the JPEG a phone
-    uploads."""
+    uploads. Beyond the source's edges its border pixels are repeated (never reflected: a
+    reflection would put a mirrored copy of the face in the frame)."""
     x, y, w, h = haar_face(image)
     out_w, out_h = (
         (long_side, long_side * 3 // 4)
@@ -126,7 +127,7 @@ def phone_photo(image: np.ndarray, framing: Framing = PORTRAIT, *, long_side: in
     m[0, 2] += out_w / 2 - cx + framing.shift[0] * out_w
     m[1, 2] += out_h * 0.42 - cy + framing.shift[1] * out_h
     photo = cv2.warpAffine(
-        image, m, (out_w, out_h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
+        image, m, (out_w, out_h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
     )
     ok, data = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 92])
     assert ok

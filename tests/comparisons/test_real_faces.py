@@ -73,8 +73,8 @@ def test_pairs_with_the_eyes_looking_at_the_camera_meet_an_independent_eye_detec
 @pytest.mark.xfail(
     strict=True,
     reason="issue 21's figure (8 of 9 within 5 % by an independent detector) is not met: "
-    "3 of 9, the six pairs with obama2.jpg at 7 to 12 % by Haar eye boxes, which follow "
-    "its averted irises",
+    "3 of 9 (3.1 to 4.2 %); the six pairs with obama2.jpg are at 7.9 to 10.8 % by Haar eye "
+    "boxes, which follow its irises, turned up and aside",
 )
 def test_eight_of_nine_session_pairs_within_five_percent_by_an_independent_detector(
     session_results,
@@ -148,7 +148,7 @@ def test_a_landscape_shot_at_the_same_distance_has_no_scale_warning(photo):
         assert after.shape[1] > after.shape[0]
         proposal, warnings, _ = alignment.checks(before, after, marks_b, marks_a)
         assert proposal.found
-        assert "scale" not in _codes(warnings)
+        assert not {"scale", "view", "mirrored"} & _codes(warnings), (name, proposal.measures)
         # ...but nearer is still nearer.
         nearer, marks_n = photo(name, rf.Framing(face_share=0.45))
         _, warnings, _ = alignment.checks(before, nearer, marks_b, marks_n)
