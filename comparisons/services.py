@@ -124,6 +124,9 @@ def assess(
         )
     ]
     light: dict = {}
+    if not proposal["found"] and not _nudged_to(comparison, transform):
+        # Nothing is lined up: the light of whatever lands on the before's face says nothing.
+        return warnings, light
     box = alignment.crop_box(_size(before_image), _size(after_image), transform)
     if box is None:
         warnings.append(

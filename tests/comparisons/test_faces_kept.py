@@ -121,3 +121,16 @@ def comparison_url(cast, comparison):
         "comparison_detail",
         kwargs={"clinic_slug": cast.clinic_a.slug, "comparison_id": comparison.pk},
     )
+
+
+def test_light_is_not_compared_on_a_pair_that_is_not_lined_up(cast, jpegs):
+    patient = f.make_patient(cast.clinic_a, cast.admin)
+    episode = f.make_episode(cast.clinic_a, patient, cast.practitioner)
+    before = _photo(cast, patient, episode, jpegs["obama"], stage="before")
+    after = _photo(cast, patient, episode, jpegs["biden"], stage="after")
+    with clinic_context(cast.clinic_a.id):
+        comparison = services.comparison_create(
+            clinic=cast.clinic_a, patient=patient, before=before, after=after, by=cast.practitioner
+        )
+    codes = {w["code"] for w in comparison.warnings}
+    assert not {"brightness", "colour"} & codes and comparison.light == {}
