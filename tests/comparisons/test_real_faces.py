@@ -190,17 +190,26 @@ def _run(*args) -> dict:
 
 
 def test_compare_photos_prints_the_matrix_from_the_after_file_to_the_before_file(tmp_path):
-    paths = _files(tmp_path, before=rf.source("obama.jpg"), after=rf.source("obama3.jpg"))
-    result = _run(paths["before"], paths["after"])
+    # The after is the before's file moved by a known similarity (smaller, turned, shifted):
+    # the printed matrix must be that transform, in the two files' own pixels.
+    from tests.comparisons.images import jpeg, moved
+
+    before = cv2.imdecode(
+        np.frombuffer(rf.phone_photo(rf.source("obama.jpg")), np.uint8), cv2.IMREAD_COLOR
+    )
+    after, truth = moved(before, scale=1 / 1.2, degrees=6, shift=(40, -25))
+    (tmp_path / "before.jpg").write_bytes(jpeg(before, 95))
+    (tmp_path / "after.jpg").write_bytes(jpeg(after, 95))
+    result = _run(str(tmp_path / "before.jpg"), str(tmp_path / "after.jpg"))
     assert result["refusals"] == []
     matrix = np.array(result["matrix"])
     assert matrix.shape == (2, 3)
-    # The matrix is in the files' own pixels: the after's eyes (by the independent detector
-    # on the after file) land near the before's.
-    before = cv2.imread(paths["before"])
-    after = cv2.imread(paths["after"])
-    assert rf.eye_error(matrix, rf.haar_eyes(before), rf.haar_eyes(after)) <= TOLERANCE
+    true_matrix = alignment.Transform(**truth).matrix()
+    eyes = np.array(rf.haar_eyes(before))  # any two points of the face will do
+    after_eyes = cv2.transform(eyes.reshape(-1, 1, 2), cv2.invertAffineTransform(true_matrix))
+    assert rf.eye_error(matrix, eyes, after_eyes.reshape(-1, 2)) <= 0.02
     assert {"code", "message"} <= set(result["warnings"][0])
+    assert {w["code"] for w in result["warnings"]} >= {"scale", "rotation"}
 
 
 def test_compare_photos_refuses_two_people_with_a_null_matrix(tmp_path):
