@@ -4,10 +4,11 @@ FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
-# WeasyPrint needs Pango; fonts for the PDFs.
+# WeasyPrint needs Pango; fonts for the PDFs. Backups: restic, and pg_dump / pg_restore of
+# the same major version as compose's PostgreSQL (15).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
-    libharfbuzz-subset0 fonts-dejavu-core \
+    libharfbuzz-subset0 fonts-dejavu-core restic postgresql-client-15 \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 clinic
 WORKDIR /app

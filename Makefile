@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --no-input -qq
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	--custom-compile-command "make lock" -q
-APT_PACKAGES := chromium poppler-utils docker-compose wrk fonts-dejavu-core caddy
+APT_PACKAGES := chromium poppler-utils docker-compose wrk fonts-dejavu-core caddy restic
 # The tests run against the real stack. PostgreSQL: migrations as the owner role, the app as
 # a role that is neither superuser nor BYPASSRLS (both created by the test setup).
 TEST_ENV := DATABASE_URL=postgres://clinic_app@127.0.0.1:5432/clinicphotos_test \
@@ -58,6 +58,7 @@ system-deps:
 	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v restic >/dev/null || missing="$$missing restic"; \
 	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \

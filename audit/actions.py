@@ -40,6 +40,7 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "consent.record_viewed": "Opened a signed consent",
         "consent.signature_viewed": "Viewed a signature",
         "consent.pdf_viewed": "Opened a consent PDF",
+        "consent.copy_downloaded": "Patient downloaded their consent copy",
         "consent.withdrawal_page_viewed": "Patient opened the withdrawal page",
         "consent.withdrawn": "Consent withdrawn",
         "consent.withdrawal_undone": "Withdrawal undone",

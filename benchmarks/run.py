@@ -255,6 +255,33 @@ def export_figures() -> dict[str, float]:
     return figures
 
 
+def backup_figures() -> dict[str, float]:
+    """benchmarks/backup.py's three steps, each in a child on the embedded default: backup and
+    restore throughput against a plain copy of the same files in the same run."""
+    figures: dict[str, float] = {}
+    env = {"HOME": os.environ.get("HOME", "/root"), "PATH": os.environ.get("PATH", "/usr/bin")}
+    with tempfile.TemporaryDirectory(prefix="bench-backup-") as tmp:
+        target = str(Path(tmp) / "target")
+        for step, var_dir in (("setup", "live"), ("backup", "live"), ("restore", "restored")):
+            (Path(tmp) / var_dir).mkdir(exist_ok=True)
+            done = subprocess.run(
+                [sys.executable, str(ROOT / "benchmarks" / "backup.py"), step,
+                 str(Path(tmp) / var_dir), target],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )  # fmt: skip
+            figures |= json.loads(done.stdout.strip().splitlines()[-1])
+    figures.pop("objects", None)
+    figures["backup_vs_copy"] = figures["backup_mb_s"] / figures["plain_copy_mb_s"]
+    figures["restore_vs_copy"] = figures["restore_mb_s"] / figures["plain_copy_mb_s"]
+    figures["backup_incremental_vs_full"] = (
+        figures["backup_incremental_s"] / figures["backup_full_s"]
+    )
+    return figures
+
+
 def audit_figures() -> dict[str, float]:
     """benchmarks/audit_log.py: a throw-away database migrated by the owner role, 1,000,000
     events loaded with COPY by the superuser, measured as the app role (RLS forced)."""
@@ -357,6 +384,7 @@ def main() -> None:
     figures |= search_figures()
     figures |= audit_figures()
     figures |= export_figures()
+    figures |= backup_figures()
     figures |= comparison_figures()
     figures |= scale_figures()
     figures["pipeline_vs_naive"] = figures["photo_pipeline_ms"] / figures["photo_naive_ms"]

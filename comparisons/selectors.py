@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from clinic.models import Clinic
 from clinic.tokens import token_hash
@@ -16,6 +16,7 @@ from comparisons.models import Comparison, ComparisonShare
 from consent.ledger import LedgerUse
 from patients.models import Patient
 from photos.models import Photo, PhotoStatus, Stage
+from photos.selectors import sequence_for
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,39 @@ def suggestions_for(*, clinic: Clinic, patient: Patient) -> list[Suggestion]:
     """The pairs worth comparing (``_pairs``), as photos."""
     photos = ready_photos_of(clinic=clinic, patient=patient).order_by("taken_at")
     return [Suggestion(*pair) for pair in _pairs(photos)]
+
+
+def presentation_pairs(*, clinic: Clinic, patient: Patient) -> list[Suggestion]:
+    """The suggested pairs in the order they are shown to a patient: the newest treatment
+    first; in it, its areas in the order recorded, and in each area the views in the order of
+    the treatment's capture protocol (front first by default), the after before the follow-up."""
+    pairs = suggestions_for(clinic=clinic, patient=patient)
+    newest: dict[Any, datetime] = {}
+    for pair in pairs:
+        known = newest.get(pair.before.episode_id)
+        newest[pair.before.episode_id] = max(known or pair.after.taken_at, pair.after.taken_at)
+    protocols: dict[str, list[str]] = {}
+
+    def place(pair: Suggestion) -> tuple:
+        episode = pair.before.episode
+        if episode.treatment_type not in protocols:
+            protocols[episode.treatment_type] = sequence_for(
+                clinic=clinic, treatment_type=episode.treatment_type
+            )
+        views = protocols[episode.treatment_type]
+        areas = list(episode.areas or [])
+        area, view = pair.before.area, pair.before.view
+        return (
+            -newest[episode.id].timestamp(),
+            str(episode.id),
+            areas.index(area) if area in areas else len(areas),
+            area,
+            views.index(view) if view in views else len(views),
+            view,
+            pair.after.stage != Stage.AFTER,
+        )
+
+    return sorted(pairs, key=place)
 
 
 def suggestion_count(*, clinic: Clinic, patient: Patient) -> int:
@@ -174,7 +208,9 @@ def comparison_to_render(*, clinic_id, comparison_id) -> Comparison | None:
 
 def photo_label(photo: Photo) -> str:
     """What a photo is called on the image and in the room: its stage and local date."""
-    return f"{photo.get_stage_display()} · {timezone.localtime(photo.taken_at):%d %b %Y}"
+    # The house date format ("5 Mar 2026"), as every template writes it.
+    taken = dateformat.format(timezone.localtime(photo.taken_at), "j M Y")
+    return f"{photo.get_stage_display()} · {taken}"
 
 
 def initials(patient: Patient) -> str:

@@ -277,10 +277,11 @@ def share_revoke(request: ClinicRequest, clinic_slug: str, share_id) -> HttpResp
 
 @require("comparisons.create")
 def present(request: ClinicRequest, clinic_slug: str, patient_id) -> HttpResponse:
-    """Presentation mode: the suggested pairs full screen, latest first, with nothing but the
-    photos and their stage and date, so the screen can be turned to the patient."""
+    """Presentation mode: the suggested pairs full screen, the latest treatment first and its
+    views in the protocol's order (front first), with nothing but the photos and their stage
+    and date, so the screen can be turned to the patient."""
     patient = patient_or_404(request, patient_id)
-    pairs = selectors.suggestions_for(clinic=request.clinic, patient=patient)[:MAX_PRESENTED]
+    pairs = selectors.presentation_pairs(clinic=request.clinic, patient=patient)[:MAX_PRESENTED]
     services.presentation_opened(
         clinic=request.clinic,
         patient=patient,

@@ -7,7 +7,7 @@ class ShellConfig(AppConfig):
 
     name = "config"
     # Its floor in the house: it may import only rooms on lower floors (tests/test_layers.py).
-    floor = 12
+    floor = 13
     label = "shell"
 
     def ready(self) -> None:

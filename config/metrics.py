@@ -98,7 +98,7 @@ class StackCollector:
     one missing."""
 
     def collect(self) -> Iterator[Metric]:
-        for part in (self._queues, self._outbox, self._failures, self._audit):
+        for part in (self._queues, self._outbox, self._failures, self._audit, self._backups):
             try:
                 yield from part()
             except Exception:  # noqa: BLE001 - one source down must not cost the others
@@ -195,6 +195,34 @@ class StackCollector:
                 f"Audit chains whose last {what} failed (refused, or a broken chain).",
                 value=sum(not mark.ok for mark in found.values()),
             )
+
+    def _backups(self) -> Iterator[Metric]:
+        from backups.selectors import backup_status
+
+        status = backup_status()
+        last_ok, verified = status.last_ok, status.last_verified
+        # 0 when there is none yet, so that every scrape has the same families.
+        yield GaugeMetricFamily(
+            f"{PREFIX}_backup_last_success_timestamp_seconds",
+            "When the last successful backup set was finished (Unix time; 0: none yet).",
+            value=last_ok.finished_at.timestamp() if last_ok and last_ok.finished_at else 0,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_backup_last_success_bytes",
+            "Bytes of the last successful backup set (database copy and every object).",
+            value=last_ok.size if last_ok else 0,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_backup_last_verified_timestamp_seconds",
+            "When a backup set was last restored into scratch and checked (Unix time; 0: never).",
+            value=verified.finished_at.timestamp() if verified and verified.finished_at else 0,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_backup_failing",
+            "1 when backups are configured and the last one failed or is older than "
+            "BACKUP_MISSING_HOURS.",
+            value=int(status.configured and (status.missing or status.last_failed is not None)),
+        )
 
 
 def exposition() -> bytes:

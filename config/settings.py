@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "exports",
     "comparisons",
     "retention",
+    "backups",
     "demo",
     "config.apps.ShellConfig",
 ]
@@ -269,12 +270,52 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.write_all_checkpoints",
         "schedule": timedelta(minutes=env.int("AUDIT_CHECKPOINT_MINUTES", default=15)),
     },
+    # A backup set (database, every object, the manifest) and the pruning of old sets; a
+    # failure or a set older than BACKUP_MISSING_HOURS e-mails the admins (backups/tasks.py).
+    "backup-daily": {
+        "task": "backups.tasks.backup_scheduled",
+        "schedule": timedelta(hours=env.int("BACKUP_EVERY_HOURS", default=24)),
+    },
+    "backup-verify-weekly": {
+        "task": "backups.tasks.backup_verify_scheduled",
+        "schedule": timedelta(days=7),
+    },
+    "backup-watch-hourly": {
+        "task": "backups.tasks.backup_watch",
+        "schedule": timedelta(hours=1),
+    },
 }
 
 # How long the clinic's database backups are kept. A backup holds the wrapped data keys of
 # records erased after it was taken, so an erasure is complete only once every backup made
 # before it has been deleted: the erasure page gives that date.
 BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=35)
+# Where backup sets go (backups/, docs/operations.md "Backups"): a folder (not on the primary's
+# disk), or an S3 bucket as ``s3://bucket/prefix`` (BACKUP_S3_ENDPOINT_URL for another endpoint
+# than AWS) or restic's own spelling (``s3:https://host/bucket``). Empty: no backups are taken.
+BACKUP_TARGET = env.str("BACKUP_TARGET", default="")
+BACKUP_S3_ENDPOINT_URL = env.str("BACKUP_S3_ENDPOINT_URL", default="")
+BACKUP_S3_ACCESS_KEY_ID = env_secret("BACKUP_S3_ACCESS_KEY_ID")
+BACKUP_S3_SECRET_ACCESS_KEY = env_secret("BACKUP_S3_SECRET_ACCESS_KEY")
+# The backup key: the password of the backup repository (restic encrypts and authenticates
+# every set under it). Never the master key, never kept beside the backups; read when a backup
+# or restore runs (backups/keys.py), so that a missing one is named there.
+BACKUP_KEY = env.str("BACKUP_KEY", default="")
+BACKUP_KEY_FILE = env.str("BACKUP_KEY_FILE", default="")
+if BACKUP_KEY and BACKUP_KEY in (MASTER_KEY, SECRET_KEY, AUDIT_CHECKPOINT_KEY):
+    raise ImproperlyConfigured(
+        "BACKUP_KEY must be a key of its own, not MASTER_KEY, DJANGO_SECRET_KEY or "
+        "AUDIT_CHECKPOINT_KEY."
+    )
+# The database connection pg_dump and pg_restore use: a role that row-level security does not
+# bind (the cluster's superuser, or one with BYPASSRLS), since the app role sees one clinic at
+# a time and the owner is bound by FORCE ROW LEVEL SECURITY. Empty: DATABASE_URL's.
+BACKUP_DATABASE_URL = env.str("BACKUP_DATABASE_URL", default="")
+# The bucket's objects are mirrored here before each set (only new ones are fetched), so that
+# restic sees unchanged files as unchanged; it needs the bucket's size in free disk.
+BACKUP_STAGING_DIR = Path(env.str("BACKUP_STAGING_DIR", default=str(VAR_DIR / "backup-staging")))
+# A backup older than this (hours) counts as missing: the admins are told.
+BACKUP_MISSING_HOURS = env.int("BACKUP_MISSING_HOURS", default=36)
 
 # Granted thumbnails answered from memory (photos/thumbnails.py) need revocation marks every
 # process sees: on by default with Redis, and in development's single process; off for a

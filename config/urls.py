@@ -171,6 +171,7 @@ urlpatterns = [
         name="export_key_pem",
     ),
     path("p/<slug:clinic>/signed/", consent_views.signed, name="consent_signed"),
+    path("p/<slug:clinic>/signed/copy.pdf", consent_views.signed_copy, name="consent_signed_copy"),
     path(
         "p/<slug:clinic>/withdraw/<str:token>/",
         consent_views.withdraw_start,

@@ -38,6 +38,7 @@ from consent.models import (
     WithdrawalChannel,
     WithdrawalLink,
 )
+from consent.pdf import render_consent_pdf
 from links.services import check_usable, confirm_date_of_birth
 from patients.models import Patient
 from patients.services import patient_activity, patient_require_active
@@ -545,3 +546,23 @@ def marketing_remove(
             details={"use": item.use},
         )
     return item
+
+
+def consent_copy_pdf(
+    *, consent_record: ConsentRecord, context: AuditContext | None = None
+) -> bytes:
+    """The patient's own PDF copy, from the thank-you page: the stored one, or the same PDF
+    made now from the kept text when the worker has not stored it yet. Audited."""
+    if consent_record.pdf is not None:
+        data = storage.blob_read(consent_record.pdf)
+    else:
+        data = render_consent_pdf(consent_record)
+    record(
+        clinic=consent_record.clinic_id,
+        action="consent.copy_downloaded",
+        context=context,
+        target=consent_record,
+        patient=consent_record.patient_id,
+        by_patient=True,
+    )
+    return data

@@ -154,6 +154,29 @@ def signed(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
     )
 
 
+@public_page()
+def signed_copy(request: AuditedRequest, clinic: Clinic) -> HttpResponse:
+    """ "Download my copy" on the thank-you page: the signed PDF, for this browser's session."""
+    record_id = request.session.get(SESSION_SIGNED)
+    record = selectors.record_get(clinic=clinic, record_id=record_id) if record_id else None
+    if record is None:
+        return problem_page(
+            request, clinic, "There is no copy to download here: it is in the clinic's e-mail.", 404
+        )
+    try:
+        data = services.consent_copy_pdf(consent_record=record, context=request.audit)
+    except storage.BlobUnreadable:
+        return problem_page(
+            request, clinic, "Your copy cannot be made just now: it is on its way by e-mail.", 503
+        )
+    return file_response(
+        data,
+        "application/pdf",
+        filename=f"photo-consent-{record.signed_at:%Y-%m-%d}.pdf",
+        attachment=True,
+    )
+
+
 # --- the patient withdraws --------------------------------------------------------------------
 
 

@@ -47,6 +47,7 @@ OTHER_JOB_KEYS = {
     "due",
     "newly_due",
     "event_id",
+    "run_id",  # a backup run (backups: the admins told of a failed backup)
 }
 
 REDACTED = "[erased]"

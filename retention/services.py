@@ -4,6 +4,7 @@ lighter marketing erasure."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -240,11 +241,16 @@ def patient_erase(
     early_reason: str = "",
     context: AuditContext | None = None,
     today: date | None = None,
+    replay_of: Erasure | None = None,
 ) -> Erasure:
     """Erase a patient on an admin's confirmation: destroy the data keys of every object of
     theirs, delete every row that describes them, leave a tombstone and the audit events
     (whose personal details become unreadable), all in one transaction. Deleting the
-    objects from storage follows through the outbox, retried until storage answers."""
+    objects from storage follows through the outbox, retried until storage answers.
+
+    ``replay_of``: an erasure already confirmed and done before a backup was restored (its
+    tombstone, unsaved): done again with its id and time, without asking the rules again."""
+    from retention.hooks import erased
     from retention.tasks import delete_erased_objects
 
     if not confirmed:
@@ -252,9 +258,12 @@ def patient_erase(
     with transaction.atomic():
         # Locked, so a photo or signature arriving now waits and then finds no patient.
         patient = Patient.objects.select_for_update().get(clinic=clinic, pk=patient.pk)
-        status = erasure_check(
-            clinic=clinic, patient=patient, early_reason=early_reason, today=today
-        )
+        if replay_of is None:
+            status = erasure_check(
+                clinic=clinic, patient=patient, early_reason=early_reason, today=today
+            )
+        else:
+            status = selectors.record_retention(clinic=clinic, patient=patient)
         early = not status.retention.due_on(today or timezone.localdate())
         data = gathered.gather(clinic=clinic, patient=patient)
         recipients = gathered.recipients_of(clinic=clinic, data=data)
@@ -269,11 +278,13 @@ def patient_erase(
                     ).delete()
             Patient.objects.filter(clinic=clinic, pk=patient.pk).delete()
         erasure = Erasure.objects.create(
+            id=replay_of.id if replay_of else uuid.uuid4(),
             clinic=clinic,
             patient_id=patient.pk,
-            erased_at=timezone.now(),
+            erased_at=replay_of.erased_at if replay_of else timezone.now(),
             confirmed_by=by,
-            confirmed_label="" if by else COMMAND_LABEL,
+            confirmed_label=(replay_of.confirmed_label if replay_of else "")
+            or ("" if by else COMMAND_LABEL),
             retention_ended_on=status.ends_on,
             early_reason=gathered.redact(" ".join(early_reason.split()), patient) if early else "",
             recipients=[r.as_dict() for r in recipients],
@@ -301,8 +312,12 @@ def patient_erase(
                 "early": early,
                 "retention_ended_on": status.ends_on.isoformat(),
                 "recipients": len(recipients),
-            },
+            }
+            | ({"replayed_from_backup_tombstone": True} if replay_of else {}),
         )
+        if replay_of is None:
+            # Rooms above (backups: the erasure's tombstone at the backup target).
+            erased(clinic=clinic, erasure=erasure, context=context)
         # The patient's key in the audit trail goes last, after the event above: every sealed
         # detail of theirs (names, addresses, their browser) becomes unreadable, no hash moves.
         forget_patient(clinic_id=clinic.pk, patient_id=patient.pk)

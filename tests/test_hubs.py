@@ -22,10 +22,11 @@ WIRING = {
         "retention": "retention",
     },
     "photos.viewer": {"marketing": "consent"},
-    "accounts.settings_sections": {"export-signing-key": "exports"},
+    "accounts.settings_sections": {"export-signing-key": "exports", "backups": "backups"},
     "exports.parts": {"shares": "comparisons"},
     "consent.ledger": {"comparison shares": "comparisons", "exports": "exports"},
     "consent.withdrawal": {"comparison shares": "comparisons"},
+    "retention.erasure": {"backup tombstone": "backups"},
     "audit.patient_names": {"patients": "patients"},
 }
 

@@ -224,6 +224,8 @@
       document.getElementById("pdf-link").href = state.pdf_url;
       links.hidden = false;
       document.querySelectorAll("#share button[disabled]").forEach((b) => { b.disabled = false; });
+      const why = document.getElementById("share-why");
+      if (why) why.hidden = true;
     }
     warnings.replaceChildren(...(state.warnings.length ? state.warnings : [null]).map((w) => {
       const item = document.createElement("li");

@@ -23,6 +23,7 @@
     const dropzone = document.getElementById("dropzone");
     const summary = document.getElementById("upload-summary");
     const button = document.getElementById("upload-button");
+    const why = document.getElementById("upload-why");
     const maxMb = Number(form.dataset.maxMb);
     const maxBytes = maxMb * MB;
     const queue = [];
@@ -80,12 +81,35 @@
           selects[field] = select;
           details.append(wrap);
         }
-        item.append(name, details, progress, message);
+        const remove = document.createElement("button");
+        remove.type = "button";
+        remove.className = "button button--quiet button--small uploads__remove";
+        remove.textContent = "Remove";
+        const removeName = document.createElement("span");
+        removeName.className = "visually-hidden";
+        removeName.textContent = ` ${name.textContent} from the upload`;
+        remove.append(removeName);
+        item.append(name, details, progress, message, remove);
         list.append(item);
-        queue.push({ file, item, progress, message, selects });
+        const entry = { file, item, progress, message, selects, remove };
+        // Dropped before it is sent: a wrong photo never reaches the record.
+        remove.addEventListener("click", () => {
+          const at = queue.indexOf(entry);
+          if (at < 0 || entry.sent) return;
+          queue.splice(at, 1);
+          item.remove();
+          summary.textContent = readyText();
+          button.focus();
+        });
+        queue.push(entry);
         showPreview(file);
       }
-      summary.textContent = `${queue.length} photo${queue.length === 1 ? "" : "s"} ready to upload.`;
+      summary.textContent = readyText();
+    }
+
+    function readyText() {
+      const waiting = queue.filter((entry) => !entry.sent).length;
+      return waiting ? `${waiting} photo${waiting === 1 ? "" : "s"} ready to upload.` : "No photos chosen.";
     }
 
     function uploadOne(entry) {
@@ -129,7 +153,10 @@
       const pending = queue.filter((entry) => !entry.sent);
       if (!pending.length) { summary.textContent = "Choose or take at least one photo first."; return; }
       button.disabled = true;
+      why.textContent = "Uploading: wait until these photos are sent.";
+      why.hidden = false;
       let accepted = 0;
+      for (const entry of pending) entry.remove.hidden = true;
       for (const entry of pending) {
         entry.sent = true;
         for (const select of Object.values(entry.selects)) select.disabled = true;
@@ -146,6 +173,7 @@
         if (await uploadOne(entry)) accepted += 1;
       }
       button.disabled = false;
+      why.hidden = true;
       summary.textContent = `${accepted} of ${pending.length} uploaded.`;
       if (accepted) {
         const link = document.createElement("a");
@@ -179,13 +207,20 @@
       img.alt = "";
       const url = URL.createObjectURL(file);
       img.addEventListener("load", () => URL.revokeObjectURL(url), { once: true });
+      // A file that is not a readable picture gets its badge, never a broken-image icon.
+      img.addEventListener("error", () => { URL.revokeObjectURL(url); img.replaceWith(badgeFor(file, true)); }, { once: true });
       img.src = url;
       return img;
     }
+    return badgeFor(file, false);
+  }
+
+  function badgeFor(file, unreadable) {
     const badge = document.createElement("span");
     badge.className = "uploads__pic";
     badge.setAttribute("aria-hidden", "true");
-    badge.textContent = (file.name.split(".").pop() || "photo").slice(0, 4).toUpperCase();
+    badge.textContent = unreadable ? "✕" : (file.name.split(".").pop() || "photo").slice(0, 4).toUpperCase();
+    if (unreadable) badge.classList.add("uploads__pic--bad");
     return badge;
   }
 
@@ -241,6 +276,7 @@
       if (panel.hidden || !file.type.startsWith("image/") || file.type.includes("hei")) return;
       if (preview.src.startsWith("blob:")) URL.revokeObjectURL(preview.src);
       preview.src = URL.createObjectURL(file);
+      preview.onerror = () => { preview.hidden = true; preview.removeAttribute("src"); };
       preview.hidden = false;
       video.hidden = true;
       stopCamera();

@@ -91,7 +91,10 @@
     const [bw, bh] = slide.alignment ? slide.alignment.before_size : [wipeBefore.naturalWidth, wipeBefore.naturalHeight];
     if (!bw || !placed.naturalWidth) return;
     const room = wipeBox.clientWidth || stage.clientWidth;
-    const width = Math.min(room, (window.innerHeight * 0.78 * bw) / bh);
+    // The height the stage leaves once the slider (and its label) are placed under the photo.
+    const controls = [...wipeBox.children].filter((el) => el !== wipe).reduce((sum, el) => sum + el.offsetHeight, 0);
+    const tall = Math.max(80, stage.clientHeight - controls - 8);
+    const width = Math.min(room, (tall * bw) / bh);
     wipe.style.width = `${width}px`;
     const k = width / bw;
     let t = slide.alignment && slide.alignment.transform;

@@ -50,6 +50,8 @@ EXEMPT: dict[str, str] = {
     "account": "the member's own password and authenticator; changes are auth.* events",
     "accept_invitation": "joining a clinic from an invitation; staff.joined on success",
     "clinic_logo": "the clinic's public logo",
+    "export_keys": "the clinic's published export signing keys: public by design, no patient data",
+    "export_key_pem": "one published export signing key (PEM): public by design",
     "consent_sign_start": "checks a link token and redirects; the page it leads to is recorded",
     "consent_withdraw_start": "checks a link token and redirects; the page it leads to records",
     "comparison_share_start": "checks a link token and redirects; the page it leads to records",
@@ -63,6 +65,19 @@ EXEMPT: dict[str, str] = {
     "staff_detail": "one member's role, no patient data (role changes are walked)",
     "clinic_settings": "the clinic's name and logo, no patient data (changes are walked)",
 }
+
+
+def _bundle_upload():
+    """A ZIP that is no bundle of this clinic's: checked, found not intact, and recorded."""
+    import io
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("notes.txt", "hello")
+    return SimpleUploadedFile("bundle.zip", buffer.getvalue(), "application/zip")
 
 
 @dataclass
@@ -88,6 +103,10 @@ def _listed(attr: str) -> Callable[[Any, list[AuditEvent]], None]:
 
 
 VISITS: dict[str, list[Visit]] = {
+    "export_bundle_check": [
+        Visit(method="post", data=lambda w: {"bundle": _bundle_upload()}),
+    ],
+    "export_signing_key_rotate": [Visit(method="post")],
     "dashboard": [Visit(check=_listed("patient"))],
     "patient_list": [Visit(check=_listed("patient"))],
     "marketing_library": [Visit(check=_listed("photo"))],
@@ -172,6 +191,7 @@ VISITS: dict[str, list[Visit]] = {
         )
     ],
     "consent_signed": [Visit(session=lambda w: {"consent_signed_record": str(w.consent.pk)})],
+    "consent_signed_copy": [Visit(session=lambda w: {"consent_signed_record": str(w.consent.pk)})],
     "consent_withdraw": [
         Visit(session=lambda w: {"consent_withdraw_link": str(w.withdrawal_link.pk)})
     ],

@@ -388,6 +388,11 @@ def test_patient_signs_on_a_phone_and_withdraws_as_easily(journey, server, brows
         expect(pp.locator("main")).to_contain_text("Social media")
         p.check("consent-signed")
         signing_steps, signing_loads = seen.steps(), seen.loads
+        # "Download my copy" on the thank-you page: the signed PDF, at once.
+        with pp.expect_download() as download:
+            pp.get_by_role("link", name="Download my copy").click()
+        assert download.value.suggested_filename.startswith("photo-consent-")
+        assert download.value.path().read_bytes()[:5] == b"%PDF-"
 
         # The evidence, with the drawn signature at the canvas's device pixels (sharp).
         with clinic_context(clinic.id):

@@ -150,25 +150,37 @@ def test_practitioner_uploads_finds_and_lines_up_photos(journey, server):
     page.get_by_label("Stage").select_option("before")
     page.get_by_label("Facial area").select_option("lips")
     page.get_by_role("combobox", name="View", exact=True).select_option("front")
+    # A damaged JPEG (a reason, never a broken picture) and a photo chosen by mistake, which
+    # is dropped from the queue before anything is sent.
     page.locator("#file-input").set_input_files(
         [
             _file("lips-front.jpg", "image/jpeg", _jpeg()),
             _file("lips-front.png", "image/png", _png()),
             _file("IMG_0042.HEIC", "image/heic", _heic()),
             _file("referral.pdf", "application/pdf", images.minimal_pdf()),
+            _file("damaged.jpg", "image/jpeg", b"\xff\xd8\xff\xe0" + b"not a picture" * 40),
+            _file("other-patient.jpg", "image/jpeg", _jpeg()),
         ]
     )
     items = page.locator(".uploads__item")
-    expect(items).to_have_count(4)
-    expect(items.locator("progress")).to_have_count(4)
-    expect(page.locator("#upload-summary")).to_have_text("4 photos ready to upload.")
+    expect(items).to_have_count(6)
+    expect(items.locator("progress")).to_have_count(6)
+    expect(page.locator("#upload-summary")).to_have_text("6 photos ready to upload.")
     # No ghost for a "before" photo.
     expect(page.locator("#ghost")).to_be_hidden()
+    page.get_by_role("button", name="Remove other-patient.jpg from the upload").click()
+    expect(items).to_have_count(5)
+    expect(page.locator("#upload-summary")).to_have_text("5 photos ready to upload.")
+    damaged = items.nth(4)
+    expect(damaged.locator(".uploads__pic--bad")).to_have_text("✕")
     check_state(j, "photos-upload-chosen")
 
+    j.expected_errors.append(r"^400 .*/photos/add/$")  # the damaged JPEG, refused by the server
     page.get_by_role("button", name="Upload", exact=True).click()
-    expect(page.locator("#upload-summary")).to_contain_text("3 of 4 uploaded.", timeout=30_000)
+    expect(page.locator("#upload-summary")).to_contain_text("3 of 5 uploaded.", timeout=30_000)
     expect(page.locator(".uploads__item--ok")).to_have_count(3)
+    expect(page.locator("#upload-why")).to_be_hidden()
+    expect(page.locator(".uploads__remove:visible")).to_have_count(0)
     for index in range(3):
         expect(items.nth(index).locator("progress")).to_have_js_property("value", 100)
         expect(items.nth(index).locator(".uploads__message")).to_have_text(
@@ -177,6 +189,9 @@ def test_practitioner_uploads_finds_and_lines_up_photos(journey, server):
     refused = items.nth(3)
     expect(refused).to_have_class(re.compile("uploads__item--error"))
     expect(refused.locator(".uploads__message")).to_contain_text("not a photo")
+    expect(damaged).to_have_class(re.compile("uploads__item--error"))
+    expect(damaged.locator(".uploads__message")).to_contain_text("damaged.jpg")
+    assert damaged.locator("img").count() == 0  # its badge and reason, no broken image
     check_state(j, "photos-upload-done")
 
     # The live server thread processed them once the request's transaction committed.

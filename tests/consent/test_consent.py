@@ -198,6 +198,46 @@ def test_patient_signs_and_the_evidence_is_complete(
     assert used.status_code == 410 and "already been signed" in used.content.decode()
 
 
+def test_the_thank_you_page_offers_the_patient_their_copy(cast, patient):
+    """ "Download my copy": the stored PDF once the worker made it, the same PDF made at once
+    while it has not; audited; without the page's session there is nothing to download."""
+    path = send_request(cast, patient)
+    client = Client()
+    open_and_confirm(client, path)
+    # The worker has not run (no on-commit callbacks): no stored PDF yet.
+    done = sign_post(client, cast)
+    thanks = client.get(done["Location"])
+    copy_url = reverse("consent_signed_copy", kwargs={"clinic": cast.clinic_a.slug})
+    assert "Download my copy" in thanks.content.decode() and copy_url in thanks.content.decode()
+    with clinic_context(cast.clinic_a.id):
+        record = ConsentRecord.objects.get(patient=patient)
+    assert record.pdf is None
+    made_now = client.get(copy_url)
+    assert made_now.status_code == 200 and made_now["Content-Type"] == "application/pdf"
+    assert "attachment" in made_now["Content-Disposition"]
+    text = subprocess.run(
+        ["pdftotext", "-", "-"], input=made_now.content, capture_output=True, check=True
+    ).stdout.decode()
+    assert "Joanne Smith" in " ".join(text.split())
+    # Once stored, the stored copy is what the patient gets, byte for byte.
+    from consent.tasks import send_consent_copy
+
+    send_consent_copy(clinic_id=str(cast.clinic_a.id), record_id=str(record.pk))
+    with clinic_context(cast.clinic_a.id):
+        from vault import storage
+
+        record.refresh_from_db()
+        stored = storage.blob_read(record.pdf)
+        downloads = AuditEvent.objects.filter(
+            action="consent.copy_downloaded", patient_id=patient.pk
+        )
+        assert downloads.count() == 1
+    assert client.get(copy_url).content == stored
+    # Another browser (no thank-you session) gets nothing.
+    stranger = Client().get(copy_url)
+    assert stranger.status_code == 404 and b"%PDF" not in stranger.content
+
+
 def test_a_required_use_left_unticked_is_refused_and_nothing_is_signed(cast, patient):
     path = send_request(cast, patient)
     client = Client()
