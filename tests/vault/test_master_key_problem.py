@@ -9,6 +9,7 @@ import base64
 import logging
 
 import pytest
+from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -125,3 +126,17 @@ def test_the_health_check_reports_a_missing_master_key(stored):
         response = Client(REMOTE_ADDR=OPERATOR).get("/healthz?full=1")
     assert response.status_code == 503
     assert response.json()["keys"] == "misconfigured"
+
+
+def test_restore_check_names_a_wrong_master_key_once_instead_of_crashing(stored, capsys):
+    cast, _, _, _ = stored
+    with override_settings(MASTER_KEY=WRONG_KEY), pytest.raises(SystemExit) as exited:
+        call_command("restore_check")
+    assert exited.value.code == 1
+    out = capsys.readouterr().out
+    problems = [line for line in out.splitlines() if line.startswith("PROBLEM")]
+    assert problems == [
+        line for line in problems if "the master key" in line and "not configured" in line
+    ]
+    assert f"PROBLEM {cast.clinic_a.slug}: the master key" in out
+    assert sum(cast.clinic_a.slug in line for line in problems) == 1
