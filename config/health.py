@@ -6,7 +6,10 @@ host validation and the HTTPS redirect of the middleware below never see the req
 says only whether the database takes a trivial query; no details, no session, no audit.
 
 ``/healthz?full=1`` checks each service the app stands on, separately: ``{"database": "ok",
-"redis": "ok|down|not configured", "storage": "ok|down"}``, 503 when one is down. It names what
+"redis": "ok|down|not configured", "storage": "ok|down", "keys": "ok|misconfigured"}``,
+503 when one is down or the vault's master key is missing or not the one the clinic keys are
+wrapped by (``vault.keys.key_state``; the detail goes to the error log, not into the
+answer). It names what
 the stack is made of, so only the operator's network may ask (config/operators.py); anyone else
 is answered 404 by the app below, as for any page that does not exist.
 """
@@ -28,7 +31,7 @@ from django.utils.module_loading import import_string
 from config.operators import is_operator
 
 PATH = "/healthz"
-OK, DOWN, NOT_CONFIGURED = "ok", "down", "not configured"
+OK, DOWN, NOT_CONFIGURED, MISCONFIGURED = "ok", "down", "not configured", "misconfigured"
 # A probe waits this long for Redis or S3: an answer after that is as good as none.
 PROBE_TIMEOUT_SECONDS = 2
 # An object name never written: asking S3 for it is a round trip that needs no data.
@@ -115,14 +118,31 @@ def storage_state() -> str:
         return DOWN
 
 
+def keys_state(*, database_up: bool) -> str:
+    """The master key's state; with the database down, only whether it is well-formed."""
+    from vault.keys import key_state
+
+    try:
+        state = key_state(check_clinics=database_up)
+    except DatabaseError:
+        logger.warning("health check: the clinic keys could not be read", exc_info=True)
+        return DOWN
+    if state == OK:
+        return OK
+    logger.error("health check: the vault's master key is not usable: %s", state)
+    return MISCONFIGURED
+
+
 def full_report() -> tuple[dict[str, str], bool]:
     """Each service's state, and whether all that are configured are up."""
+    database_up = database_ok()
     report = {
-        "database": OK if database_ok() else DOWN,
+        "database": OK if database_up else DOWN,
         "redis": redis_state(),
         "storage": storage_state(),
+        "keys": keys_state(database_up=database_up),
     }
-    return report, DOWN not in report.values()
+    return report, all(state in (OK, NOT_CONFIGURED) for state in report.values())
 
 
 def unstored(response: HttpResponse) -> HttpResponse:

@@ -1,8 +1,10 @@
 """How the app logs: link tokens kept out, and, under ``LOG_FORMAT=json``, one JSON object per
 line that names the request or task it came from.
 
-Tokens: paths of invitation, consent and withdrawal links are logged with the token replaced
-(Django's request log, the dev server, gunicorn's access log, the app's own request line).
+Tokens: paths of every public link route (``config.link_routes``: invitation, consent,
+withdrawal, comparison share; the URL map is built from the same list) are logged with the
+token replaced (Django's request log, the dev server, gunicorn's access log, the app's own
+request line).
 Django's own loggers get the filter from ``LOGGING``. gunicorn's loggers are configured by
 gunicorn, and only ``deploy/gunicorn.conf.py`` adds the filter there; so the app also puts it
 on them itself at start-up (``install_on_server_loggers``), and a plain
@@ -17,25 +19,17 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import re
 from datetime import UTC, datetime
 
 from celery import current_task
 
-TOKEN_PATH = re.compile(r"(/(?:invite|p/[\w-]+/(?:sign|withdraw))/(?:[\w-]+/)?)[A-Za-z0-9_\-]{20,}")
-
-
-# The same paths URL-encoded, as in a ?next= parameter.
-ENCODED_TOKEN_PATH = re.compile(
-    r"((?:%2F|/)(?:invite|p(?:%2F|/)[\w-]+(?:%2F|/)(?:sign|withdraw))(?:%2F|/)"
-    r"(?:[\w-]+(?:%2F|/))?)[A-Za-z0-9_\-]{20,}",
-    re.IGNORECASE,
-)
+from config.link_routes import redact_link_tokens
 
 
 def redact(text: str) -> str:
-    text = TOKEN_PATH.sub(r"\1[redacted]", text)
-    return ENCODED_TOKEN_PATH.sub(r"\1[redacted]", text)
+    """``text`` with every link token replaced (the routes are listed in
+    ``config.link_routes``, which the URL map is built from too)."""
+    return redact_link_tokens(text)
 
 
 class RedactTokensFilter(logging.Filter):

@@ -157,6 +157,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
     "accounts.middleware.ClinicMiddleware",
+    # A wrong or missing master key: a 503 page for the operator's error, never a 404 that
+    # would put an access.denied event against the person asking (vault/middleware.py).
+    "vault.middleware.MasterKeyProblemMiddleware",
 ]
 
 if PRODUCTION:

@@ -5,6 +5,7 @@ from django.urls import include, path
 from accounts import views
 from audit import views as audit_views
 from comparisons import views as comparison_views
+from config import link_routes
 from consent import views as consent_views
 from exports import views as export_views
 from patients import views as patient_views
@@ -159,9 +160,10 @@ urlpatterns = [
     path("two-factor/", views.two_factor_verify, name="two_factor_verify"),
     path("two-factor/backup-codes/", views.backup_codes, name="backup_codes"),
     path("account/", views.account, name="account"),
-    path("invite/<slug:clinic>/<str:token>/", views.accept_invitation, name="accept_invitation"),
-    # The patient's own pages: no account, reached from e-mailed links.
-    path("p/<slug:clinic>/sign/<str:token>/", consent_views.sign_start, name="consent_sign_start"),
+    path(link_routes.INVITATION, views.accept_invitation, name="accept_invitation"),
+    # The patient's own pages: no account, reached from e-mailed links. A route with a link
+    # token takes its path from config.link_routes, which the logs redact by.
+    path(link_routes.CONSENT_SIGN, consent_views.sign_start, name="consent_sign_start"),
     path("p/<slug:clinic>/sign/", consent_views.sign, name="consent_sign"),
     path("p/<slug:clinic>/logo.png", views.clinic_logo, name="clinic_logo"),
     path("p/<slug:clinic>/export-keys/", export_views.export_keys, name="export_keys"),
@@ -173,13 +175,13 @@ urlpatterns = [
     path("p/<slug:clinic>/signed/", consent_views.signed, name="consent_signed"),
     path("p/<slug:clinic>/signed/copy.pdf", consent_views.signed_copy, name="consent_signed_copy"),
     path(
-        "p/<slug:clinic>/withdraw/<str:token>/",
+        link_routes.CONSENT_WITHDRAW,
         consent_views.withdraw_start,
         name="consent_withdraw_start",
     ),
     path("p/<slug:clinic>/withdraw/", consent_views.withdraw, name="consent_withdraw"),
     path(
-        "p/<slug:clinic>/photos/<str:token>/",
+        link_routes.COMPARISON_SHARE,
         comparison_views.share_start,
         name="comparison_share_start",
     ),

@@ -20,6 +20,11 @@ from clinic.images import DECODE_ERRORS, ImageRejected, pillow_limits
 
 MAX_UPLOAD_BYTES = 40 * 1024 * 1024
 MAX_PIXELS = 50_000_000
+# A progressive JPEG is decoded once per scan: a camera or photo app writes 1 to about 20, and a
+# "scan bomb" thousands (12,000 in 1.2 MB held a web worker for 33 s). Counted from the markers
+# before any decode; the work bound is scans x pixels, so a large photo may have fewer.
+MAX_JPEG_SCANS = 100
+MAX_JPEG_SCAN_WORK = 2_000_000_000
 THUMB_PX = 400
 DISPLAY_PX = 1600
 RENDITION_MIME = "image/jpeg"
@@ -265,35 +270,50 @@ def _check_frames_and_pixels(image: Image.Image, kind: str, name: str) -> None:
         )
 
 
-def _jpeg_reaches_its_end(data: bytes) -> bool:
-    """Whether the first picture's markers run through to its end-of-image marker: segment by
-    segment, and through each scan's entropy-coded data (where 0xFF is only ever followed by a
-    stuffed 0x00, a restart marker or fill). Whatever a phone appends after it (a motion
-    photo's video, an MPO's previews) is not looked at."""
+def _check_scan_work(name: str, size: tuple[int, int], scans: int) -> None:
+    """Refuse a JPEG whose scans would make its decode take far longer than a photo's."""
+    work = scans * size[0] * size[1]
+    if scans > MAX_JPEG_SCANS or work > MAX_JPEG_SCAN_WORK:
+        raise ImageRejected(
+            f"{name} is a progressive JPEG stored in {scans:,} passes (scans); a photo from a "
+            f"camera or photo app has 1 to about 20, and we accept at most {MAX_JPEG_SCANS}"
+            f"{' at this size' if scans <= MAX_JPEG_SCANS else ''}. Please export it again as "
+            "a standard JPEG and upload that.",
+            "too_many_scans",
+        )
+
+
+def _jpeg_structure(data: bytes) -> tuple[bool, int]:
+    """Whether the first picture's markers run through to its end-of-image marker, and how
+    many scans it has: segment by segment, and through each scan's entropy-coded data (where
+    0xFF is only ever followed by a stuffed 0x00, a restart marker or fill). Whatever a phone
+    appends after it (a motion photo's video, an MPO's previews) is not looked at."""
     n = len(data)
+    scans = 0
     if data[:2] != b"\xff\xd8":
-        return False
+        return False, scans
     i = 2
     while i + 2 <= n:
         if data[i] != 0xFF:
-            return False
+            return False, scans
         marker = data[i + 1]
         if marker == 0xFF:  # fill before a marker
             i += 1
             continue
         if marker == 0xD9:
-            return True
+            return True, scans
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length
             i += 2
             continue
         if i + 4 > n:
-            return False
+            return False, scans
         i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
         if marker == 0xDA:  # a scan: its data runs to the next real marker
+            scans += 1
             while True:
                 j = data.find(b"\xff", i)
                 if j < 0 or j + 1 >= n:
-                    return False
+                    return False, scans
                 following = data[j + 1]
                 if following == 0x00 or 0xD0 <= following <= 0xD7:
                     i = j + 2
@@ -302,11 +322,15 @@ def _jpeg_reaches_its_end(data: bytes) -> bool:
                 else:
                     i = j
                     break
-    return False
+    return False, scans
 
 
 def _check_complete(image: ImageFile.ImageFile, data: bytes, kind: str, name: str) -> None:
     """Refuse a truncated or damaged file cheaply at upload, without a full-size decode."""
+    if kind == "JPEG":
+        # Before any decode, and outside the try below: a refusal of its own, not "damaged".
+        reaches_end, scans = _jpeg_structure(data)
+        _check_scan_work(name, image.size, scans)
     try:
         if kind == "JPEG":
             # A 1/8-scale DCT decode still reads every byte of scan data (~10-40 ms for 12 MP).
@@ -315,7 +339,7 @@ def _check_complete(image: ImageFile.ImageFile, data: bytes, kind: str, name: st
             image.load()
             # libjpeg finishes a picture whose last bytes are missing about one time in
             # twenty (it makes up an end marker); the file was still cut short.
-            if not _jpeg_reaches_its_end(data):
+            if not reaches_end:
                 raise OSError("image file is truncated: no end-of-image marker")
         elif kind == "PNG":
             image.verify()  # every chunk's CRC through IEND, without inflating the pixels

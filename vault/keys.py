@@ -7,6 +7,7 @@ version or blob does not unwrap.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import threading
 import time
@@ -18,8 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.models import Clinic
-from clinic.tenancy import service_write
-from vault.crypto import DecryptionError, new_data_key, unwrap_key, wrap_key
+from clinic.tenancy import clinic_context, service_write
+from vault.crypto import KEY_SIZE, DecryptionError, new_data_key, unwrap_key, wrap_key
 from vault.models import Blob, ClinicKey
 
 CACHE_SECONDS = 300
@@ -28,17 +29,34 @@ _cache_lock = threading.Lock()
 
 
 class KeyUnavailable(Exception):
-    """A key needed to read an object is missing, shredded, or wrapped by an unknown master."""
+    """A key needed to read an object is missing or shredded: the object's own state."""
+
+
+class MasterKeyProblem(Exception):
+    """The master key this process is configured with (MASTER_KEY, MASTER_KEYS_PREVIOUS) is
+    missing, malformed, or not the one the clinic keys are wrapped by: an operator's error,
+    never the reader's. Deliberately not a KeyUnavailable, so that no caller mistakes it for
+    an unreadable object (vault/middleware.py answers it with a 503 page)."""
 
 
 def _master_id(raw: bytes) -> str:
     return "master:" + hashlib.sha256(b"clinicphotos-master-id" + raw).hexdigest()[:12]
 
 
+def _decoded_master(encoded: str, name: str) -> bytes:
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise MasterKeyProblem(f"{name} is not base64") from error
+    if len(raw) != KEY_SIZE:
+        raise MasterKeyProblem(f"{name} is missing or not {KEY_SIZE} bytes")
+    return raw
+
+
 def _master_keys() -> dict[str, bytes]:
     keys = {}
-    for encoded in [settings.MASTER_KEY, *settings.MASTER_KEYS_PREVIOUS]:
-        raw = base64.b64decode(encoded)
+    for index, encoded in enumerate([settings.MASTER_KEY, *settings.MASTER_KEYS_PREVIOUS]):
+        raw = _decoded_master(encoded, "MASTER_KEY" if index == 0 else "MASTER_KEYS_PREVIOUS")
         keys[_master_id(raw)] = raw
     return keys
 
@@ -47,7 +65,7 @@ def current_wrapper_id() -> str:
     """Which master (or KMS key) wraps new clinic keys."""
     if settings.KMS_KEY_ID:
         return f"kms:{settings.KMS_KEY_ID}"
-    return _master_id(base64.b64decode(settings.MASTER_KEY))
+    return _master_id(_decoded_master(settings.MASTER_KEY, "MASTER_KEY"))
 
 
 def _kms_client():
@@ -85,11 +103,40 @@ def _unwrap_clinic_key(record: ClinicKey) -> bytes:
         return response["Plaintext"]
     master = _master_keys().get(record.wrapped_by)
     if master is None:
-        raise KeyUnavailable(
+        raise MasterKeyProblem(
             f"clinic key v{record.version} is wrapped by {record.wrapped_by}, "
             "which is not configured (MASTER_KEY / MASTER_KEYS_PREVIOUS)"
         )
-    return unwrap_key(master, wrapped, _clinic_key_context(record.clinic_id, record.version))
+    try:
+        return unwrap_key(master, wrapped, _clinic_key_context(record.clinic_id, record.version))
+    except DecryptionError as error:
+        raise MasterKeyProblem(
+            f"clinic key v{record.version} does not unwrap under {record.wrapped_by}"
+        ) from error
+
+
+def key_state(*, check_clinics: bool = True) -> str:
+    """``"ok"``, or what is wrong with the master key configuration, for /healthz: the keys
+    must decode, and (``check_clinics``) every clinic's keys must be wrapped by a configured
+    master or by KMS, read in each clinic's own RLS scope (one query per clinic)."""
+    try:
+        configured = set(_master_keys())
+        current_wrapper_id()
+    except MasterKeyProblem as error:
+        return str(error)
+    if not check_clinics:
+        return "ok"
+    for clinic_id in Clinic.objects.values_list("id", flat=True):
+        with clinic_context(clinic_id):
+            wrappers = set(
+                ClinicKey.objects.filter(clinic_id=clinic_id)
+                .values_list("wrapped_by", flat=True)
+                .distinct()
+            )
+        unknown = {w for w in wrappers if not w.startswith("kms:")} - configured
+        if unknown:
+            return "clinic keys are wrapped by a master key that is not configured"
+    return "ok"
 
 
 def _cached(clinic_id, version: int, load) -> bytes:

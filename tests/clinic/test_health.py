@@ -126,7 +126,7 @@ def full(remote_addr: str = OPERATOR, **extra):
 def test_the_full_health_check_names_each_service_when_all_answer():
     response = full()
     assert response.status_code == 200
-    assert response.json() == {"database": "ok", "redis": "ok", "storage": "ok"}
+    assert response.json() == {"database": "ok", "redis": "ok", "storage": "ok", "keys": "ok"}
     assert response["Cache-Control"] == "no-store"
 
 
@@ -135,7 +135,7 @@ def test_the_full_health_check_says_redis_is_down_on_a_closed_port():
     with override_settings(REDIS_URL="redis://127.0.0.1:9/0"):  # the discard port: closed
         response = full()
     assert response.status_code == 503
-    assert response.json() == {"database": "ok", "redis": "down", "storage": "ok"}
+    assert response.json() == {"database": "ok", "redis": "down", "storage": "ok", "keys": "ok"}
 
 
 @pytest.mark.django_db
@@ -144,7 +144,7 @@ def test_the_full_health_check_says_storage_is_down_when_s3_does_not_answer(s3_s
     with override_settings(STORAGES={**settings.STORAGES, "blobs": closed}):
         response = full()
     assert response.status_code == 503
-    assert response.json() == {"database": "ok", "redis": "ok", "storage": "down"}
+    assert response.json() == {"database": "ok", "redis": "ok", "storage": "down", "keys": "ok"}
 
 
 @pytest.mark.django_db

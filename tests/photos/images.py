@@ -200,3 +200,35 @@ def heic_claiming_49_megapixels() -> bytes:
     from pathlib import Path
 
     return (Path(__file__).parent / "data" / "claims-49-megapixels.heic").read_bytes()
+
+
+def _jpeg_scans(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each scan (its SOS segment and entropy-coded data) of a JPEG."""
+    position, scans = 2, []
+    while data[position + 1] != 0xD9:
+        marker = data[position + 1]
+        end = position + 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker == 0xDA:
+            while True:
+                end = data.find(b"\xff", end)
+                following = data[end + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    end += 2
+                else:
+                    break
+            scans.append((position, end))
+        position = end
+    return scans
+
+
+def jpeg_scan_bomb(scans: int, size: tuple[int, int] = (640, 480), noise: bool = True) -> bytes:
+    """A valid progressive JPEG made of ``scans`` scans: a real encoder's ~10, then its
+    smallest scan repeated until there are ``scans`` (libjpeg decodes each one again)."""
+    image = Image.effect_noise(size, 40).convert("RGB") if noise else Image.new("RGB", size)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80, progressive=True)
+    data = out.getvalue()
+    found = _jpeg_scans(data)
+    start, end = min(found, key=lambda scan: scan[1] - scan[0])
+    last = found[-1][1]
+    return data[:last] + data[start:end] * (scans - len(found)) + data[last:]

@@ -99,7 +99,7 @@ def test_a_worker_with_the_wrong_master_key_leaves_photos_processing_until_it_is
     )
     job = _job(clinic, photo_id)
     assert job.state == JobState.PENDING and job.failures == 0
-    assert "BlobUnreadable" in job.last_error
+    assert "MasterKeyProblem" in job.last_error
     assert _photo(clinic, photo_id).status == PhotoStatus.PROCESSING
     # An attempt is counted when it is claimed and logged when it has failed: wait for the log.
     assert wait_until(lambda: celery_worker.log_count("failed on attempt") >= 3, timeout=30)
