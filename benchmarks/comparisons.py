@@ -13,15 +13,6 @@ display renditions as the photo pipeline makes them.
   bytes (decode, warp the common crop, labels, JPEG).
 - comparison_pdf_ms: the comparison's A4 PDF from the real template, warm.
 - weasyprint_bare_ms: the two display renditions on a bare one-page HTML, warm.
-
-Faces, on real photographs (tests/comparisons/real_faces.py: two sessions of one person, each
-rendered as a 12-megapixel phone JPEG):
-- faces_decode_ms: decoding the two display renditions alone (the baseline).
-- faces_align_ms: the comparison's proposal and checks with the landmarks already stored:
-  decode both renditions, eyes, ECC, the feature fit's agreement, pose, mirror, skin light.
-- faces_pipeline_ms: the photo pipeline's renditions of one original (the baseline).
-- faces_find_ms: the per-photo face work the worker does after it: decode the display
-  rendition, detect, five landmarks, pose and descriptor.
 """
 
 from __future__ import annotations
@@ -49,9 +40,7 @@ from clinic.pdf import html_to_pdf  # noqa: E402
 from comparisons import alignment, render  # noqa: E402
 from comparisons.models import Comparison  # noqa: E402
 from patients.models import Patient, TreatmentEpisode  # noqa: E402
-from photos import faces, imaging  # noqa: E402
 from photos.models import Photo  # noqa: E402
-from tests.comparisons import real_faces  # noqa: E402
 from tests.comparisons.images import jpeg, moved, textured_face  # noqa: E402
 
 ORIGINAL = (3024, 4032)
@@ -175,33 +164,7 @@ def main() -> None:
     )
     found = align_naive()
     figures["align_naive_found"] = float(found.found)
-    figures |= face_figures()
     print(json.dumps(figures))
-
-
-def face_figures() -> dict[str, float]:
-    originals = [
-        real_faces.phone_photo(real_faces.source(name), long_side=max(ORIGINAL))
-        for name in ("obama.jpg", "obama3.jpg")
-    ]
-    displays = [imaging.make_renditions(o).display for o in originals]
-    marks = [faces.find(faces.decode(d)) for d in displays]
-
-    def align():
-        before, after = (faces.decode(d) for d in displays)
-        return alignment.checks(before, after, *marks)
-
-    figures = median_ms(
-        {
-            "faces_decode_ms": lambda: [faces.decode(d) for d in displays],
-            "faces_align_ms": align,
-            "faces_pipeline_ms": lambda: imaging.make_renditions(originals[0]),
-            "faces_find_ms": lambda: faces.find(faces.decode(displays[0])),
-        },
-        repeats=7,
-    )
-    figures["faces_align_found"] = float(align()[0].found)
-    return figures
 
 
 if __name__ == "__main__":

@@ -370,10 +370,6 @@ def comparison_figures() -> dict[str, float]:
     figures["pdf_vs_bare"] = figures["comparison_pdf_ms"] / figures["weasyprint_bare_ms"]
     figures["align_vs_naive"] = figures["comparison_align_ms"] / figures["align_naive_ms"]
     figures["image_vs_decode"] = figures["comparison_image_ms"] / figures["comparison_decode_ms"]
-    # Issue 21: a pair's proposal (landmarks stored) at most 10x decoding the two renditions;
-    # the per-photo face work at most 1.5x the photo pipeline.
-    figures["face_align_vs_decode"] = figures["faces_align_ms"] / figures["faces_decode_ms"]
-    figures["face_find_vs_pipeline"] = figures["faces_find_ms"] / figures["faces_pipeline_ms"]
     return figures
 
 

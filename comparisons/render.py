@@ -93,53 +93,13 @@ def pdf_html(context: dict) -> str:
     return render_to_string("comparisons/pdf.html", context)
 
 
-def comparison_pdf(
-    context: dict,
-    *,
-    picture: bytes,
-    logo: bytes | None = None,
-    crops: tuple[bytes, bytes] | None = None,
-) -> bytes:
-    """The A4 evidence page as PDF bytes, carrying ``picture`` (the stored aligned JPEG) and,
-    when given, a thumbnail of each original showing the crop."""
+def comparison_pdf(context: dict, *, picture: bytes, logo: bytes | None = None) -> bytes:
+    """The A4 evidence page as PDF bytes, carrying ``picture`` (the stored aligned JPEG)."""
     embedded = {"picture": picture} | ({"logo": logo} if logo else {})
-    if crops:
-        embedded |= {"before_crop": crops[0], "after_crop": crops[1]}
     context = {
         **context,
-        "before_crop_url": embedded_url("before_crop") if crops else "",
-        "after_crop_url": embedded_url("after_crop") if crops else "",
         "picture_url": embedded_url("picture"),
         "picture_sha256": hashlib.sha256(picture).hexdigest(),
         "logo_url": embedded_url("logo") if logo else "",
     }
     return html_to_pdf(pdf_html(context), embedded=embedded)
-
-
-CROP_THUMB_PX = 260
-CROP_BGR = (40, 200, 255)  # an amber outline, visible on skin and on a dark backdrop
-
-
-def crop_thumbnails(
-    before: np.ndarray,
-    after: np.ndarray,
-    transform: alignment.Transform,
-    box: tuple[int, int, int, int],
-) -> tuple[bytes, bytes]:
-    """A small JPEG of each whole photo with the part the comparison shows outlined (on the
-    after, the common crop carried back through the transform: a turned rectangle)."""
-    x0, y0, x1, y1 = box
-    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
-    inverse = cv2.invertAffineTransform(transform.matrix())
-    outlines = (corners, corners @ inverse[:, :2].T + inverse[:, 2])
-    thumbs = []
-    for image, outline in zip((before, after), outlines, strict=True):
-        factor = CROP_THUMB_PX / max(image.shape[:2])
-        small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-        points = np.round(outline * factor).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(small, [points], True, CROP_BGR, 2, cv2.LINE_AA)
-        ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        if not ok:  # pragma: no cover - OpenCV encodes any uint8 array
-            raise ValueError("a crop thumbnail could not be encoded")
-        thumbs.append(data.tobytes())
-    return thumbs[0], thumbs[1]

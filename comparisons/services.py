@@ -4,7 +4,6 @@ files are rendered by the worker after commit (an outbox job with ids only)."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from datetime import date
 
@@ -31,8 +30,6 @@ from consent import selectors as consent_selectors
 from consent.models import ConsentUse
 from links.services import check_usable, confirm_date_of_birth
 from patients.models import Patient
-from photos import faces, imaging
-from photos import services as photo_services
 from photos.models import Photo, PhotoStatus
 from vault import storage
 
@@ -101,73 +98,30 @@ def _size(image) -> tuple[int, int]:
     return image.shape[1], image.shape[0]
 
 
-def _marks(photo: Photo, image) -> faces.Landmarks:
-    """The faces kept with the photo by the worker; found now if the worker has not yet."""
-    marks = photo_services.photo_landmarks(photo)
-    return marks if marks is not None else faces.find(image)
-
-
 def assess(
     comparison: Comparison, before_image, after_image, transform: alignment.Transform
 ) -> tuple[list[dict], dict]:
-    """Every warning for the pair under ``transform``: the details' (area), the faces' refusals
-    and warnings as proposed, scale and rotation, and the light measured on the skin."""
+    """Every warning for the pair under ``transform``, with the light measured on the overlap."""
     proposal = comparison.proposal
-    warnings = [w.as_dict() for w in metadata_warnings(comparison.before, comparison.after)]
-    warnings += proposal.get("refusals", []) + proposal.get("face_warnings", [])
-    if not proposal["found"]:
-        warnings.append(_not_aligned(comparison, transform).as_dict())
-    warnings += [
-        w.as_dict()
-        for w in alignment.geometry_warnings(
-            True, transform, _size(before_image), _size(after_image)
-        )
-    ]
+    warnings = metadata_warnings(comparison.before, comparison.after)
+    warnings += alignment.geometry_warnings(
+        proposal["found"],
+        transform,
+        _size(before_image),
+        _size(after_image),
+        (proposal["inliers"], proposal["matches"]),
+    )
     light: dict = {}
-    if not proposal["found"] and not _nudged_to(comparison, transform):
-        # Nothing is lined up: the light of whatever lands on the before's face says nothing.
-        return warnings, light
     box = alignment.crop_box(_size(before_image), _size(after_image), transform)
     if box is None:
         warnings.append(
-            alignment.Warning(
-                "overlap", "The two photos barely overlap as they are lined up."
-            ).as_dict()
+            alignment.Warning("overlap", "The two photos barely overlap as they are lined up.")
         )
-        return warnings, light
-    placed = alignment.warp(before_image, after_image, transform)
-    eyes = proposal.get("before_eyes")
-    if eyes:
-        mask = alignment.skin_mask(before_image, eyes[:2], eyes[2])
-        light = alignment.light_on_skin(before_image, placed, mask) or {}
-    if not light:
+    else:
+        placed = alignment.warp(before_image, after_image, transform)
         light = alignment.light_difference(before_image, placed, box)
-    warnings += [w.as_dict() for w in alignment.light_warnings(light)]
-    return warnings, light
-
-
-def _eyes_and_nose(marks: faces.Landmarks) -> list | None:
-    """The subject's two eye centres and nose base (for the skin, the eye line and the
-    landmarks the page shows on request); never the descriptor."""
-    subject = marks.subject
-    if subject is None:
-        return None
-    return [[round(v, 1) for v in p] for p in (*subject.eyes, subject.points[4])]
-
-
-def _not_aligned(comparison: Comparison, transform: alignment.Transform) -> alignment.Warning:
-    """What a pair without a proposed alignment is: lined up by hand, or not at all."""
-    if _nudged_to(comparison, transform):
-        return alignment.Warning(
-            "aligned_by_hand",
-            "Lined up by hand: no alignment was proposed from the faces; the practitioner "
-            "placed the after on the before.",
-        )
-    return alignment.Warning(
-        "not_aligned",
-        "Not lined up: no alignment was proposed from the faces and none was made by hand; "
-        "the after is shown at the before's size, centred.",
-    )
+        warnings += alignment.light_warnings(light)
+    return [w.as_dict() for w in warnings], light
 
 
 def comparison_create(
@@ -183,15 +137,7 @@ def comparison_create(
     propose and the warnings that go with it. Raises ComparisonRefused."""
     before, after = pair_check(patient=patient, before=before, after=after)
     before_image, after_image = _decoded(before), _decoded(after)
-    marks_b, marks_a = _marks(before, before_image), _marks(after, after_image)
-    proposal = alignment.face_proposal(
-        before_image, after_image, marks_b, marks_a, area=after.area or None
-    )
-    cameras = [_camera(photo) for photo in (before, after)]
-    front = alignment.front_camera_warning(*cameras)
-    face_warnings = [w.code for w in proposal.warnings]
-    if front is not None and "mirrored" not in face_warnings:
-        proposal = dataclasses.replace(proposal, warnings=(*proposal.warnings, front))
+    proposal = alignment.propose(before_image, after_image)
     with transaction.atomic():
         comparison = Comparison(
             clinic=clinic,
@@ -203,9 +149,6 @@ def comparison_create(
                 **proposal.as_dict(),
                 "before_size": list(_size(before_image)),
                 "after_size": list(_size(after_image)),
-                # Where the skin is measured: the before's eyes and nose (not the descriptor).
-                "before_eyes": _eyes_and_nose(marks_b),
-                "after_eyes": _eyes_and_nose(marks_a),
             },
             transform=proposal.transform.as_dict(),
         )
@@ -224,7 +167,7 @@ def comparison_create(
                 "before": str(before.pk),
                 "after": str(after.pk),
                 "alignment_found": proposal.found,
-                "method": proposal.method,
+                "inliers": proposal.inliers,
                 "warnings": [w["code"] for w in comparison.warnings],
             },
         )
@@ -306,20 +249,11 @@ def comparison_render_request(
     return locked
 
 
-def is_nudged(comparison: Comparison) -> bool:
-    """Whether the transform kept is not the one proposed (moved by hand)."""
-    return _nudged(comparison)
-
-
 def _nudged(comparison: Comparison) -> bool:
-    return _nudged_to(comparison, alignment.Transform.from_dict(comparison.transform))
-
-
-def _nudged_to(comparison: Comparison, transform: alignment.Transform) -> bool:
     proposed = comparison.proposal
-    given = transform.as_dict()
     return any(
-        abs(float(given[k]) - float(proposed[k])) > 1e-6 for k in ("scale", "rotation", "tx", "ty")
+        abs(float(comparison.transform[k]) - float(proposed[k])) > 1e-6
+        for k in ("scale", "rotation", "tx", "ty")
     )
 
 
@@ -352,16 +286,12 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
         comparison,
         transform=transform,
         crop=picture.box,
-        relative_scale=alignment.relative_scale(transform, _size(before_image), _size(after_image)),
+        relative_scale=transform.scale * after_image.shape[0] / max(1, before_image.shape[0]),
         nudged=_nudged(comparison),
         rendered_at=now,
     )
-    context["captions"] = [_caption(photo) for photo in (before, after)]
-    crops = render.crop_thumbnails(before_image, after_image, transform, picture.box)
     logo = comparison.clinic.logo
-    pdf = render.comparison_pdf(
-        context, picture=picture.jpeg, logo=bytes(logo) if logo else None, crops=crops
-    )
+    pdf = render.comparison_pdf(context, picture=picture.jpeg, logo=bytes(logo) if logo else None)
     shredded = _store_renditions(comparison, image=picture.jpeg, pdf=pdf, box=picture.box, at=now)
     record(
         clinic=comparison.clinic,
@@ -378,30 +308,6 @@ def comparison_render(*, clinic_id, comparison_id, version: int) -> str:
         },
     )
     return "rendered"
-
-
-def _caption(photo: Photo) -> dict:
-    """What the PDF prints under a photo: its date, the day after treatment, the camera."""
-    taken = timezone.localtime(photo.taken_at).date()
-    performed = photo.episode.performed_on
-    days = (taken - performed).days if performed else None
-    if days is None:
-        day = ""
-    elif days == 0:
-        day = "the day of treatment"
-    elif days > 0:
-        day = f"day {days} after treatment"
-    else:
-        day = f"{-days} day{'s' if days < -1 else ''} before treatment"
-    return {"date": taken, "day": day, "camera": _camera(photo)}
-
-
-def _camera(photo: Photo) -> str:
-    """The lens and focal length in the original's EXIF ("" when none or unreadable)."""
-    try:
-        return imaging.camera_details(storage.blob_read(photo.original))
-    except storage.BlobUnreadable:
-        return ""
 
 
 def _store_renditions(comparison: Comparison, *, image: bytes, pdf: bytes, box, at) -> int:
@@ -467,9 +373,7 @@ def pair_alignment(*, clinic: Clinic, before: Photo, after: Photo) -> dict | Non
         before_image, after_image = _decoded(before), _decoded(after)
     except (storage.BlobUnreadable, storage.StorageUnavailable, ValueError):
         return None
-    proposal = alignment.face_proposal(
-        before_image, after_image, _marks(before, before_image), _marks(after, after_image)
-    )
+    proposal = alignment.propose(before_image, after_image)
     return {"transform": proposal.transform.as_dict(), "before_size": list(_size(before_image))}
 
 

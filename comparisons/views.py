@@ -20,7 +20,7 @@ from clinic.permissions import require
 from clinic.public import public_page
 from clinic.responses import NO_STORE, file_response
 from clinic.tokens import lifetime_text
-from comparisons import alignment, selectors, services
+from comparisons import selectors, services
 from comparisons.models import Comparison, ComparisonShare
 from links.forms import IdentityForm
 from links.services import MAX_DOB_ATTEMPTS, LinkUnusable, check_usable
@@ -58,7 +58,6 @@ def comparison_state(clinic_slug: str, comparison: Comparison) -> dict:
         "status_label": comparison.get_status_display(),
         "failure_reason": comparison.failure_reason,
         "warnings": comparison.warnings,
-        "nudged": services.is_nudged(comparison),
         "image_url": reverse("comparison_image", kwargs=kwargs) if ready else "",
         "pdf_url": reverse("comparison_pdf", kwargs=kwargs) if ready else "",
     }
@@ -155,10 +154,6 @@ def comparison_detail(request: ClinicRequest, clinic_slug: str, comparison_id) -
                     kwargs={"clinic_slug": clinic_slug, "comparison_id": comparison.pk},
                 ),
                 "state": state,
-                "limits": {
-                    "scale": alignment.SCALE_WARNING,
-                    "rotation": alignment.ROTATION_WARNING_DEG,
-                },
             },
             "shares": list(selectors.shares_of(clinic=request.clinic, comparison=comparison)),
             "link_lifetime": lifetime_text(settings.COMPARISON_LINK_LIFETIME),

@@ -506,24 +506,3 @@ def _encode_jpeg(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=RENDITION_QUALITY, optimize=False)
     return out.getvalue()
-
-
-def camera_details(data: bytes) -> str:
-    """The lens and focal length an original photo carries in its EXIF (e.g. "iPhone 13 back
-    camera 5.1mm f/1.6 · 26 mm equivalent"), or "" when it carries none. Read from the
-    original, never copied into a rendition (they are stripped)."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            exif = image.getexif()
-    except Exception:  # noqa: BLE001 - a photo without readable EXIF has no details to give
-        return ""
-    details = exif.get_ifd(ExifTags.IFD.Exif) if exif else {}
-    lens = str(details.get(ExifTags.Base.LensModel, "") or "").strip("\x00 ")
-    focal = details.get(ExifTags.Base.FocalLength)
-    equivalent = details.get(ExifTags.Base.FocalLengthIn35mmFilm)
-    parts = [lens[:80]] if lens else []
-    if focal and not lens:
-        parts.append(f"{float(focal):.1f} mm")
-    if equivalent:
-        parts.append(f"{int(equivalent)} mm equivalent")
-    return " · ".join(parts)

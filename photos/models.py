@@ -17,7 +17,6 @@ class BlobPurpose(models.TextChoices):
     ORIGINAL = "original", "Original photo"
     DISPLAY = "display", "Display rendition"
     THUMB = "thumb", "Thumbnail"
-    LANDMARKS = "face_landmarks", "Face landmarks"
 
 
 class PhotoStatus(models.TextChoices):
@@ -55,11 +54,6 @@ class Photo(models.Model):
         "vault.Blob", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     thumb = models.OneToOneField(
-        "vault.Blob", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    # The faces found on the display rendition (photos.faces.Landmarks as JSON, with each
-    # face's descriptor): found by the worker after the photo is ready, encrypted like it.
-    landmarks = models.OneToOneField(
         "vault.Blob", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
 

@@ -21,7 +21,7 @@ from clinic.outbox import CountedFailure
 from patients.models import Patient, TreatmentEpisode
 from patients.services import patient_activity, patient_require_active
 from patients.vocab import FacialArea
-from photos import faces, sandbox, thumbnails
+from photos import sandbox, thumbnails
 from photos.imaging import (
     MAX_UPLOAD_BYTES,
     ImageRejected,
@@ -227,54 +227,7 @@ def photo_process(*, clinic_id, photo_id, earlier_failures: int = 0) -> str:
             patient=photo.patient_id,
             details={"display": [renditions.width, renditions.height]},
         )
-        # The face work follows as its own job once this one has committed: the thumbnail is
-        # ready without waiting for it.
-        from photos.tasks import find_faces
-
-        find_faces.delay_on_commit(clinic_id=str(clinic_id), photo_id=str(photo.pk))
     return "ready"
-
-
-def photo_faces_find(*, clinic_id, photo_id) -> str:
-    """Find the faces of a ready photo once (landmarks, pose, descriptor) and keep them with
-    it, encrypted (run by the worker after the photo is ready; idempotent)."""
-    import json
-
-    photo = (
-        Photo.objects.select_for_update(of=("self",))
-        .select_related("display")
-        .filter(clinic_id=clinic_id, pk=photo_id)
-        .first()
-    )
-    if photo is None or photo.status != PhotoStatus.READY or photo.landmarks_id:
-        return "skipped"
-    image = faces.decode(storage.blob_read(photo.display))
-    found = faces.find(image)
-    photo.landmarks = storage.blob_store(
-        clinic_id=clinic_id,
-        purpose=BlobPurpose.LANDMARKS,
-        data=json.dumps(found.as_dict()).encode(),
-        blob_id=rendition_id(photo, BlobPurpose.LANDMARKS),
-    )
-    photo.save(update_fields=["landmarks", "updated_at"])
-    record(
-        clinic=clinic_id,
-        action="photo.faces_found",
-        target=photo,
-        patient=photo.patient_id,
-        details={"faces": len(found.faces)},
-    )
-    return "found"
-
-
-def photo_landmarks(photo: Photo) -> faces.Landmarks | None:
-    """The faces kept with a photo, or None when the worker has not found them yet."""
-    import json
-
-    if not photo.landmarks_id:
-        return None
-    data = storage.blob_read(photo.landmarks)  # type: ignore[arg-type]
-    return faces.Landmarks.from_dict(json.loads(data))
 
 
 def _photo_failed(photo: Photo, reason: str, cause: str = "") -> str:

@@ -14,9 +14,3 @@ def process_photo(*, clinic_id: str, photo_id: str, job=None) -> str:
     return services.photo_process(
         clinic_id=clinic_id, photo_id=photo_id, earlier_failures=job.failures if job else 0
     )
-
-
-@shared_task(base=ClinicTask, name="photos.tasks.find_faces")
-def find_faces(*, clinic_id: str, photo_id: str) -> str:
-    """Find and keep (encrypted) the faces of one ready photo, after its renditions."""
-    return services.photo_faces_find(clinic_id=clinic_id, photo_id=photo_id)

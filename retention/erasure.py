@@ -114,7 +114,7 @@ def gather(*, clinic: Clinic, patient: Patient) -> PatientData:
         holds=of(LegalHold, patient=patient),
     )
     owned = [
-        *((p.original_id, p.display_id, p.thumb_id, p.landmarks_id) for p in data.photos),
+        *((p.original_id, p.display_id, p.thumb_id) for p in data.photos),
         *((r.signature_id, r.pdf_id) for r in data.consent_records),
         *((c.image_id, c.pdf_id) for c in data.comparisons),
         *((e.blob_id,) for e in data.exports),

@@ -25,20 +25,10 @@ from tests.browser.test_consent_journey import (
     token_of,
 )
 from tests.comparisons.images import jpeg, moved, textured_face
-from tests.comparisons.real_faces import phone_photo, source
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 DOB = date(1979, 6, 2)
-
-
-def real_face():
-    """A real face (tests/comparisons/real_faces.py) as a phone photo."""
-    import cv2
-    import numpy as np
-
-    data = phone_photo(source("obama.jpg"), long_side=800)
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
 def check_state(j, name: str) -> None:
@@ -80,7 +70,7 @@ def test_practitioner_compares_presents_and_shares_and_the_patient_sees_it(
     episode = f.make_episode(
         clinic, patient, nurse, areas=["forehead"], product="Azzalure", batch_number="AZ-2291"
     )
-    face = real_face()
+    face = textured_face(600, 800)
     after_face, _ = moved(face, scale=1 / 1.15, degrees=7, shift=(18, -12))
     start = timezone.now() - timedelta(days=20)
     common = {"area": "forehead"}
@@ -116,19 +106,6 @@ def test_practitioner_compares_presents_and_shares_and_the_patient_sees_it(
         view="left_45",
         taken_at=start + timedelta(days=14, hours=1),
         **common,
-    )
-    # Someone else in the same room (another man from the Blue Room photograph), filed by
-    # mistake under another area: the faces refuse the pair.
-    stranger = f.make_ready_photo(
-        clinic,
-        patient,
-        episode,
-        nurse,
-        data=phone_photo(source("biden.jpg"), long_side=800),
-        stage="after",
-        view="front",
-        area="lips",
-        taken_at=start + timedelta(days=15),
     )
     f.make_signed_consent(clinic, patient, nurse)
     patient_path = f"/c/{clinic.slug}/patients/{patient.pk}/"
@@ -172,20 +149,6 @@ def test_practitioner_compares_presents_and_shares_and_the_patient_sees_it(
     expect(page.locator("#warnings")).to_contain_text("Rotation")
     proposed = readout.text_content()
     j.check("comparison-detail-proposed")
-    # The overlay as clinicians use one: opacity, flicker, the eye line, a grid, landmarks.
-    page.get_by_label("Overlay").check()
-    expect(page.locator("#img-under")).to_be_visible()
-    page.get_by_label("Opacity of the after").fill("70")
-    expect(page.locator("#img-after")).to_have_css("opacity", "0.7")
-    for name in ("Eye line", "Grid", "Landmarks"):
-        page.get_by_label(name).check()
-    expect(page.locator("#guides-after .guide--eyes")).to_have_count(1)
-    expect(page.locator("#guides-after .guide--after")).to_have_count(3)
-    j.check("comparison-detail-overlay")
-    page.get_by_label("Flicker").check()
-    page.wait_for_timeout(1200)
-    page.get_by_label("Flicker").uncheck()
-    page.get_by_label("Side by side").check()
     page.get_by_role("button", name="Move right").click()
     page.get_by_role("button", name="Rotate clockwise").click()
     frame = page.locator("#frame-after")
@@ -220,17 +183,6 @@ def test_practitioner_compares_presents_and_shares_and_the_patient_sees_it(
     j.submit("Compare these two")
     expect(page.locator("#warnings")).to_contain_text("Different view: the before is Front")
     j.check("comparison-detail-view-warning")
-
-    # Two people: no alignment is proposed, and the page says plainly it is not lined up.
-    j.visit(f"/c/{clinic.slug}/patients/{patient.pk}/comparisons/new/")
-    page.get_by_label("Before").select_option(str(before.pk))
-    page.get_by_label("After").select_option(str(stranger.pk))
-    j.submit("Compare these two")
-    expect(page.locator("#alignment-state")).to_contain_text("Not lined up.")
-    expect(page.locator("#warnings")).to_contain_text("Not the same person")
-    j.check("comparison-detail-not-lined-up")
-    page.get_by_role("button", name="Move right").click()
-    expect(page.locator("#alignment-state")).to_contain_text("Lined up by hand.")
 
     # Share the first one; it travels by SMTP.
     j.visit(detail_url)

@@ -4,8 +4,6 @@ moved, scaled and turned), signed clinical-record consent, and an e-mail address
 import json
 from datetime import date, datetime, timedelta
 
-import cv2
-import numpy as np
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -13,18 +11,14 @@ from django.utils import timezone
 from clinic.tenancy import clinic_context
 from comparisons.models import Comparison
 from tests import factories as f
-from tests.comparisons.images import jpeg, moved
-from tests.comparisons.real_faces import phone_photo, source
+from tests.comparisons.images import jpeg, moved, textured_face
 
 DOB = date(1985, 3, 14)
 
 
 @pytest.fixture(scope="session")
 def face_jpegs():
-    # A real face (tests/comparisons/real_faces.py), the after the same sitting reframed.
-    face = cv2.imdecode(
-        np.frombuffer(phone_photo(source("obama.jpg"), long_side=800), np.uint8), cv2.IMREAD_COLOR
-    )
+    face = textured_face(600, 800)
     after, _ = moved(face, scale=1 / 1.15, degrees=6, shift=(20, -10))
     return jpeg(face), jpeg(after)
 

@@ -90,7 +90,7 @@ def test_brightness_and_white_balance_are_measured_on_the_overlap(face):
     warm[..., 0] = (warm[..., 0] * 0.8).astype(np.uint8)  # less blue: yellower
     light = alignment.light_difference(face, warm, (0, 0, face.shape[1], face.shape[0]))
     codes = {w.code: w.message for w in alignment.light_warnings(light)}
-    assert "colour" in codes and "warmer" in codes["colour"]
+    assert "white_balance" in codes and "warmer" in codes["white_balance"]
     same = alignment.light_difference(face, face, (0, 0, 100, 100))
     assert alignment.light_warnings(same) == []
 

@@ -3,7 +3,6 @@ the proposed alignment and its warnings, the worker's image and PDF, presentatio
 
 import hashlib
 import json
-import re
 import subprocess
 from datetime import timedelta
 
@@ -212,10 +211,8 @@ def test_the_worker_renders_an_encrypted_image_and_pdf_and_viewing_them_is_on_re
     assert "Azzalure" in text and "adjusted by hand" in text and "Rotation" in text
     # The PDF carries the stored aligned image byte for byte, and prints its SHA-256.
     subprocess.run(["pdfimages", "-j", str(path), str(tmp_path / "img")], check=True)
-    embedded = [p.read_bytes() for p in sorted(tmp_path.glob("img-*.jpg"))]
-    # The aligned image, and a thumbnail of each original with the crop outlined.
-    assert len(embedded) == 3 and image.content in embedded
-    assert re.search(r"(day \d+ after|\d+ days? before|the day of) treatment", text)
+    (embedded,) = [p.read_bytes() for p in tmp_path.glob("img-*.jpg")]
+    assert embedded == image.content
     assert hashlib.sha256(image.content).hexdigest() in text.replace("\n", "")
     assert len(events(cast, "comparison.image_viewed")) == 1
     assert len(events(cast, "comparison.pdf_viewed")) == 1

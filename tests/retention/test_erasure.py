@@ -107,9 +107,8 @@ def test_an_erased_patient_leaves_no_object_no_key_and_no_personal_field(committ
     record = _record(clinic, admin)
     patient = record.patient
     blob_ids = _blob_ids(clinic, patient)
-    # Photos (3 each, and the faces the worker found in each), signature and PDF, comparison
-    # image and PDF, two exports.
-    assert len(blob_ids) == 14
+    # Photos (3 each), signature and PDF, comparison image and PDF, two exports.
+    assert len(blob_ids) == 12
     names_before = _bucket_names(s3_server)
     assert {b.hex for b in blob_ids} <= names_before
     with clinic_context(clinic.pk):
@@ -131,7 +130,7 @@ def test_an_erased_patient_leaves_no_object_no_key_and_no_personal_field(committ
         assert erasure.objects_deleted_at is not None
         assert not Patient.objects.filter(pk=patient.pk).exists()
         blobs = list(Blob.objects.filter(pk__in=blob_ids))
-        assert len(blobs) == 14
+        assert len(blobs) == 12
         assert all(b.wrapped_key is None and b.staged_ciphertext is None for b in blobs)
 
     # A copy of the ciphertext taken before cannot be read by the running system: put back
