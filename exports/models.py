@@ -65,11 +65,6 @@ class ExportSigningKey(models.Model):
     def __str__(self) -> str:
         return f"export signing key {self.fingerprint[:16]}"
 
-    @property
-    def short_fingerprint(self) -> str:
-        """The fingerprint in groups of four, as printed on the cover letter."""
-        return " ".join(self.fingerprint[i : i + 4] for i in range(0, len(self.fingerprint), 4))
-
 
 class Export(models.Model):
     """One requested bundle: for whom, why, of what; built by a worker, downloadable by admins

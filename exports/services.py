@@ -364,6 +364,29 @@ def export_fail(*, clinic_id, export_id, reason: str) -> None:
     )
 
 
+def _record_handed_over(
+    export: Export,
+    action: str,
+    *,
+    by: User | None,
+    context: AuditContext | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audit something of the export handed to a person (the ZIP, its cover letter): by whom,
+    naming the recipient under the patient's key."""
+    record(
+        clinic=export.clinic,
+        action=action,
+        actor=by,
+        actor_label="" if by else SYSTEM_LABEL,
+        context=context,
+        target=export,
+        patient=export.patient,
+        details=details,
+        personal={"recipient": export.recipient},
+    )
+
+
 class ExportUnavailable(Exception):
     """The export cannot be handed over: not ready, failed, or expired (its object deleted)."""
 
@@ -379,16 +402,12 @@ def export_download(
     segment is decrypted here (inside the clinic's context); the rest streams afterwards."""
     if not export.is_downloadable:
         raise ExportUnavailable(export.get_state_display())
-    record(
-        clinic=export.clinic,
-        action="export.downloaded",
-        actor=by,
-        actor_label="" if by else SYSTEM_LABEL,
+    _record_handed_over(
+        export,
+        "export.downloaded",
+        by=by,
         context=context,
-        target=export,
-        patient=export.patient,
         details={"reason": export.reason, "channel": channel},
-        personal={"recipient": export.recipient},
     )
     # A downloadable export is a built one, with its archive.
     chunks = storage.blob_iter(export.blob)  # type: ignore[arg-type]
@@ -510,14 +529,5 @@ def cover_letter_pdf(
         },
     )
     data = render_in_child(html)
-    record(
-        clinic=export.clinic,
-        action="export.cover_letter",
-        actor=by,
-        actor_label="" if by else SYSTEM_LABEL,
-        context=context,
-        target=export,
-        patient=export.patient,
-        personal={"recipient": export.recipient},
-    )
+    _record_handed_over(export, "export.cover_letter", by=by, context=context)
     return data

@@ -22,10 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from exports import bundle
+from exports.timestamping import CA_PATH, TOKEN_PATH
 
 LEGACY_SIGNATURE = "manifest.sig"  # bundles of format /1 signed the manifest only
-TOKEN_PATH = "timestamp/manifest.json.tsr"
-CA_PATH = "timestamp/tsa-ca.pem"
 CHUNK = 1024 * 1024
 
 
